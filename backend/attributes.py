@@ -1,0 +1,97 @@
+"""OTLP AnyValue handling: flatten attributes to dotted string keys, render bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+MAX_VALUE_CHARS = 64 * 1024
+MAX_BODY_CHARS = 1024 * 1024
+MAX_FLATTEN_DEPTH = 16
+
+
+def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """Cut `text` to `limit` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"…[truncated {len(text) - limit} chars]"
+
+
+def scalar(value: AnyValue) -> str | None:
+    """The string form of a scalar AnyValue, or None for arrays, maps and empty values."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return str(value.int_value)
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    if kind == "double_value":
+        return repr(value.double_value)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return None
+
+
+def flatten(pairs: Iterable[KeyValue], out: dict[str, str], prefix: str = "", depth: int = 0) -> dict[str, str]:
+    """Flatten OTLP key-values into `out`: maps and arrays become dotted keys (`a.b`, `a.0`)."""
+    for pair in pairs:
+        _put(out, prefix + pair.key, pair.value, depth)
+    return out
+
+
+def _put(out: dict[str, str], key: str, value: AnyValue, depth: int) -> None:
+    text = scalar(value)
+    if text is not None:
+        out[key] = truncate(text)
+        return
+    kind = value.WhichOneof("value")
+    if depth >= MAX_FLATTEN_DEPTH:
+        out[key] = truncate(json.dumps(to_python(value)))
+    elif kind == "kvlist_value":
+        flatten(value.kvlist_value.values, out, key + ".", depth + 1)
+    elif kind == "array_value":
+        for i, item in enumerate(value.array_value.values):
+            _put(out, f"{key}.{i}", item, depth + 1)
+
+
+def to_python(value: AnyValue, depth: int = 0) -> Any:
+    """An AnyValue as plain Python data (for JSON bodies)."""
+    kind = value.WhichOneof("value")
+    if depth > MAX_FLATTEN_DEPTH:
+        return None
+    if kind == "kvlist_value":
+        return {kv.key: to_python(kv.value, depth + 1) for kv in value.kvlist_value.values}
+    if kind == "array_value":
+        return [to_python(v, depth + 1) for v in value.array_value.values]
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    return scalar(value)
+
+
+def body_text(value: AnyValue) -> str:
+    """The message of a log record: strings as they are, structures as JSON."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return truncate(value.string_value, MAX_BODY_CHARS)
+    if kind in ("kvlist_value", "array_value"):
+        return truncate(json.dumps(to_python(value), ensure_ascii=False, default=str), MAX_BODY_CHARS)
+    return scalar(value) or ""
+
+
+def first(keys: tuple[str, ...], *sources: dict[str, str]) -> str:
+    """The first non-empty value of any key, searching each source in turn."""
+    for source in sources:
+        for key in keys:
+            value = source.get(key)
+            if value:
+                return value
+    return ""

@@ -1,0 +1,205 @@
+"""The `hlog` command: serve, search, ingest."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+
+from backend import __version__
+from backend.client import ApiError, default_backend_url
+from backend.store import StoreError, default_store_dsn
+from backend.timeutil import parse_duration_ns
+
+DEFAULT_LISTEN = "127.0.0.1:4318"
+EXIT_USAGE = 2
+
+EPILOG = """\
+examples:
+  hlog serve                                  receive OTLP on 127.0.0.1:4318, store under ~/.local/share/hlog
+  hlog search 'level:error service_name:checkout "card declined"' --since 1h
+  hlog search 'duration_ms>500 -env:staging' --format jsonl --limit 1000
+  hlog search level:error --follow            print new errors as they arrive
+  hlog ingest app.log --service api           load an existing log file (JSON lines or text)
+
+The search language is described in docs/search.md.
+"""
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        metavar="URL",
+        help=f"a running hlog backend (env HLOG_BACKEND, default {default_backend_url()}); "
+        "used when it answers, else the store is opened directly",
+    )
+    parser.add_argument("--store", metavar="DSN", help="open this store directly instead of asking a backend")
+    parser.add_argument(
+        "--token", default=os.environ.get("HLOG_TOKEN"), help="bearer token for the backend (env HLOG_TOKEN)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `hlog`."""
+    parser = argparse.ArgumentParser(
+        prog="hlog",
+        description="hlog: OpenTelemetry logs into ClickHouse, searched from the terminal.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hlog {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the backend: OTLP/HTTP ingest and the API",
+        description="Run the backend: OTLP/HTTP ingest (/v1/logs, /v1/traces) and the API (/api/...).",
+    )
+    serve.add_argument(
+        "--store",
+        metavar="DSN",
+        help=f"chdb:///path (embedded, default {default_store_dsn()}) or http(s)://user:pass@host:8123/db",
+    )
+    serve.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to listen on (default {DEFAULT_LISTEN}; port 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--retention", metavar="DURATION", help="keep logs this long, e.g. 7d, 30d (default 30d, or what the store has)"
+    )
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("HLOG_TOKEN"),
+        help="require this bearer token (env HLOG_TOKEN); required off loopback",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    search = sub.add_parser(
+        "search",
+        help="search logs with the query language",
+        description="Search logs. Newest matches first, or in time order with --follow.",
+    )
+    search.add_argument("query", nargs="?", default="", help="a search, e.g. 'level:error \"card declined\"'")
+    when = search.add_mutually_exclusive_group()
+    when.add_argument("--since", metavar="DURATION", help="only logs newer than this, e.g. 15m, 2h, 7d")
+    when.add_argument("--from", dest="from_", metavar="TIME", help="start: ISO 8601 or a duration ago (15m, 2h, 7d)")
+    search.add_argument("--to", metavar="TIME", help="end: ISO 8601 or a duration ago")
+    search.add_argument("--limit", type=int, default=100, help="at most this many logs (default 100)")
+    search.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+    search.add_argument("--follow", "-f", action="store_true", help="keep printing new matches, like tail -f")
+    search.add_argument("--count", action="store_true", help="print only the number of matches")
+    search.add_argument("--sql", action="store_true", help="print the compiled SQL and its parameters, and exit")
+    _add_connection(search)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="load a log file (JSON lines or plain text)",
+        description="Load existing logs: JSON lines (common field names for time, level, "
+        "message, service) and plain text lines (timestamp and level read when present).",
+    )
+    ingest.add_argument("file", help="a file, or - for standard input")
+    ingest.add_argument("--service", help="service name for lines that carry none (default: the file's name)")
+    _add_connection(ingest)
+    return parser
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"hlog: {message}", file=sys.stderr)
+    return code
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:4318")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the backend until interrupted."""
+    import uvicorn
+
+    from backend.app import Backend
+    from backend.store import Store
+
+    try:
+        host, port = _split_listen(args.listen)
+        retention = parse_duration_ns(args.retention) // 10**9 if args.retention else None
+    except ValueError as err:
+        return _fail(str(err), EXIT_USAGE)
+    if not _is_loopback(host) and not args.token:
+        return _fail(f"listening on {host} exposes your logs: set --token (or HLOG_TOKEN) first", EXIT_USAGE)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as err:
+        return _fail(f"cannot listen on {host}:{port}: {err.strerror}")
+    try:
+        store = Store(args.store, retention_seconds=retention)
+    except StoreError as err:
+        sock.close()
+        return _fail(str(err))
+    backend = Backend(store, token=args.token)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    days = store.retention_seconds / 86400
+    print(
+        f"hlog {__version__}: listening on http://{shown}:{bound_port} "
+        f"({store.target.describe()}, retention {days:g}d)",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(backend.app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        store.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `hlog`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "serve":
+            return cmd_serve(args)
+        from backend import cli_commands
+
+        if args.command == "search":
+            return asyncio.run(cli_commands.search(args))
+        return asyncio.run(cli_commands.ingest(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`); nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (StoreError, ApiError) as err:
+        return _fail(str(err))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

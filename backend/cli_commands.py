@@ -1,0 +1,235 @@
+"""`hlog search` and `hlog ingest`: API clients with terminal-friendly output."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from backend.client import ApiClient, connect
+from backend.fileingest import BATCH_RECORDS, parse_lines, to_request
+from backend.search import TimeRange, page_sql
+from backend.store import DEFAULT_DATABASE
+from backend.textsafe import safe
+from backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
+from query import QueryError, compile_query
+
+FOLLOW_POLL_SECONDS = 1.0
+PAGE_ROWS = 1_000
+PROGRESS_INTERVAL_SECONDS = 0.2
+EXIT_USAGE = 2
+_LEVEL_COLORS = {"TRACE": "2", "DEBUG": "2", "INFO": "32", "WARN": "33", "ERROR": "31", "FATAL": "1;31"}
+CSV_FIELDS = ("timestamp", "level", "service_name", "environment", "session_id", "trace_id", "span_id", "body")
+
+
+class Printer:
+    """Writes logs in one of the output formats; escapes anything that could drive a terminal."""
+
+    def __init__(self, fmt: str, out: IO[str]) -> None:
+        self.fmt = fmt
+        self.out = out
+        self.tty = out.isatty()
+        self.width = shutil.get_terminal_size((160, 40)).columns
+        self._csv = csv.writer(out) if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(CSV_FIELDS)
+
+    def write(self, logs: Iterable[dict[str, Any]]) -> None:
+        """Print logs, in the order given."""
+        for log in logs:
+            if self.fmt == "jsonl":
+                text = json.dumps(log, ensure_ascii=False)
+                # JSON leaves DEL and C1 controls raw; escape them so a terminal never acts on them
+                self.out.write(safe(text) if self.tty else text)
+                self.out.write("\n")
+            elif self._csv is not None:
+                self._csv.writerow([safe(str(log[f])) if self.tty else log[f] for f in CSV_FIELDS])
+            else:
+                self.out.write(self._table_line(log) + "\n")
+        self.out.flush()
+
+    def _table_line(self, log: dict[str, Any]) -> str:
+        level = log["level"] or "-"
+        stamp = format_ns(log["timestamp_ns"], 3)
+        service = safe(log["service_name"])[:18]
+        session = safe(log["session_id"])[:12]
+        prefix_plain = f"{stamp}  {level:<5}  {service:<18}  {session:<12}  "
+        message = safe(log["body"])
+        if self.tty:
+            room = max(20, self.width - len(prefix_plain))
+            if len(message) > room:
+                message = message[: room - 1] + "…"
+            color = _LEVEL_COLORS.get(level)
+            if color:
+                level_text = f"\x1b[{color}m{level:<5}\x1b[0m"
+                return f"{stamp}  {level_text}  {service:<18}  {session:<12}  {message}"
+        return prefix_plain + message
+
+
+def _time_range(args: argparse.Namespace) -> TimeRange:
+    now = time.time_ns()
+    start = now - parse_duration_ns(args.since) if args.since else None
+    if args.from_:
+        start = parse_time_ns(args.from_, now)
+    end = parse_time_ns(args.to, now) if args.to else None
+    if start is not None and end is not None and start >= end:
+        raise ValueError("--from must be before --to")
+    return TimeRange(start, end)
+
+
+def _range_params(time_range: TimeRange) -> dict[str, Any]:
+    return {
+        "from": format_ns(time_range.start_ns, 9) if time_range.start_ns is not None else None,
+        "to": format_ns(time_range.end_ns, 9) if time_range.end_ns is not None else None,
+    }
+
+
+async def search(args: argparse.Namespace) -> int:
+    """Run `hlog search`."""
+    try:
+        compiled = compile_query(args.query)
+        time_range = _time_range(args)
+        if args.limit < 1:
+            raise ValueError("--limit must be at least 1")
+    except QueryError as err:
+        print(f"hlog: invalid query: {err.describe()}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as err:
+        print(f"hlog: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.sql:
+        sql, params = page_sql(DEFAULT_DATABASE, compiled, time_range, min(args.limit, PAGE_ROWS))
+        print(sql)
+        print(json.dumps(params, indent=2, default=str))
+        return 0
+    base = {"q": args.query, **_range_params(time_range)}
+    async with connect(args.backend, args.store, args.token) as api:
+        if args.count:
+            print(await api.count(**base))
+            return 0
+        printer = Printer(args.format, sys.stdout)
+        if args.follow:
+            return await _follow(api, base, args.limit, printer)
+        remaining, cursor = args.limit, None
+        while remaining > 0:
+            page = await api.logs(**base, limit=min(remaining, PAGE_ROWS), cursor=cursor)
+            printer.write(page["logs"])
+            remaining -= len(page["logs"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    return 0
+
+
+async def _follow(api: ApiClient, base: dict[str, Any], limit: int, printer: Printer) -> int:
+    """The newest `limit` matches in time order, then new ones as they arrive."""
+    page = await api.logs(**base, limit=min(limit, PAGE_ROWS))
+    logs = list(reversed(page["logs"]))
+    printer.write(logs)
+    cursor = logs[-1]["cursor"] if logs else None
+    params = {"q": base["q"]}
+    if cursor is None:
+        params["from"] = base["from"] or format_ns(time.time_ns() - 10**9, 9)
+    while True:
+        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        while True:
+            page = await api.logs(**params, limit=PAGE_ROWS, after=cursor)
+            printer.write(page["logs"])
+            if page["logs"]:
+                cursor = page["logs"][-1]["cursor"]
+            if len(page["logs"]) < PAGE_ROWS:
+                break
+
+
+class Progress:
+    """A one-line progress report on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total_bytes: int | None) -> None:
+        self.total = total_bytes
+        self.enabled = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done_bytes: int, records: int, final: bool = False) -> None:
+        """Redraw the line, at most every PROGRESS_INTERVAL_SECONDS."""
+        now = time.monotonic()
+        if not self.enabled or (not final and now - self._last < PROGRESS_INTERVAL_SECONDS):
+            return
+        self._last = now
+        rate = records / max(now - self.started, 1e-6)
+        part = f"{done_bytes / 1e6:,.1f} MB"
+        if self.total:
+            part += f" / {self.total / 1e6:,.1f} MB  {100 * done_bytes / self.total:3.0f}%"
+        sys.stderr.write(f"\r  {part}  {records:,} logs  {rate:,.0f} logs/s \x1b[K")
+        if final:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class _CountingReader:
+    """Text lines from a binary stream, counting bytes for the progress bar."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.bytes = 0
+        self.replaced_lines = 0
+
+    def __iter__(self) -> Any:
+        for raw in self.stream:
+            self.bytes += len(raw)
+            line = raw.decode("utf-8", errors="replace")
+            if "\ufffd" in line and b"\xef\xbf\xbd" not in raw:
+                self.replaced_lines += 1
+            yield line
+
+
+async def ingest(args: argparse.Namespace) -> int:
+    """Run `hlog ingest`."""
+    if args.file == "-":
+        stream, total, default_service = sys.stdin.buffer, None, args.service or "stdin"
+    else:
+        path = Path(args.file)
+        try:
+            stream = path.open("rb")
+        except OSError as err:
+            print(f"hlog: cannot read {args.file}: {err.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        total, default_service = os.path.getsize(path), args.service or path.stem
+    reader = _CountingReader(stream)
+    progress = Progress(total)
+    sent = rejected = 0
+    messages: list[str] = []
+    async with connect(args.backend, args.store, args.token) as api:
+        batch = []
+        for record in parse_lines(reader, default_service):
+            batch.append(record)
+            if len(batch) >= BATCH_RECORDS:
+                result = await api.export_logs(to_request(batch).SerializeToString())
+                sent, rejected = sent + len(batch), rejected + result["rejected"]
+                if result["message"]:
+                    messages.append(result["message"].partition(": ")[2])
+                batch = []
+                progress.update(reader.bytes, sent)
+        if batch:
+            result = await api.export_logs(to_request(batch).SerializeToString())
+            sent, rejected = sent + len(batch), rejected + result["rejected"]
+            if result["message"]:
+                messages.append(result["message"].partition(": ")[2])
+        progress.update(reader.bytes, sent, final=True)
+        where = api.where
+    stored = sent - rejected
+    print(f"hlog: ingested {stored:,} logs from {args.file} into the {where}", file=sys.stderr)
+    if reader.replaced_lines:
+        print(f"hlog: {reader.replaced_lines:,} lines were not valid UTF-8; bad bytes became U+FFFD", file=sys.stderr)
+    if rejected:
+        print(f"hlog: {rejected:,} logs rejected: {'; '.join(dict.fromkeys(messages))}", file=sys.stderr)
+        return 1
+    return 0

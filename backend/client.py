@@ -1,0 +1,130 @@
+"""A client of the backend's HTTP API, to a running backend or to one started in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from backend.app import SERVICE_NAME, Backend
+from backend.store import Store, StoreError
+
+DEFAULT_BACKEND_URL = "http://127.0.0.1:4318"
+PROBE_TIMEOUT_SECONDS = 0.5
+REQUEST_TIMEOUT_SECONDS = 60.0
+MAX_RETRIES = 5
+
+
+class ApiError(RuntimeError):
+    """The backend answered with an error; `payload` is its JSON error object when it sent one."""
+
+    def __init__(self, message: str, status: int, payload: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.payload = payload or {}
+
+
+def default_backend_url() -> str:
+    """`$HLOG_BACKEND`, else http://127.0.0.1:4318."""
+    return os.environ.get("HLOG_BACKEND") or DEFAULT_BACKEND_URL
+
+
+class ApiClient:
+    """Typed calls of the API over an httpx client (network or in-process ASGI)."""
+
+    def __init__(self, http: httpx.AsyncClient, where: str) -> None:
+        self.http = http
+        self.where = where
+
+    async def _get(self, path: str, params: dict[str, Any]) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None and v != ""}
+        response = await self.http.get(path, params=clean)
+        return self._json(response)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400:
+            error = data.get("error") if isinstance(data, dict) else None
+            message = error.get("message") if isinstance(error, dict) else response.text[:200]
+            raise ApiError(str(message), response.status_code, error if isinstance(error, dict) else None)
+        return data
+
+    async def logs(self, **params: Any) -> dict[str, Any]:
+        """GET /api/logs (q, from, to, limit, cursor, after)."""
+        result: dict[str, Any] = await self._get("/api/logs", params)
+        return result
+
+    async def count(self, **params: Any) -> int:
+        """GET /api/logs/count (q, from, to)."""
+        return int((await self._get("/api/logs/count", params))["count"])
+
+    async def export_logs(self, body: bytes) -> dict[str, Any]:
+        """POST /v1/logs with a protobuf body; retries while the backend says it is overloaded."""
+        for attempt in range(MAX_RETRIES):
+            response = await self.http.post(
+                "/v1/logs", content=body, headers={"Content-Type": "application/x-protobuf"}
+            )
+            if response.status_code in (429, 503) and attempt < MAX_RETRIES - 1:
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                continue
+            if response.status_code >= 400:
+                raise ApiError(
+                    f"backend refused the logs ({response.status_code}): {response.text[:300]}", response.status_code
+                )
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+            parsed = ExportLogsServiceResponse.FromString(response.content)
+            return {
+                "rejected": parsed.partial_success.rejected_log_records,
+                "message": parsed.partial_success.error_message,
+            }
+        raise ApiError("backend stayed overloaded", 503)  # pragma: no cover
+
+
+async def probe(url: str) -> bool:
+    """True when an hlog backend answers at `url`."""
+    try:
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as http:
+            response = await http.get(url.rstrip("/") + "/healthz")
+            return response.status_code == 200 and response.json().get("service") == SERVICE_NAME
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    backend_url: str | None = None, store_dsn: str | None = None, token: str | None = None
+) -> AsyncIterator[ApiClient]:
+    """An API client. With `store_dsn`, a backend on that store in this process; with
+    `backend_url`, that backend (which must answer); with neither, the default backend
+    when it answers, else an in-process backend on the default store."""
+    if store_dsn is None:
+        url = backend_url or default_backend_url()
+        if await probe(url):
+            async with httpx.AsyncClient(base_url=url, headers=_auth(token), timeout=REQUEST_TIMEOUT_SECONDS) as http:
+                yield ApiClient(http, f"backend {url}")
+            return
+        if backend_url is not None:
+            raise StoreError(f"no hlog backend answers at {url}")
+    store = await asyncio.to_thread(Store, store_dsn)
+    try:
+        backend = Backend(store)
+        async with backend.running():
+            transport = httpx.ASGITransport(app=backend.app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://hlog.local", timeout=REQUEST_TIMEOUT_SECONDS
+            ) as http:
+                yield ApiClient(http, store.target.describe())
+    finally:
+        store.close()

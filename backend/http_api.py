@@ -1,0 +1,120 @@
+"""The JSON API used by `hlog search` and the TUI: /api/logs, its count and histogram."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from backend.search import (
+    DEFAULT_HISTOGRAM_BUCKETS,
+    DEFAULT_PAGE_ROWS,
+    MAX_HISTOGRAM_BUCKETS,
+    MAX_PAGE_ROWS,
+    Cursor,
+    TimeRange,
+)
+from backend.store import StoreError
+from backend.timeutil import parse_time_ns
+from query import QueryError
+
+if TYPE_CHECKING:
+    from backend.app import Backend
+
+
+class BadRequest(ValueError):
+    """A request parameter that cannot be used; answered with 400."""
+
+
+def error_response(err: Exception) -> JSONResponse:
+    """The one place API errors become responses."""
+    if isinstance(err, QueryError):
+        return JSONResponse({"error": err.to_dict()}, 400)
+    if isinstance(err, BadRequest):
+        return JSONResponse({"error": {"type": "request", "message": str(err)}}, 400)
+    if isinstance(err, StoreError):
+        return JSONResponse({"error": {"type": "store", "message": str(err)}}, 503, {"Retry-After": "5"})
+    raise err
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _time_range(request: Request) -> TimeRange:
+    values: dict[str, int | None] = {}
+    for name in ("from", "to"):
+        raw = request.query_params.get(name)
+        try:
+            values[name] = parse_time_ns(raw) if raw else None
+        except ValueError as err:
+            raise BadRequest(f"{name}: {err}") from None
+    start, end = values["from"], values["to"]
+    if start is not None and end is not None and start >= end:
+        raise BadRequest("from must be before to")
+    return TimeRange(start, end)
+
+
+def _cursor(request: Request, name: str) -> Cursor | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return Cursor.decode(raw)
+    except ValueError as err:
+        raise BadRequest(str(err)) from None
+
+
+async def logs(request: Request) -> JSONResponse:
+    """GET /api/logs: a page of matching logs, newest first (or oldest first after a cursor)."""
+    backend: Backend = request.app.state.backend
+    try:
+        query = request.query_params.get("q", "")
+        time_range = _time_range(request)
+        limit = _int(request, "limit", DEFAULT_PAGE_ROWS, 1, MAX_PAGE_ROWS)
+        before, after = _cursor(request, "cursor"), _cursor(request, "after")
+        if before and after:
+            raise BadRequest("use either cursor or after, not both")
+        page = await run_in_threadpool(backend.search.page, query, time_range, limit, before, after)
+    except (QueryError, BadRequest, StoreError) as err:
+        return error_response(err)
+    return JSONResponse({"logs": page.logs, "next_cursor": page.next_cursor})
+
+
+async def count(request: Request) -> JSONResponse:
+    """GET /api/logs/count: how many logs match."""
+    backend: Backend = request.app.state.backend
+    try:
+        query = request.query_params.get("q", "")
+        n = await run_in_threadpool(backend.search.count, query, _time_range(request))
+    except (QueryError, BadRequest, StoreError) as err:
+        return error_response(err)
+    return JSONResponse({"count": n})
+
+
+async def histogram(request: Request) -> JSONResponse:
+    """GET /api/logs/histogram: matches per time bucket and level."""
+    backend: Backend = request.app.state.backend
+    try:
+        query = request.query_params.get("q", "")
+        time_range = _time_range(request)
+        if time_range.start_ns is None:
+            raise BadRequest("histogram needs from")
+        if time_range.end_ns is None:
+            time_range = TimeRange(time_range.start_ns, parse_time_ns("now"))
+        buckets = _int(request, "buckets", DEFAULT_HISTOGRAM_BUCKETS, 1, MAX_HISTOGRAM_BUCKETS)
+        result: dict[str, Any] = await run_in_threadpool(backend.search.histogram, query, time_range, buckets)
+    except (QueryError, BadRequest, StoreError) as err:
+        return error_response(err)
+    return JSONResponse(result)

@@ -1,0 +1,239 @@
+"""Decode OTLP/HTTP requests (protobuf or JSON) into column batches for the store."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from backend.attributes import body_text, first, flatten, truncate
+from query.severity import normalize_severity
+
+SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
+REQUEST_KEYS = ("hlog.request_id", "highlight.trace_id")
+ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment", "environment")
+UNKNOWN_SERVICE = "unknown_service"
+MAX_TIMESTAMP_NS = 2**63 - 1  # DateTime64(9) ends in 2262
+OLDER_THAN_RETENTION = "timestamp older than the store's retention period (see hlog serve --retention)"
+_SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+_STATUS_CODES = ("UNSET", "OK", "ERROR")
+_HEX = re.compile(r"^[0-9a-fA-F]*$")
+_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+
+
+class DecodeFailure(ValueError):
+    """A request body that can never be decoded; answered with 400."""
+
+
+@dataclass
+class Batch:
+    """Column-oriented rows for one table, plus what was rejected and why."""
+
+    columns: tuple[str, ...]
+    data: list[list[Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            self.data = [[] for _ in self.columns]
+
+    @property
+    def rows(self) -> int:
+        """Number of rows held."""
+        return len(self.data[0])
+
+
+@dataclass
+class Rejections:
+    """Records of one request that could not be stored, and why."""
+
+    count: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, reason: str) -> None:
+        """Count one rejected record."""
+        self.count += 1
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+
+def _resource_context(resource_attrs: dict[str, str]) -> tuple[str, str, str, str]:
+    service = resource_attrs.get("service.name") or UNKNOWN_SERVICE
+    version = resource_attrs.get("service.version", "")
+    return service, version, first(ENVIRONMENT_KEYS, resource_attrs), first(SESSION_KEYS, resource_attrs)
+
+
+def _timestamp(primary: int, fallback: int) -> int:
+    return primary or fallback or time.time_ns()
+
+
+def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0) -> Rejections:
+    """Append an OTLP logs request to `batch` as rows of the logs table."""
+    rejections = Rejections()
+    (
+        ts_c,
+        trace_c,
+        span_c,
+        flags_c,
+        sev_text_c,
+        sev_num_c,
+        service_c,
+        version_c,
+        env_c,
+        session_c,
+        body_c,
+        res_c,
+        scope_name_c,
+        scope_version_c,
+        attrs_c,
+    ) = batch.data
+    for resource_logs in request.resource_logs:
+        res_attrs = flatten(resource_logs.resource.attributes, {})
+        service, version, res_env, res_session = _resource_context(res_attrs)
+        for scope_logs in resource_logs.scope_logs:
+            scope_name, scope_version = scope_logs.scope.name, scope_logs.scope.version
+            for record in scope_logs.log_records:
+                ts = _timestamp(record.time_unix_nano, record.observed_time_unix_nano)
+                if ts > MAX_TIMESTAMP_NS:
+                    rejections.add("timestamp out of range (after 2262-04-11)")
+                    continue
+                if ts < oldest_ns:
+                    rejections.add(OLDER_THAN_RETENTION)
+                    continue
+                attrs = flatten(record.attributes, {})
+                trace_id = record.trace_id.hex() or first(REQUEST_KEYS, attrs)
+                text, number = normalize_severity(record.severity_text, record.severity_number)
+                ts_c.append(ts)
+                trace_c.append(trace_id)
+                span_c.append(record.span_id.hex())
+                flags_c.append(record.flags & 0xFF)
+                sev_text_c.append(text)
+                sev_num_c.append(number)
+                service_c.append(service)
+                version_c.append(version)
+                env_c.append(first(ENVIRONMENT_KEYS, attrs) or res_env)
+                session_c.append(first(SESSION_KEYS, attrs) or res_session)
+                body_c.append(body_text(record.body))
+                res_c.append(res_attrs)
+                scope_name_c.append(scope_name)
+                scope_version_c.append(scope_version)
+                attrs_c.append(attrs)
+    return rejections
+
+
+def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int = 0) -> Rejections:
+    """Append an OTLP traces request to `batch` as rows of the spans table."""
+    rejections = Rejections()
+    (
+        ts_c,
+        trace_c,
+        span_c,
+        parent_c,
+        state_c,
+        name_c,
+        kind_c,
+        service_c,
+        version_c,
+        env_c,
+        session_c,
+        duration_c,
+        status_c,
+        status_msg_c,
+        res_c,
+        scope_name_c,
+        scope_version_c,
+        attrs_c,
+    ) = batch.data
+    for resource_spans in request.resource_spans:
+        res_attrs = flatten(resource_spans.resource.attributes, {})
+        service, version, res_env, res_session = _resource_context(res_attrs)
+        for scope_spans in resource_spans.scope_spans:
+            scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
+            for span in scope_spans.spans:
+                start = span.start_time_unix_nano or time.time_ns()
+                if start > MAX_TIMESTAMP_NS:
+                    rejections.add("start time out of range (after 2262-04-11)")
+                    continue
+                if start < oldest_ns:
+                    rejections.add(OLDER_THAN_RETENTION)
+                    continue
+                attrs = flatten(span.attributes, {})
+                ts_c.append(start)
+                trace_c.append(span.trace_id.hex())
+                span_c.append(span.span_id.hex())
+                parent_c.append(span.parent_span_id.hex())
+                state_c.append(span.trace_state)
+                name_c.append(truncate(span.name, 1024))
+                kind_c.append(_SPAN_KINDS[span.kind] if 0 <= span.kind < len(_SPAN_KINDS) else str(span.kind))
+                service_c.append(service)
+                version_c.append(version)
+                env_c.append(first(ENVIRONMENT_KEYS, attrs) or res_env)
+                session_c.append(first(SESSION_KEYS, attrs) or res_session)
+                duration_c.append(max(0, span.end_time_unix_nano - span.start_time_unix_nano))
+                code = span.status.code
+                status_c.append(_STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else str(code))
+                status_msg_c.append(truncate(span.status.message))
+                res_c.append(res_attrs)
+                scope_name_c.append(scope_name)
+                scope_version_c.append(scope_version)
+                attrs_c.append(attrs)
+    return rejections
+
+
+def _hex_ids_to_base64(node: Any) -> Any:
+    """OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping wants base64."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str) and _HEX.match(value) and len(value) % 2 == 0:
+                out[key] = base64.b64encode(bytes.fromhex(value)).decode()
+            else:
+                out[key] = _hex_ids_to_base64(value)
+        return out
+    if isinstance(node, list):
+        return [_hex_ids_to_base64(v) for v in node]
+    return node
+
+
+def decode(kind: str, body: bytes, content_type: str) -> ExportLogsServiceRequest | ExportTraceServiceRequest:
+    """Decode a request body of `kind` ("logs" or "traces"); raises DecodeFailure."""
+    message = ExportLogsServiceRequest() if kind == "logs" else ExportTraceServiceRequest()
+    if content_type == "application/json":
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise DecodeFailure(f"invalid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise DecodeFailure("invalid OTLP/JSON: the body must be an object")
+        try:
+            json_format.ParseDict(_hex_ids_to_base64(data), message, ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError, RecursionError) as err:
+            raise DecodeFailure(f"invalid OTLP/JSON: {str(err)[:300]}") from None
+        return message
+    try:
+        message.ParseFromString(body)
+    except (DecodeError, RecursionError, ValueError) as err:
+        raise DecodeFailure(f"invalid OTLP protobuf: {err}") from None
+    return message
+
+
+def add_request(kind: str, message: Any, logs: Batch, spans: Batch, oldest_ns: int = 0) -> Rejections:
+    """Append a decoded request of `kind` ("logs" or "traces") to the batch it feeds;
+    records older than `oldest_ns` would be dropped by the retention TTL, so they are rejected."""
+    if kind == "logs":
+        return add_logs(message, logs, oldest_ns)
+    return add_spans(message, spans, oldest_ns)
+
+
+def record_count(kind: str, message: Any) -> int:
+    """How many records a decoded request holds (for queue accounting)."""
+    if kind == "logs":
+        return sum(len(s.log_records) for r in message.resource_logs for s in r.scope_logs)
+    return sum(len(s.spans) for r in message.resource_spans for s in r.scope_spans)

@@ -1,0 +1,109 @@
+"""Versioned, idempotent schema migrations for the hlog store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# {db} is our own validated database identifier; {ttl_seconds} an integer we parsed.
+_LOGS = """
+CREATE TABLE IF NOT EXISTS {db}.logs (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    Id UInt64 DEFAULT generateSnowflakeID(),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String),
+    ServiceVersion LowCardinality(String),
+    Environment LowCardinality(String),
+    SessionId String CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName LowCardinality(String),
+    ScopeVersion LowCardinality(String),
+    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_session_id SessionId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_log_attr_keys mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_values mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_keys mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_values mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_body lower(Body) TYPE {body_index} GRANULARITY {body_index_granularity}
+)
+ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (Timestamp, Id)
+TTL toDateTime(Timestamp) + toIntervalSecond({ttl_seconds})
+SETTINGS ttl_only_drop_parts = 1
+"""
+
+_SPANS = """
+CREATE TABLE IF NOT EXISTS {db}.spans (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    Id UInt64 DEFAULT generateSnowflakeID(),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String),
+    SpanKind LowCardinality(String),
+    ServiceName LowCardinality(String),
+    ServiceVersion LowCardinality(String),
+    Environment LowCardinality(String),
+    SessionId String CODEC(ZSTD(1)),
+    Duration UInt64,
+    StatusCode LowCardinality(String),
+    StatusMessage String CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName LowCardinality(String),
+    ScopeVersion LowCardinality(String),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_session_id SessionId TYPE bloom_filter(0.001) GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (Timestamp, Id)
+TTL toDateTime(Timestamp) + toIntervalSecond({ttl_seconds})
+SETTINGS ttl_only_drop_parts = 1
+"""
+
+# The message index, chosen by bench/body_index.py: the text index answers rare and
+# common words in a few ms where tokenbf_v1 prunes little (see docs/store.md).
+BODY_INDEX = "text(tokenizer = splitByNonAlpha)"
+BODY_INDEX_GRANULARITY = 100_000_000  # a text index covers whole parts
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step; applied once, in version order, and recorded in hlog_migrations."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create logs table", (_LOGS,)),
+    Migration(2, "create spans table", (_SPANS,)),
+)
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS {db}.hlog_migrations (
+    version UInt32,
+    name String,
+    applied_at DateTime DEFAULT now()
+) ENGINE = MergeTree ORDER BY version
+"""
+
+SETTINGS_TABLE = """
+CREATE TABLE IF NOT EXISTS {db}.hlog_settings (
+    key String,
+    value String,
+    updated_at DateTime64(3) DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree(updated_at) ORDER BY key
+"""
+
+# Tables whose TTL follows --retention.
+RETENTION_TABLES = ("logs", "spans")

@@ -1,0 +1,214 @@
+"""Log search on the store: keyset pages, counts and histograms, built on query/."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from backend.timeutil import format_ns
+from query import CompiledQuery, compile_query
+
+if TYPE_CHECKING:
+    from backend.store import Store
+
+DEFAULT_PAGE_ROWS = 100
+MAX_PAGE_ROWS = 10_000
+DEFAULT_HISTOGRAM_BUCKETS = 60
+MAX_HISTOGRAM_BUCKETS = 1_000
+
+_SELECT = (
+    "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
+    "Environment, SessionId, TraceId, SpanId, TraceFlags, Body, LogAttributes, ResourceAttributes, "
+    "ScopeName, ScopeVersion"
+)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in newest-first order: (timestamp, row id) of a log. Encoded as `ts-id`."""
+
+    ts: int
+    id: int
+
+    def encode(self) -> str:
+        """The opaque string form used by the API."""
+        return f"{self.ts}-{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse `ts-id`; raises ValueError."""
+        ts, sep, row_id = text.partition("-")
+        if not sep or not ts.isdigit() or not row_id.isdigit():
+            raise ValueError(f"invalid cursor {text!r}")
+        return cls(int(ts), int(row_id))
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """[start, end) in ns since the epoch; None means open on that side."""
+
+    start_ns: int | None = None
+    end_ns: int | None = None
+
+    def sql(self, params: dict[str, Any]) -> list[str]:
+        """Conditions for the range, binding its bounds into `params`."""
+        conditions = []
+        if self.start_ns is not None:
+            params["t0"] = self.start_ns
+            conditions.append("Timestamp >= fromUnixTimestamp64Nano({t0:Int64})")
+        if self.end_ns is not None:
+            params["t1"] = self.end_ns
+            conditions.append("Timestamp < fromUnixTimestamp64Nano({t1:Int64})")
+        return conditions
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of logs and the cursor of the next one (None at the end)."""
+
+    logs: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _where(db: str, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
+    params = dict(compiled.params)
+    conditions = time_range.sql(params)
+    if compiled.sql != "1":
+        conditions.append(compiled.sql)
+    return (" AND ".join(conditions) or "1"), params
+
+
+def page_sql(
+    db: str,
+    compiled: CompiledQuery,
+    time_range: TimeRange,
+    limit: int,
+    before: Cursor | None = None,
+    after: Cursor | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """SQL for a page: newest first, older than `before`; or oldest first, newer than `after`."""
+    where, params = _where(db, compiled, time_range)
+    order = "DESC"
+    cursor = before or after
+    if cursor is not None:
+        params["cts"], params["cid"] = cursor.ts, cursor.id
+        ts = "fromUnixTimestamp64Nano({cts:Int64})"
+        if after is not None:
+            order = "ASC"
+            where += f" AND Timestamp >= {ts} AND (Timestamp > {ts} OR Id > {{cid:UInt64}})"
+        else:
+            where += f" AND Timestamp <= {ts} AND (Timestamp < {ts} OR Id < {{cid:UInt64}})"
+    params["lim"] = limit
+    sql = f"SELECT {_SELECT} FROM {db}.logs WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
+    return sql, params
+
+
+def count_sql(db: str, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
+    """SQL counting the matches."""
+    where, params = _where(db, compiled, time_range)
+    return f"SELECT count() FROM {db}.logs WHERE {where}", params
+
+
+def histogram_sql(
+    db: str, compiled: CompiledQuery, time_range: TimeRange, buckets: int
+) -> tuple[str, dict[str, Any], int]:
+    """SQL counting matches per (bucket, level); returns the bucket width in ns too."""
+    assert time_range.start_ns is not None and time_range.end_ns is not None
+    step = max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
+    where, params = _where(db, compiled, time_range)
+    params["step"] = step
+    sql = (
+        "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, SeverityText, count() "
+        f"FROM {db}.logs WHERE {where} GROUP BY bucket, SeverityText ORDER BY bucket"
+    )
+    return sql, params, step
+
+
+def row_to_dict(row: Any) -> dict[str, Any]:
+    """A result row of the page query as the API's JSON object."""
+    (
+        ts,
+        row_id,
+        level,
+        number,
+        service,
+        version,
+        env,
+        session,
+        trace,
+        span,
+        flags,
+        body,
+        attrs,
+        res_attrs,
+        scope_name,
+        scope_version,
+    ) = row
+    return {
+        "cursor": Cursor(ts, row_id).encode(),
+        "id": str(row_id),
+        "timestamp": format_ns(ts, 9),
+        "timestamp_ns": ts,
+        "level": level,
+        "severity_number": number,
+        "service_name": service,
+        "service_version": version,
+        "environment": env,
+        "session_id": session,
+        "trace_id": trace,
+        "span_id": span,
+        "trace_flags": flags,
+        "body": body,
+        "attributes": dict(attrs),
+        "resource_attributes": dict(res_attrs),
+        "scope_name": scope_name,
+        "scope_version": scope_version,
+    }
+
+
+class LogSearch:
+    """Runs searches against a store. Raises QueryError for bad queries, StoreError for the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def page(
+        self,
+        query: str,
+        time_range: TimeRange,
+        limit: int = DEFAULT_PAGE_ROWS,
+        before: Cursor | None = None,
+        after: Cursor | None = None,
+    ) -> Page:
+        """One page of matches; newest first unless `after` is given."""
+        compiled = compile_query(query)
+        sql, params = page_sql(self.store.db, compiled, time_range, limit + 1, before, after)
+        rows = self.store.query(sql, params)
+        logs = [row_to_dict(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = logs[-1]["cursor"] if logs and (more or after is not None) else None
+        return Page(logs, next_cursor)
+
+    def count(self, query: str, time_range: TimeRange) -> int:
+        """How many logs match."""
+        sql, params = count_sql(self.store.db, compile_query(query), time_range)
+        return int(self.store.query(sql, params)[0][0])
+
+    def histogram(self, query: str, time_range: TimeRange, buckets: int = DEFAULT_HISTOGRAM_BUCKETS) -> dict[str, Any]:
+        """Matches per time bucket and level over a closed range."""
+        sql, params, step = histogram_sql(self.store.db, compile_query(query), time_range, buckets)
+        assert time_range.start_ns is not None
+        counts: list[dict[str, int]] = [{} for _ in range(buckets)]
+        total = 0
+        for bucket, level, n in self.store.query(sql, params):
+            if 0 <= bucket < buckets:
+                counts[bucket][level or "UNSET"] = int(n)
+                total += int(n)
+        return {
+            "start_ns": time_range.start_ns,
+            "end_ns": time_range.end_ns,
+            "step_ns": step,
+            "total": total,
+            "buckets": [{"start_ns": time_range.start_ns + i * step, "counts": c} for i, c in enumerate(counts)],
+        }

@@ -1,0 +1,284 @@
+"""The ClickHouse store: connection (embedded chDB or a server), migrations, inserts, queries."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import queue
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse, urlunparse
+
+import clickhouse_connect
+
+from backend import schema
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_SECONDS = 30 * 86400
+DEFAULT_DATABASE = "hlog"
+READER_POOL_SIZE = 4
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+LOG_COLUMNS: tuple[str, ...] = (
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "TraceFlags",
+    "SeverityText",
+    "SeverityNumber",
+    "ServiceName",
+    "ServiceVersion",
+    "Environment",
+    "SessionId",
+    "Body",
+    "ResourceAttributes",
+    "ScopeName",
+    "ScopeVersion",
+    "LogAttributes",
+)
+SPAN_COLUMNS: tuple[str, ...] = (
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "ParentSpanId",
+    "TraceState",
+    "SpanName",
+    "SpanKind",
+    "ServiceName",
+    "ServiceVersion",
+    "Environment",
+    "SessionId",
+    "Duration",
+    "StatusCode",
+    "StatusMessage",
+    "ResourceAttributes",
+    "ScopeName",
+    "ScopeVersion",
+    "SpanAttributes",
+)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or a statement failed; the message is for people."""
+
+
+def default_store_path() -> Path:
+    """`$XDG_DATA_HOME/hlog/store`, else `~/.local/share/hlog/store`."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "hlog" / "store"
+
+
+def default_store_dsn() -> str:
+    """The embedded store in the user's data directory."""
+    return f"chdb://{default_store_path()}"
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where the store lives, parsed from a DSN."""
+
+    kind: str  # "chdb" or "http"
+    location: str  # a directory for chdb, a base URL (no database) for http
+    database: str
+
+    def describe(self) -> str:
+        """A human-readable location without credentials."""
+        if self.kind == "chdb":
+            return f"embedded store at {self.location}"
+        parsed = urlparse(self.location)
+        return f"ClickHouse server {parsed.scheme}://{parsed.hostname}:{parsed.port or ''} database {self.database}"
+
+
+def parse_dsn(dsn: str) -> StoreTarget:
+    """Parse `chdb:///path[?database=db]` or `http(s)://user:pass@host:8123/db`."""
+    parsed = urlparse(dsn)
+    query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    if parsed.scheme == "chdb":
+        path = parsed.path if not parsed.netloc else parsed.netloc + parsed.path
+        if not path:
+            raise StoreError(f"store {dsn!r}: chdb:// needs a directory, e.g. chdb:///var/lib/hlog")
+        database = query.get("database", DEFAULT_DATABASE)
+        target = StoreTarget("chdb", str(Path(path).expanduser().resolve()), database)
+    elif parsed.scheme in ("http", "https"):
+        if not parsed.hostname:
+            raise StoreError(f"store {dsn!r}: missing host")
+        database = parsed.path.strip("/") or query.get("database", DEFAULT_DATABASE)
+        base = urlunparse((parsed.scheme, parsed.netloc, "", "", "", ""))
+        target = StoreTarget("http", base, database)
+    else:
+        raise StoreError(f"store {dsn!r}: use chdb:///path or http(s)://user:pass@host:8123/db")
+    if not _IDENTIFIER.match(target.database):
+        raise StoreError(f"store {dsn!r}: database name {target.database!r} must be a plain identifier")
+    return target
+
+
+def _friendly(err: Exception, target: StoreTarget) -> StoreError:
+    text = str(err)
+    if "EmbeddedServer already initialized" in text:
+        return StoreError(f"this process already has another embedded store open; cannot also open {target.location}")
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return StoreError(f"{target.describe()}: {first}")
+
+
+# Embedded engine paths this process has opened: chDB keeps its lock on them until exit.
+_ENGINE_PATHS: set[str] = set()
+
+
+def _check_not_locked(target: StoreTarget) -> None:
+    """Fail with a clear message when another process holds the embedded store.
+
+    chDB only says "Error initializing EmbeddedServer" (and prints the cause on stderr),
+    so probe the engine's own lock on `status` first.
+    """
+    if target.location in _ENGINE_PATHS:
+        return
+    status = Path(target.location) / "status"
+    if status.exists():
+        with status.open("rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise StoreError(
+                    f"the {target.describe()} is in use by another process (is `hlog serve` or `hlog-tui` "
+                    "running?). Only one process can open an embedded store: reach it with --backend, "
+                    "or use another --store."
+                ) from None
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    _ENGINE_PATHS.add(target.location)
+
+
+class Store:
+    """One hlog store. Thread-safe: writes go through one client, reads through a small pool.
+
+    The same SQL runs on embedded chDB and on a ClickHouse server; only the client
+    construction differs.
+    """
+
+    def __init__(self, dsn: str | None = None, retention_seconds: int | None = None) -> None:
+        self.dsn = dsn or default_store_dsn()
+        self.target = parse_dsn(self.dsn)
+        self.db = self.target.database
+        self._readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
+        self._clients: list[Client] = []
+        self._write_lock = threading.Lock()
+        try:
+            self._writer = self._connect()
+            self._writer.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+            self._migrate(retention_seconds)
+            for _ in range(READER_POOL_SIZE):
+                self._readers.put(self._connect())
+        except StoreError:
+            self.close()
+            raise
+        except Exception as err:  # clickhouse-connect and chdb raise several families
+            self.close()
+            raise _friendly(err, self.target) from err
+
+    def _connect(self) -> Client:
+        if self.target.kind == "chdb":
+            Path(self.target.location).mkdir(parents=True, exist_ok=True)
+            _check_not_locked(self.target)
+            client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.location}")
+        else:
+            client = clickhouse_connect.get_client(
+                dsn=self.target.location, autogenerate_session_id=False, connect_timeout=5
+            )
+        self._clients.append(client)
+        return client
+
+    # -- schema --------------------------------------------------------------
+    def _format(self, statement: str, ttl_seconds: int) -> str:
+        return statement.format(
+            db=self.db,
+            ttl_seconds=int(ttl_seconds),
+            body_index=schema.BODY_INDEX,
+            body_index_granularity=schema.BODY_INDEX_GRANULARITY,
+        )
+
+    def _migrate(self, retention_seconds: int | None) -> None:
+        client = self._writer
+        client.command(self._format(schema.MIGRATIONS_TABLE, 0))
+        client.command(self._format(schema.SETTINGS_TABLE, 0))
+        stored = self.get_setting("retention_seconds")
+        ttl = retention_seconds or (int(stored) if stored else DEFAULT_RETENTION_SECONDS)
+        applied = {row[0] for row in client.query(f"SELECT version FROM {self.db}.hlog_migrations").result_rows}
+        for migration in schema.MIGRATIONS:
+            if migration.version in applied:
+                continue
+            log.info("store: applying migration %d (%s)", migration.version, migration.name)
+            for statement in migration.statements:
+                client.command(self._format(statement, ttl))
+            client.insert(
+                f"{self.db}.hlog_migrations", [[migration.version, migration.name]], column_names=["version", "name"]
+            )
+        if stored is None or int(stored) != ttl:
+            if stored is not None:
+                for table in schema.RETENTION_TABLES:
+                    ttl_sql = f"toDateTime(Timestamp) + toIntervalSecond({int(ttl)})"
+                    client.command(
+                        f"ALTER TABLE {self.db}.{table} MODIFY TTL {ttl_sql}",
+                        settings={"materialize_ttl_after_modify": 0},
+                    )
+            self.set_setting("retention_seconds", str(ttl))
+        self.retention_seconds = ttl
+
+    def schema_version(self) -> int:
+        """The highest applied migration."""
+        rows = self.query(f"SELECT max(version) FROM {self.db}.hlog_migrations")
+        return int(rows[0][0])
+
+    def get_setting(self, key: str) -> str | None:
+        """A value from the store's settings table, or None."""
+        rows = self._writer.query(
+            f"SELECT argMax(value, updated_at) FROM {self.db}.hlog_settings WHERE key = {{k:String}} GROUP BY key",
+            parameters={"k": key},
+        ).result_rows
+        return str(rows[0][0]) if rows else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Record a value in the store's settings table."""
+        self._writer.insert(f"{self.db}.hlog_settings", [[key, value]], column_names=["key", "value"])
+
+    # -- reads and writes ------------------------------------------------------
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[Client]:
+        client = self._readers.get()
+        try:
+            yield client
+        finally:
+            self._readers.put(client)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+        """Run a SELECT with bound parameters and return its rows."""
+        try:
+            with self._reader() as client:
+                return client.query(sql, parameters=params or {}).result_rows
+        except Exception as err:
+            raise _friendly(err, self.target) from err
+
+    def insert_columns(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]) -> None:
+        """Insert column-oriented data (one list per column) in one statement."""
+        if not data or not data[0]:
+            return
+        try:
+            with self._write_lock:
+                self._writer.insert(f"{self.db}.{table}", data, column_names=list(columns), column_oriented=True)
+        except Exception as err:
+            raise _friendly(err, self.target) from err
+
+    def close(self) -> None:
+        """Close every client; the store can be opened again afterwards."""
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._clients.clear()

@@ -1,0 +1,9 @@
+"""hlog's search language: grammar -> AST -> parameterised ClickHouse SQL."""
+
+from __future__ import annotations
+
+from query.compiler import CompiledQuery, compile_query, parse_number, parse_timestamp_ns
+from query.errors import QueryError
+from query.parser import parse
+
+__all__ = ["CompiledQuery", "QueryError", "compile_query", "parse", "parse_number", "parse_timestamp_ns"]

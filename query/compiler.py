@@ -1,0 +1,245 @@
+"""Compile the AST to a parameterised ClickHouse boolean expression over the logs table.
+
+Every user value becomes a bound parameter (`{p0:String}`); identifiers come only
+from the reserved field table. Attribute keys are bound values too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
+from query.errors import QueryError
+from query.fields import reserved, valid_attribute_key
+from query.parser import parse
+from query.severity import LEVEL_RANGES, level_from_text
+
+# Separators as ClickHouse's hasToken and the splitByNonAlpha tokenizer see them:
+# ASCII characters that are not letters or digits. Non-ASCII bytes belong to tokens.
+_SEPARATORS = r"\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f"
+_SPLIT = re.compile(f"[{_SEPARATORS}]+")
+_BOUNDARY_LEFT = f"(?:^|[{_SEPARATORS}])"
+_BOUNDARY_RIGHT = f"(?:[{_SEPARATORS}]|$)"
+_DURATION = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+))(ns|us|µs|ms|s|m|h|d)?$")
+_DURATION_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3, "d": 86400e3}
+_COMPARE_OPS = (">", ">=", "<", "<=")
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A WHERE-clause fragment and the values bound to its `{pN:Type}` placeholders."""
+
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only, as ClickHouse's lower() does."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def like_pattern(wildcard: str) -> str:
+    """A LIKE pattern for a value where `*` is the only wildcard."""
+    escaped = wildcard.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def parse_number(text: str) -> float | None:
+    """A number, or a duration converted to milliseconds (`250ms`, `1.5s`, `2m`)."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        return None
+    value = float(m.group(1)) * _DURATION_MS.get(m.group(2) or "ms", 1.0)
+    return value if math.isfinite(value) else None
+
+
+def parse_timestamp_ns(text: str) -> int | None:
+    """Nanoseconds since the epoch from ISO 8601 (UTC when no offset) or epoch seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return int(float(text) * 1e9)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    seconds = int(dt.timestamp())
+    return seconds * 1_000_000_000 + dt.microsecond * 1000
+
+
+class _Compiler:
+    def __init__(self, query: str) -> None:
+        self.query = query
+        self.params: dict[str, Any] = {}
+
+    def bind(self, value: Any, type_: str = "String") -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"{{{name}:{type_}}}"
+
+    def error(self, message: str, pos: int) -> QueryError:
+        return QueryError(message, self.query, pos)
+
+    # -- boolean structure -------------------------------------------------
+    def node(self, node: Node) -> str:
+        if isinstance(node, MatchAll):
+            return "1"
+        if isinstance(node, And):
+            return "(" + " AND ".join(self.node(n) for n in node.items) + ")"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self.node(n) for n in node.items) + ")"
+        if isinstance(node, Not):
+            return f"NOT ({self.node(node.item)})"
+        if isinstance(node, Text):
+            return self.phrase(node.text) if node.quoted else self.word(node.text)
+        if isinstance(node, Exists):
+            sql = self.exists(node.key, node.pos)
+            return f"NOT ({sql})" if node.negated else sql
+        if isinstance(node, Field):
+            return self.field(node)
+        raise self.error(f"unsupported term {node!r}", 0)  # pragma: no cover
+
+    # -- message search ----------------------------------------------------
+    def has_token(self, token: str) -> str:
+        return f"hasToken(lower(Body), {self.bind(ascii_lower(token))})"
+
+    def word(self, word: str) -> str:
+        """A whole word of the message; `*` is a wildcard inside it."""
+        segments = word.split("*")
+        if not any(segments):
+            return "1"
+        conditions = []
+        last_segment = len(segments) - 1
+        for i, segment in enumerate(segments):
+            tokens = _SPLIT.split(segment)
+            for j, token in enumerate(tokens):
+                # a token is whole when nothing wild touches it on either side
+                if token and (j > 0 or i == 0) and (j < len(tokens) - 1 or i == last_segment):
+                    conditions.append(self.has_token(token))
+        is_single_token = len(segments) == 1 and not _SPLIT.search(word)
+        if not is_single_token:
+            regex = "(?i)"
+            regex += "" if word.startswith("*") else _BOUNDARY_LEFT
+            regex += r"\S*".join(re.escape(s) for s in segments)
+            regex += "" if word.endswith("*") else _BOUNDARY_RIGHT
+            conditions.append(f"match(Body, {self.bind(regex)})")
+        return conditions[0] if len(conditions) == 1 else "(" + " AND ".join(conditions) + ")"
+
+    def phrase(self, text: str) -> str:
+        """A phrase anywhere in the message, case-insensitively."""
+        if not text:
+            return "1"
+        tokens = _SPLIT.split(text)
+        # only interior tokens are sure to be whole words of a matching message
+        conditions = [self.has_token(t) for t in tokens[1:-1] if t]
+        conditions.append(f"positionCaseInsensitiveUTF8(Body, {self.bind(text)}) > 0")
+        return conditions[0] if len(conditions) == 1 else "(" + " AND ".join(conditions) + ")"
+
+    # -- keys --------------------------------------------------------------
+    def attribute_expr(self, key: str, pos: int) -> tuple[str, str]:
+        """(value expression, bound key) for an attribute key, log first, then resource."""
+        if not valid_attribute_key(key):
+            raise self.error(f"invalid key {key!r}: use letters, digits and _ @ $ . - /", pos)
+        k = self.bind(key)
+        expr = f"if(mapContains(LogAttributes, {k}), LogAttributes[{k}], ResourceAttributes[{k}])"
+        return expr, k
+
+    def exists(self, key: str, pos: int) -> str:
+        column = reserved(key)
+        if column is None:
+            _, k = self.attribute_expr(key, pos)
+            return f"(mapContains(LogAttributes, {k}) OR mapContains(ResourceAttributes, {k}))"
+        if column.kind == "time":
+            return "1"
+        return f"{column.column} != ''"
+
+    def field(self, node: Field) -> str:
+        if node.op in _COMPARE_OPS:
+            if len(node.values) != 1:
+                raise self.error(f"'{node.op}' takes one value, not a list", node.values[1].pos)
+            return self.compare(node.key, node.op, node.values[0], node.pos)
+        matches = [self.match(node.key, value, node.pos) for value in node.values]
+        sql = matches[0] if len(matches) == 1 else "(" + " OR ".join(matches) + ")"
+        return f"NOT ({sql})" if node.op == "!=" else sql
+
+    def match(self, key: str, value: Value, pos: int) -> str:
+        """`key:value` for one value: equality, wildcard, regex or exists."""
+        column = reserved(key)
+        if value.kind == "word" and value.text == "*":
+            return self.exists(key, pos)
+        if column is not None and column.kind == "message":
+            if value.kind == "regex":
+                return f"match(Body, {self.regex(value)})"
+            return self.phrase(value.text) if value.kind == "string" else self.word(value.text)
+        if column is not None and column.kind == "time":
+            raise self.error("timestamp takes a comparison: > >= < <=", value.pos)
+        if column is None:
+            expr, k = self.attribute_expr(key, pos)
+        else:
+            expr, k = column.column, ""
+        if value.kind == "regex":
+            return f"match({expr}, {self.regex(value)})"
+        if value.kind == "word" and "*" in value.text:
+            return f"{expr} ILIKE {self.bind(like_pattern(value.text))}"
+        text = value.text
+        if column is not None and column.kind == "level":
+            text = level_from_text(text) or text.upper()
+        elif column is not None and column.kind == "id":
+            text = text.lower()
+        v = self.bind(text)
+        if column is None and text:
+            # the plain map lookups let the bloom-filter indexes on map values prune
+            return f"((LogAttributes[{k}] = {v} OR ResourceAttributes[{k}] = {v}) AND {expr} = {v})"
+        return f"{expr} = {v}"
+
+    def regex(self, value: Value) -> str:
+        try:
+            re.compile(value.text)
+        except re.error as err:
+            raise self.error(f"invalid regular expression: {err}", value.pos) from None
+        return self.bind(value.text)
+
+    def compare(self, key: str, op: str, value: Value, pos: int) -> str:
+        column = reserved(key)
+        if column is None:
+            expr, _ = self.attribute_expr(key, pos)
+            number = parse_number(value.text)
+            if number is None or value.kind == "regex":
+                raise self.error(f"'{op}' needs a number or a duration like 250ms, not {value.text!r}", value.pos)
+            return f"toFloat64OrNull({expr}) {op} {self.bind(number, 'Float64')}"
+        if column.kind == "level":
+            return self.compare_level(op, value)
+        if column.kind == "time":
+            ns = parse_timestamp_ns(value.text)
+            if ns is None:
+                raise self.error(f"expected a timestamp like 2024-05-01T12:00:00Z, not {value.text!r}", value.pos)
+            return f"Timestamp {op} fromUnixTimestamp64Nano({self.bind(ns, 'Int64')})"
+        raise self.error(f"{column.name} cannot be compared with '{op}'; use ':' or '!='", value.pos)
+
+    def compare_level(self, op: str, value: Value) -> str:
+        name = level_from_text(value.text)
+        if name is None:
+            levels = ", ".join(LEVEL_RANGES).lower()
+            raise self.error(f"unknown level {value.text!r}; levels are {levels}", value.pos)
+        low, high = LEVEL_RANGES[name]
+        bound = {">=": (">=", low), ">": (">", high), "<": ("<", low), "<=": ("<=", high)}[op]
+        return f"SeverityNumber {bound[0]} {self.bind(bound[1], 'UInt8')}"
+
+
+def compile_node(node: Node, query: str = "") -> CompiledQuery:
+    """Compile a parsed query; `query` is the source text, for error positions."""
+    compiler = _Compiler(query)
+    return CompiledQuery(compiler.node(node), compiler.params)
+
+
+def compile_query(query: str) -> CompiledQuery:
+    """Parse and compile a search string; raises only QueryError."""
+    return compile_node(parse(query), query)

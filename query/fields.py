@@ -1,0 +1,55 @@
+"""Which keys the search language knows: reserved keys and their columns, attribute keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+FieldKind = Literal["string", "level", "message", "time", "id"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A reserved key backed by a column of the logs table."""
+
+    name: str
+    column: str
+    kind: FieldKind
+
+
+_COLUMNS = (
+    Column("level", "SeverityText", "level"),
+    Column("message", "Body", "message"),
+    Column("service_name", "ServiceName", "string"),
+    Column("service_version", "ServiceVersion", "string"),
+    Column("environment", "Environment", "string"),
+    Column("trace_id", "TraceId", "id"),
+    Column("span_id", "SpanId", "id"),
+    Column("session_id", "SessionId", "string"),
+    Column("timestamp", "Timestamp", "time"),
+)
+_ALIASES = {
+    "body": "message",
+    "msg": "message",
+    "service": "service_name",
+    "env": "environment",
+    "secure_session_id": "session_id",
+    "severity": "level",
+}
+
+RESERVED: dict[str, Column] = {c.name: c for c in _COLUMNS}
+RESERVED.update({alias: RESERVED[name] for alias, name in _ALIASES.items()})
+
+MAX_KEY_CHARS = 256
+_ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_@$][A-Za-z0-9_@$.\-/]*$")
+
+
+def reserved(key: str) -> Column | None:
+    """The column for a reserved key (case-insensitive), or None for an attribute key."""
+    return RESERVED.get(key.lower())
+
+
+def valid_attribute_key(key: str) -> bool:
+    """Attribute keys are letters, digits and `_ @ $ . - /`; they reach SQL only as bound values."""
+    return len(key) <= MAX_KEY_CHARS and bool(_ATTRIBUTE_KEY.match(key))
