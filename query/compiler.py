@@ -27,6 +27,7 @@ _BOUNDARY_RIGHT = f"(?:[{_SEPARATORS}]|$)"
 _DURATION = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+))(ns|us|µs|ms|s|m|h|d)?$")
 _DURATION_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3, "d": 86400e3}
 _COMPARE_OPS = (">", ">=", "<", "<=")
+_FRACTION = re.compile(r"(?<=\d\d:\d\d)[.,](\d+)")
 
 
 @dataclass(frozen=True)
@@ -61,18 +62,23 @@ def parse_number(text: str) -> float | None:
 
 
 def parse_timestamp_ns(text: str) -> int | None:
-    """Nanoseconds since the epoch from ISO 8601 (UTC when no offset) or epoch seconds."""
+    """Nanoseconds since the epoch from ISO 8601 (UTC when no offset; up to 9 fractional
+    digits kept) or from epoch seconds."""
     text = text.strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
         return int(float(text) * 1e9)
+    fraction = _FRACTION.search(text)
+    nanos = 0
+    if fraction:
+        nanos = int(fraction.group(1)[:9].ljust(9, "0"))
+        text = text[: fraction.start()] + text[fraction.end() :]
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    seconds = int(dt.timestamp())
-    return seconds * 1_000_000_000 + dt.microsecond * 1000
+    return int(dt.timestamp()) * 1_000_000_000 + nanos
 
 
 class _Compiler:

@@ -163,6 +163,8 @@ def _error_from_lark(err: UnexpectedInput, query: str) -> QueryError:
         tpos = token.start_pos if token.start_pos is not None else pos
         if token.type == "RPAR":
             return QueryError("')' without a matching '('" + _expected(expected), query, tpos)
+        if token.type == "OP":
+            return QueryError(f"operator '{token.value}' needs a key before it", query, tpos)
         if token.type in ("_AND", "_OR"):
             return QueryError(f"{token.value.upper()} needs a term on both sides", query, tpos)
         return QueryError(f"unexpected {token.value!r}" + _expected(expected), query, tpos)

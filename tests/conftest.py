@@ -1,0 +1,145 @@
+"""Shared fixtures: a real embedded ClickHouse (chDB) store, the backend in-process and as a process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from starlette.testclient import TestClient
+
+from backend.app import Backend
+from backend.store import Store
+
+# chDB allows one engine per process, bound to one path: every in-process test shares
+# this directory and gets a database of its own.
+_ENGINE_DIR = Path(os.environ.get("HLOG_TEST_ENGINE_DIR", "")) if os.environ.get("HLOG_TEST_ENGINE_DIR") else None
+
+
+@pytest.fixture(scope="session")
+def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _ENGINE_DIR or tmp_path_factory.mktemp("chdb-engine")
+
+
+@pytest.fixture
+def store(engine_dir: Path) -> Iterator[Store]:
+    database = "t_" + uuid.uuid4().hex[:12]
+    s = Store(f"chdb://{engine_dir}?database={database}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def backend(store: Store) -> Backend:
+    return Backend(store)
+
+
+@pytest.fixture
+def client(backend: Backend) -> Iterator[TestClient]:
+    with TestClient(backend.app) as c:
+        yield c
+
+
+def kv(key: str, value: Any) -> KeyValue:
+    """An OTLP KeyValue from a Python scalar."""
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    if isinstance(value, bytes):
+        return KeyValue(key=key, value=AnyValue(bytes_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def logs_request(records: list[dict[str, Any]], resource: dict[str, Any] | None = None) -> ExportLogsServiceRequest:
+    """An OTLP logs request: each record is a dict of body, level, number, attrs, ts, trace_id, span_id."""
+    request = ExportLogsServiceRequest()
+    rl = request.resource_logs.add()
+    for key, value in (resource or {"service.name": "test"}).items():
+        rl.resource.attributes.append(kv(key, value))
+    scope = rl.scope_logs.add()
+    scope.scope.name = "tests"
+    now = time.time_ns()
+    for i, rec in enumerate(records):
+        lr = scope.log_records.add()
+        lr.time_unix_nano = rec.get("ts", now - (len(records) - i) * 1000)
+        lr.severity_text = rec.get("level", "")
+        lr.severity_number = rec.get("number", 0)
+        lr.body.string_value = rec.get("body", "")
+        lr.trace_id = bytes.fromhex(rec.get("trace_id", ""))
+        lr.span_id = bytes.fromhex(rec.get("span_id", ""))
+        for key, value in rec.get("attrs", {}).items():
+            lr.attributes.append(kv(key, value))
+    return request
+
+
+def post_logs(client: TestClient, records: list[dict[str, Any]], resource: dict[str, Any] | None = None) -> Any:
+    """POST records to /v1/logs as protobuf and assert they were accepted."""
+    body = logs_request(records, resource).SerializeToString()
+    response = client.post("/v1/logs", content=body, headers={"Content-Type": "application/x-protobuf"})
+    assert response.status_code == 200, response.text
+    return response
+
+
+class Server:
+    """`hlog serve` in a child process on an ephemeral port."""
+
+    def __init__(self, store_dir: Path, *extra: str) -> None:
+        self.store_dir = store_dir
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> Server:
+        cmd = [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "serve",
+            "--store",
+            f"chdb://{self.store_dir}",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warning",
+            *self.extra,
+        ]
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                self.url = m.group(1)
+                # keep draining stderr so a chatty server never blocks on a full pipe
+                threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+                return self
+        raise RuntimeError(f"hlog serve did not start: {self.proc.poll()}")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("served-store")).start()
+    yield srv
+    srv.stop()

@@ -1,0 +1,228 @@
+"""OTLP/HTTP ingest: encodings, bad input, partial success, overload, normalisation."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+
+import httpx
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from starlette.testclient import TestClient
+
+from backend import http_otlp
+from backend.app import Backend
+from backend.store import Store
+from tests.conftest import logs_request, post_logs
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def all_logs(client: TestClient, query: str = "") -> list[dict]:
+    response = client.get("/api/logs", params={"q": query, "limit": 1000})
+    assert response.status_code == 200, response.text
+    return response.json()["logs"]
+
+
+def test_protobuf_gzip_and_json(client: TestClient) -> None:
+    body = logs_request([{"body": "gzipped", "level": "INFO"}]).SerializeToString()
+    r = client.post("/v1/logs", content=gzip.compress(body), headers={**PB, "Content-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-protobuf"
+    assert ExportLogsServiceResponse.FromString(r.content).partial_success.rejected_log_records == 0
+    otlp_json = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": str(time.time_ns()),
+                                "severityNumber": 13,
+                                "body": {"stringValue": "from json"},
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "attributes": [{"key": "n", "value": {"intValue": "5"}}],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    r = client.post("/v1/logs", content=json.dumps(otlp_json), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+    (log,) = all_logs(client, "service:js")
+    assert log["trace_id"] == "5b8efff798038103d269b633813fc60c" and log["span_id"] == "eee19b7ec3c1b174"
+    assert log["level"] == "WARN" and log["attributes"] == {"n": "5"} and log["body"] == "from json"
+    assert [x["body"] for x in all_logs(client, "gzipped")] == ["gzipped"]
+
+
+def test_bad_input(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/v1/logs", content=b"\xff\x00garbage", headers=PB)
+    assert r.status_code == 400
+    assert "invalid OTLP protobuf" in status_pb2.Status.FromString(r.content).message
+    r = client.post("/v1/logs", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "invalid JSON" in r.json()["message"]
+    r = client.post("/v1/logs", content=b'{"resourceLogs": 5}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "OTLP/JSON" in r.json()["message"]
+    r = client.post("/v1/logs", content=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    r = client.post("/v1/logs", content=b"x", headers={**PB, "Content-Encoding": "br"})
+    assert r.status_code == 415
+    r = client.post("/v1/logs", content=b"not gzip", headers={**PB, "Content-Encoding": "gzip"})
+    assert r.status_code == 400
+    monkeypatch.setattr(http_otlp, "MAX_REQUEST_BYTES", 1000)
+    r = client.post("/v1/logs", content=b"\x00" * 2000, headers=PB)
+    assert r.status_code == 413
+    bomb = gzip.compress(b"\x00" * 100_000)
+    assert len(bomb) < 1000
+    r = client.post("/v1/logs", content=bomb, headers={**PB, "Content-Encoding": "gzip"})
+    assert r.status_code == 413
+    assert all_logs(client) == []
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_partial_success_rejects_only_bad_records(client: TestClient) -> None:
+    req = logs_request(
+        [{"body": "good one"}, {"body": "far future", "ts": 2**64 - 1}, {"body": "too old", "ts": 10**18}]
+    )
+    r = client.post("/v1/logs", content=req.SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    partial = ExportLogsServiceResponse.FromString(r.content).partial_success
+    assert partial.rejected_log_records == 2
+    assert "out of range" in partial.error_message and "retention" in partial.error_message
+    assert [x["body"] for x in all_logs(client)] == ["good one"]
+
+
+def test_overload_answers_503_with_retry_after(store: Store) -> None:
+    backend = Backend(store, max_pending_records=1000)
+    body = logs_request([{"body": f"r{i}"} for i in range(1000)]).SerializeToString()
+
+    async def run() -> list[httpx.Response]:
+        async with backend.running():
+            transport = httpx.ASGITransport(app=backend.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                return await asyncio.gather(*(http.post("/v1/logs", content=body, headers=PB) for _ in range(5)))
+
+    responses = asyncio.run(run())
+    codes = sorted(r.status_code for r in responses)
+    assert codes[0] == 200 and codes[-1] == 503
+    refused = [r for r in responses if r.status_code == 503]
+    assert all(r.headers["Retry-After"] == "1" for r in refused)
+    accepted = sum(1 for r in responses if r.status_code == 200)
+    rows = store.query(f"SELECT count() FROM {store.db}.logs")[0][0]
+    assert rows == accepted * 1000  # acknowledged means stored; refused means nothing stored
+
+
+def test_normalisation(client: TestClient) -> None:
+    nested = AnyValue(
+        kvlist_value=KeyValueList(
+            values=[
+                KeyValue(key="id", value=AnyValue(int_value=7)),
+                KeyValue(
+                    key="tags",
+                    value=AnyValue(
+                        array_value=ArrayValue(values=[AnyValue(string_value="a"), AnyValue(bool_value=True)])
+                    ),
+                ),
+            ]
+        )
+    )
+    req = logs_request(
+        [
+            {"body": "sev text only", "level": "warning"},
+            {"body": "sev number only", "number": 18},
+            {"body": "critical", "level": "critical"},
+            {"body": "err", "level": "err", "attrs": {"highlight.session_id": "hs", "hlog.request_id": "req-9"}},
+            {"body": "attr session wins", "attrs": {"session.id": "s-log", "hlog.session_id": "other"}},
+            {"body": "big", "attrs": {"blob": "x" * 70_000, "raw": b"\x01\xff"}},
+        ],
+        resource={
+            "service.name": "svc",
+            "service.version": "1.2.3",
+            "deployment.environment": "prod",
+            "session.id": "s-res",
+        },
+    )
+    req.resource_logs[0].scope_logs[0].log_records[0].attributes.append(KeyValue(key="user", value=nested))
+    r = client.post("/v1/logs", content=req.SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    logs = {x["body"]: x for x in all_logs(client)}
+    assert (logs["sev text only"]["level"], logs["sev text only"]["severity_number"]) == ("WARN", 13)
+    assert (logs["sev number only"]["level"], logs["sev number only"]["severity_number"]) == ("ERROR", 18)
+    assert logs["critical"]["level"] == "FATAL" and logs["err"]["level"] == "ERROR"
+    assert logs["sev text only"]["attributes"] == {"user.id": "7", "user.tags.0": "a", "user.tags.1": "true"}
+    assert logs["err"]["session_id"] == "hs" and logs["err"]["trace_id"] == "req-9"
+    assert logs["err"]["attributes"]["hlog.request_id"] == "req-9"
+    assert logs["attr session wins"]["session_id"] == "s-log"
+    assert logs["sev text only"]["session_id"] == "s-res"  # from the resource
+    first = logs["sev text only"]
+    assert (first["service_name"], first["service_version"], first["environment"]) == ("svc", "1.2.3", "prod")
+    blob = logs["big"]["attributes"]["blob"]
+    assert blob.startswith("x" * 65536) and blob.endswith("…[truncated 4464 chars]")
+    assert logs["big"]["attributes"]["raw"] == "01ff"
+
+
+def test_unknown_service_and_missing_timestamp(client: TestClient) -> None:
+    req = logs_request([{"body": "no time", "ts": 0}], resource={"k": "v"})
+    before = time.time_ns()
+    post_logs(client, [], None)  # an empty request is fine too
+    r = client.post("/v1/logs", content=req.SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    (log,) = all_logs(client)
+    assert log["service_name"] == "unknown_service"
+    assert log["timestamp_ns"] >= before
+
+
+def test_traces_are_stored(client: TestClient, store: Store) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="gw")))
+    span = rs.scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.parent_span_id = b"\x01" * 16, b"\x02" * 8, b"\x03" * 8
+    span.name, span.kind = "GET /cart", 2
+    span.start_time_unix_nano = time.time_ns()
+    span.end_time_unix_nano = span.start_time_unix_nano + 5_000_000
+    span.status.code = 2
+    span.attributes.append(KeyValue(key="session.id", value=AnyValue(string_value="s-9")))
+    r = client.post("/v1/traces", content=req.SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    rows = store.query(
+        f"SELECT TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, "
+        f"StatusCode, SessionId FROM {store.db}.spans"
+    )
+    assert [tuple(x) for x in rows] == [
+        ("01" * 16, "02" * 8, "03" * 8, "GET /cart", "SERVER", "gw", 5_000_000, "ERROR", "s-9")
+    ]
+
+
+def test_bearer_token(store: Store) -> None:
+    with TestClient(Backend(store, token="s3cret").app) as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/api/logs").status_code == 401
+        assert c.post("/v1/logs", content=b"", headers=PB).status_code == 401
+        assert c.get("/api/logs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_keyset_pages_are_stable_and_complete(client: TestClient) -> None:
+    ts = time.time_ns() - 10**9
+    # many rows share one timestamp: the row id must break the ties
+    post_logs(client, [{"body": f"row {i}", "ts": ts + (i // 10)} for i in range(95)])
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/logs", params=params).json()
+        seen += [x["body"] for x in page["logs"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 95 and len(set(seen)) == 95
+    newest = client.get("/api/logs", params={"limit": 1}).json()["logs"][0]
+    after = client.get("/api/logs", params={"after": newest["cursor"]}).json()
+    assert after["logs"] == []

@@ -1,0 +1,167 @@
+"""Each search operator against a real chDB store, through the HTTP API."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import post_logs
+
+T0 = time.time_ns() - 3600 * 10**9  # an hour ago, well inside retention
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+
+
+@pytest.fixture
+def seeded(client: TestClient) -> TestClient:
+    post_logs(
+        client,
+        [
+            {
+                "body": "Timeout after 3s calling inventory",
+                "level": "ERROR",
+                "ts": T0 + 1,
+                "attrs": {"duration_ms": 3000, "user.id": "42", "session.id": "s-1", "http.route": "/api/cart"},
+            },
+            {
+                "body": "timeouts are configured",
+                "level": "info",
+                "ts": T0 + 2,
+                "attrs": {"duration_ms": 12, "user.id": "7"},
+            },
+            {
+                "body": "payment declined: card expired",
+                "level": "warning",
+                "ts": T0 + 3,
+                "attrs": {"duration_ms": 480, "session.id": "s-1"},
+                "trace_id": TRACE,
+            },
+            {"body": "BILLING_ERROR raised for order 9", "number": 21, "ts": T0 + 4, "attrs": {"env": "x"}},
+            {
+                "body": '{"event": "login", "ok": true}',
+                "level": "debug",
+                "ts": T0 + 5,
+                "attrs": {"deployment.environment": "staging"},
+            },
+        ],
+        resource={"service.name": "checkout", "host.name": "web-1", "deployment.environment.name": "prod"},
+    )
+    post_logs(
+        client,
+        [
+            {"body": "Connection reset by peer", "level": "ERROR", "ts": T0 + 6, "attrs": {"duration_ms": "1.5"}},
+            {"body": "user-42 signed in", "level": "INFO", "ts": T0 + 7, "attrs": {"hlog.session_id": "s-2"}},
+        ],
+        resource={"service.name": "payments", "host.name": "web-2"},
+    )
+    return client
+
+
+def bodies(client: TestClient, query: str) -> list[str]:
+    response = client.get("/api/logs", params={"q": query, "limit": 100})
+    assert response.status_code == 200, response.text
+    return sorted(log["body"] for log in response.json()["logs"])
+
+
+CASES = [
+    ("", 7),
+    ("timeout", ["Timeout after 3s calling inventory"]),  # whole word, any case; not "timeouts"
+    ("time*", ["Timeout after 3s calling inventory", "timeouts are configured"]),
+    ("*outs", ["timeouts are configured"]),
+    ('"connection reset"', ["Connection reset by peer"]),
+    ("BILLING_ERROR", ["BILLING_ERROR raised for order 9"]),
+    ("user-42", ["user-42 signed in"]),
+    ("level:error", ["Connection reset by peer", "Timeout after 3s calling inventory"]),
+    ("level:warning", ["payment declined: card expired"]),
+    (
+        "level>=warn",
+        [
+            "BILLING_ERROR raised for order 9",
+            "Connection reset by peer",
+            "Timeout after 3s calling inventory",
+            "payment declined: card expired",
+        ],
+    ),
+    ("level<info", ['{"event": "login", "ok": true}']),
+    ("level:fatal", ["BILLING_ERROR raised for order 9"]),
+    ("service_name:payments level:error", ["Connection reset by peer"]),
+    ("service:pay*", ["Connection reset by peer", "user-42 signed in"]),
+    ("service_name!=checkout", ["Connection reset by peer", "user-42 signed in"]),
+    ("-service_name:checkout", ["Connection reset by peer", "user-42 signed in"]),
+    ("NOT service_name:checkout", ["Connection reset by peer", "user-42 signed in"]),
+    ("user.id:42", ["Timeout after 3s calling inventory"]),
+    ("user.id=(42 OR 7)", ["Timeout after 3s calling inventory", "timeouts are configured"]),
+    ("user.id EXISTS", ["Timeout after 3s calling inventory", "timeouts are configured"]),
+    ("user.id:*", ["Timeout after 3s calling inventory", "timeouts are configured"]),
+    ("duration_ms>400", ["Timeout after 3s calling inventory", "payment declined: card expired"]),
+    ("duration_ms>=0.4s duration_ms<1s", ["payment declined: card expired"]),
+    ("duration_ms<=1.5", ["Connection reset by peer"]),
+    ("http.route:/api/cart", ["Timeout after 3s calling inventory"]),
+    ("host.name:web-2", ["Connection reset by peer", "user-42 signed in"]),  # resource attribute
+    ("host.name:/web-[2]/", ["Connection reset by peer", "user-42 signed in"]),
+    ("env:staging", ['{"event": "login", "ok": true}']),  # log attribute beats resource
+    ("environment:prod level:warn", ["payment declined: card expired"]),
+    ("session_id:s-1", ["Timeout after 3s calling inventory", "payment declined: card expired"]),
+    ("secure_session_id:s-2", ["user-42 signed in"]),
+    (f"trace_id:{TRACE.upper()}", ["payment declined: card expired"]),
+    (
+        "session_id NOT EXISTS service:checkout",
+        ["BILLING_ERROR raised for order 9", '{"event": "login", "ok": true}', "timeouts are configured"],
+    ),
+    ("message:/card (expired|stolen)/", ["payment declined: card expired"]),
+    ('message:"reset by"', ["Connection reset by peer"]),
+    ("(timeout OR declined) level:error", ["Timeout after 3s calling inventory"]),
+    ("timeout OR declined level:warn", ["Timeout after 3s calling inventory", "payment declined: card expired"]),
+    ("login", ['{"event": "login", "ok": true}']),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), CASES, ids=[c[0] or "<empty>" for c in CASES])
+def test_operator(seeded: TestClient, query: str, expected: list[str] | int) -> None:
+    found = bodies(seeded, query)
+    if isinstance(expected, int):
+        assert len(found) == expected
+    else:
+        assert found == sorted(expected)
+
+
+def test_timestamp_comparison(seeded: TestClient) -> None:
+    from backend.timeutil import format_ns
+
+    stamp = format_ns(T0 + 5, 9)
+    assert bodies(seeded, f'timestamp>"{stamp}"') == ["Connection reset by peer", "user-42 signed in"]
+    assert len(bodies(seeded, f"timestamp<={stamp}")) == 5
+
+
+def test_count_and_histogram(seeded: TestClient) -> None:
+    assert seeded.get("/api/logs/count", params={"q": "level:error"}).json() == {"count": 2}
+    from backend.timeutil import format_ns
+
+    hist = seeded.get(
+        "/api/logs/histogram",
+        params={"q": "", "from": format_ns(T0 - 10**9, 9), "to": format_ns(T0 + 10**9, 9), "buckets": 4},
+    ).json()
+    assert hist["total"] == 7
+    assert len(hist["buckets"]) == 4
+    assert hist["buckets"][2]["counts"] == {"ERROR": 2, "INFO": 2, "WARN": 1, "FATAL": 1, "DEBUG": 1}
+
+
+def test_query_error_is_400_with_position(seeded: TestClient) -> None:
+    response = seeded.get("/api/logs", params={"q": "level:error AND"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "query" and error["column"] == 16 and "dangling" in error["message"]
+
+
+def test_bad_parameters_are_400(seeded: TestClient) -> None:
+    for params in (
+        {"limit": "x"},
+        {"limit": "0"},
+        {"from": "yesterday"},
+        {"cursor": "nope"},
+        {"from": "1h", "to": "2h"},
+    ):
+        response = seeded.get("/api/logs", params=params)
+        assert response.status_code == 400, params
+        assert response.json()["error"]["type"] == "request"
