@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from backend import __version__
 from backend.client import ApiError, default_backend_url
@@ -131,6 +132,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _graceful_server_class() -> type:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Exits 0 after a graceful shutdown on SIGINT/SIGTERM, so the store is closed
+        cleanly; uvicorn would re-raise the signal and skip our cleanup."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                getattr(self, "_captured_signals", []).clear()
+
+    return GracefulServer
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the backend until interrupted."""
     import uvicorn
@@ -168,7 +185,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     config = uvicorn.Config(backend.app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
+    server = _graceful_server_class()(config)
     try:
         server.run(sockets=[sock])
     finally:
