@@ -160,8 +160,8 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         "span_id": span,
         "trace_flags": flags,
         "body": body,
-        "attributes": dict(attrs),
-        "resource_attributes": dict(res_attrs),
+        "attributes": attrs,
+        "resource_attributes": res_attrs,
         "scope_name": scope_name,
         "scope_version": scope_version,
     }

@@ -202,7 +202,9 @@ class Store:
             db=self.db,
             ttl_seconds=int(ttl_seconds),
             body_index=schema.BODY_INDEX,
-            body_index_granularity=schema.BODY_INDEX_GRANULARITY,
+            exact_index=schema.EXACT_INDEX,
+            text_index_granularity=schema.TEXT_INDEX_GRANULARITY,
+            storage_settings=schema.STORAGE_SETTINGS,
         )
 
     def _migrate(self, retention_seconds: int | None) -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gen import RARE_WORD, generate  # noqa: E402
 from backend import schema  # noqa: E402
 from backend.store import Store  # noqa: E402
+from bench.gen import RARE_WORD, generate  # noqa: E402
 
 VARIANTS = {
     "tokenbf_v1": ("tokenbf_v1(32768, 3, 0)", 8),
-    "text": (schema.BODY_INDEX, schema.BODY_INDEX_GRANULARITY),
+    "text": (schema.BODY_INDEX, schema.TEXT_INDEX_GRANULARITY),
 }
 QUERIES = {
     "rare word, count": f"SELECT count() FROM {{t}} WHERE hasToken(lower(Body), '{RARE_WORD}')",
@@ -45,8 +45,16 @@ def main() -> None:
     results = {}
     for name, (index, granularity) in VARIANTS.items():
         table = f"{store.db}.logs_{name}"
-        ddl = schema._LOGS.replace(f"{{db}}.logs", table).format(
-            db=store.db, ttl_seconds=365 * 86400, body_index=index, body_index_granularity=granularity)
+        ddl = schema._LOGS.replace("{db}.logs", table).replace(
+            "{body_index} GRANULARITY {text_index_granularity}", f"{index} GRANULARITY {granularity}"
+        )
+        ddl = ddl.format(
+            db=store.db,
+            ttl_seconds=365 * 86400,
+            exact_index=schema.EXACT_INDEX,
+            text_index_granularity=schema.TEXT_INDEX_GRANULARITY,
+            storage_settings=schema.STORAGE_SETTINGS,
+        )
         client.command(ddl)
         started = time.perf_counter()
         generate(client, table, args.rows, now, 7 * 86400 * 10**9)
@@ -55,10 +63,13 @@ def main() -> None:
         size = client.query(
             "SELECT sum(data_compressed_bytes) FROM system.data_skipping_indices "
             "WHERE database = {d:String} AND table = {t:String} AND name = 'idx_body'",
-            parameters={"d": store.db, "t": f"logs_{name}"}).result_rows[0][0]
+            parameters={"d": store.db, "t": f"logs_{name}"},
+        ).result_rows[0][0]
         data = client.query(
             "SELECT sum(data_compressed_bytes) FROM system.parts WHERE database = {d:String} AND table = {t:String} "
-            "AND active", parameters={"d": store.db, "t": f"logs_{name}"}).result_rows[0][0]
+            "AND active",
+            parameters={"d": store.db, "t": f"logs_{name}"},
+        ).result_rows[0][0]
         timings = {}
         for label, sql in QUERIES.items():
             q = sql.format(t=table)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gen import RARE_WORD, SERVICES, generate  # noqa: E402
 from backend.search import Cursor, LogSearch, TimeRange, page_sql  # noqa: E402
 from backend.store import Store  # noqa: E402
+from bench.gen import RARE_WORD, SERVICES, generate  # noqa: E402
 from query import compile_query  # noqa: E402
 
 PAGE_ROWS = 200
@@ -56,8 +56,9 @@ def main() -> None:
     print(f"\n{args.rows:,} logs, p50 of {args.runs} runs, ms\n")
     print(f"{'query':46}{'ours':>9}{'raw SQL':>9}{'ratio':>7}{'target':>8}")
 
-    def row(label: str, query: str, target: float, time_range: TimeRange = everything,
-            before: Cursor | None = None) -> float:
+    def row(
+        label: str, query: str, target: float, time_range: TimeRange = everything, before: Cursor | None = None
+    ) -> float:
         compiled = compile_query(query)
         sql, params = page_sql(store.db, compiled, time_range, PAGE_ROWS + 1, before)
         ours = p50(lambda: search.page(query, time_range, PAGE_ROWS, before), args.runs)
@@ -77,15 +78,19 @@ def main() -> None:
     first = row("keyset page 1 (level>=warn)", "level>=warn", TARGETS_MS["page"])
     cursor_row = store.query(
         f"SELECT toUnixTimestamp64Nano(Timestamp), Id FROM {store.db}.logs WHERE SeverityNumber >= 13 "
-        f"ORDER BY Timestamp DESC, Id DESC LIMIT 1 OFFSET {999 * PAGE_ROWS - 1}")[0]
-    deep = row("keyset page 1000 (level>=warn)", "level>=warn", TARGETS_MS["page"],
-               before=Cursor(cursor_row[0], cursor_row[1]))
+        f"ORDER BY Timestamp DESC, Id DESC LIMIT 1 OFFSET {999 * PAGE_ROWS - 1}"
+    )[0]
+    deep = row(
+        "keyset page 1000 (level>=warn)", "level>=warn", TARGETS_MS["page"], before=Cursor(cursor_row[0], cursor_row[1])
+    )
     day = TimeRange(newest - 86400 * 10**9, newest + 1)
     hist = p50(lambda: search.histogram("", day, 60), args.runs)
     hist_err = p50(lambda: search.histogram("level:error", day, 60), args.runs)
     count = p50(lambda: search.count("level:error", everything), args.runs)
-    print(f"{'histogram, 60 buckets over 24 h':46}{hist:9.1f}{'':9}{'':7}{TARGETS_MS['histogram']:6.0f} "
-          f"{'ok' if hist <= TARGETS_MS['histogram'] else 'SLOW'}")
+    print(
+        f"{'histogram, 60 buckets over 24 h':46}{hist:9.1f}{'':9}{'':7}{TARGETS_MS['histogram']:6.0f} "
+        f"{'ok' if hist <= TARGETS_MS['histogram'] else 'SLOW'}"
+    )
     print(f"{'histogram level:error, 60 buckets over 24 h':46}{hist_err:9.1f}")
     print(f"{'count level:error, all time':46}{count:9.1f}")
     print(f"\npage 1000 / page 1: {deep / first:.2f}x (target <= 2x)")

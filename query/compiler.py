@@ -202,8 +202,11 @@ class _Compiler:
             text = text.lower()
         v = self.bind(text)
         if column is None and text:
-            # the plain map lookups let the bloom-filter indexes on map values prune
-            return f"((LogAttributes[{k}] = {v} OR ResourceAttributes[{k}] = {v}) AND {expr} = {v})"
+            # the same as `expr = v` for a non-empty v, in plain map lookups the
+            # bloom-filter indexes on map values can prune with
+            return (
+                f"(LogAttributes[{k}] = {v} OR (ResourceAttributes[{k}] = {v} AND NOT mapContains(LogAttributes, {k})))"
+            )
         return f"{expr} = {v}"
 
     def regex(self, value: Value) -> str:

@@ -24,8 +24,14 @@ from tests.conftest import Server
 
 
 def hlog(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "backend.cli", *args], capture_output=True, text=True,
-                          input=stdin, timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def search_json(server: Server, query: str, *extra: str) -> list[dict]:
@@ -88,13 +94,12 @@ def test_restart_keeps_acknowledged_logs(tmp_path: Path) -> None:
 def test_cli_remote_and_local_give_the_same_results(tmp_path: Path) -> None:
     store_dir = tmp_path / "store"
     log_file = tmp_path / "app.log"
-    log_file.write_text(
-        '{"ts": "%s", "level": "warning", "msg": "disk almost full", "service": "db", "disk": {"pct": 91}}\n'
-        "%s ERROR [worker] job 7 failed\n"
-        "plain line without time\n"
-        % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
-           time.strftime("%Y-%m-%d %H:%M:%S,123", time.gmtime(time.time() - 30)))
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    plain = time.strftime("%Y-%m-%d %H:%M:%S,123", time.gmtime(time.time() - 30))
+    json_line = json.dumps(
+        {"ts": iso, "level": "warning", "msg": "disk almost full", "service": "db", "disk": {"pct": 91}}
     )
+    log_file.write_text(f"{json_line}\n{plain} ERROR [worker] job 7 failed\nplain line without time\n")
     local = hlog("ingest", str(log_file), "--store", f"chdb://{store_dir}")
     assert local.returncode == 0, local.stderr
     assert "ingested 3 logs" in local.stderr
@@ -121,7 +126,7 @@ def test_cli_remote_and_local_give_the_same_results(tmp_path: Path) -> None:
 
 def test_cli_formats_errors_and_sql(server: Server) -> None:
     marker = "fmt" + uuid.uuid4().hex[:8]
-    payload = json.dumps({"msg": f"{marker} \x1b[2J evil, \"quoted\"", "level": "error", "service": "fmt"}) + "\n"
+    payload = json.dumps({"msg": f'{marker} \x1b[2J evil, "quoted"', "level": "error", "service": "fmt"}) + "\n"
     assert hlog("ingest", "-", "--backend", server.url, stdin=payload).returncode == 0
     table = hlog("search", marker, "--backend", server.url)
     assert "\x1b" not in table.stdout and "\\x1b[2J evil" in table.stdout and "ERROR" in table.stdout
@@ -139,8 +144,22 @@ def test_cli_formats_errors_and_sql(server: Server) -> None:
 
 def test_follow_prints_new_matches(server: Server) -> None:
     marker = "follow" + uuid.uuid4().hex[:8]
-    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "search", marker, "--follow", "--format", "jsonl",
-                             "--backend", server.url], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "search",
+            marker,
+            "--follow",
+            "--format",
+            "jsonl",
+            "--backend",
+            server.url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
         for i in range(3):
