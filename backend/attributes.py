@@ -40,7 +40,13 @@ def scalar(value: AnyValue) -> str | None:
 def flatten(pairs: Iterable[KeyValue], out: dict[str, str], prefix: str = "", depth: int = 0) -> dict[str, str]:
     """Flatten OTLP key-values into `out`: maps and arrays become dotted keys (`a.b`, `a.0`)."""
     for pair in pairs:
-        _put(out, prefix + pair.key, pair.value, depth)
+        value = pair.value
+        # the hot path: most attributes are short strings
+        if value.WhichOneof("value") == "string_value":
+            text = value.string_value
+            out[prefix + pair.key] = text if len(text) <= MAX_VALUE_CHARS else truncate(text)
+        else:
+            _put(out, prefix + pair.key, value, depth)
     return out
 
 

@@ -167,6 +167,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # accept (queue) connections from now on, while the store opens
+        sock.listen(2048)
     except OSError as err:
         return _fail(f"cannot listen on {host}:{port}: {err.strerror}")
     try:

@@ -31,10 +31,9 @@ class Overloaded(RuntimeError):
 
 @dataclass
 class _Pending:
-    kind: str
-    message: Any
+    batch: Batch
     records: int
-    future: asyncio.Future[Rejections]
+    future: asyncio.Future[None]
 
 
 @dataclass
@@ -83,17 +82,32 @@ class Committer:
         self._task = None
 
     async def submit(self, kind: str, message: Any, records: int) -> Rejections:
-        """Queue a decoded request and wait until its rows are committed."""
+        """Flatten a decoded request (in a worker thread, so requests are flattened while
+        the previous group is being inserted), queue its rows and wait until they are committed."""
         if self._closing or self._wake is None:
             raise Overloaded("the server is shutting down")
         if self._in_flight_records and self._in_flight_records + records > self.max_pending_records:
             self.stats.refused_requests += 1
             raise Overloaded(f"{self._in_flight_records} records are waiting for the store")
-        future: asyncio.Future[Rejections] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(kind, message, records, future))
         self._in_flight_records += records
+        try:
+            batch, rejections = await asyncio.to_thread(self._flatten, kind, message)
+        except BaseException:
+            self._in_flight_records -= records
+            raise
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(batch, records, future))
         self._wake.set()
-        return await future
+        await future
+        self.stats.requests += 1
+        self.stats.rejected += rejections.count
+        return rejections
+
+    def _flatten(self, kind: str, message: Any) -> tuple[Batch, Rejections]:
+        batch = Batch(LOG_COLUMNS if kind == "logs" else SPAN_COLUMNS)
+        # rows the retention TTL would drop in the next merge are refused, not stored
+        oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
+        return batch, add_request(kind, message, batch, batch, oldest_ns)
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -107,7 +121,7 @@ class Committer:
                     take += 1
                 items, self._queue = self._queue[:take], self._queue[take:]
                 try:
-                    results = await asyncio.to_thread(self._commit, items)
+                    await asyncio.to_thread(self._commit, [item.batch for item in items])
                 except Exception as err:
                     self.stats.failed_commits += 1
                     log.error("ingest: commit of %d records failed: %s", size, err)
@@ -115,26 +129,26 @@ class Committer:
                         if not item.future.done():
                             item.future.set_exception(err)
                 else:
-                    for item, result in zip(items, results, strict=True):
+                    for item in items:
                         if not item.future.done():
-                            item.future.set_result(result)
+                            item.future.set_result(None)
                 finally:
                     self._in_flight_records -= size
             if self._closing:
                 return
 
-    def _commit(self, items: list[_Pending]) -> list[Rejections]:
-        """Runs in a worker thread: flatten every request, then one insert per table."""
-        logs, spans = Batch(LOG_COLUMNS), Batch(SPAN_COLUMNS)
-        # a margin keeps rows the TTL would drop in the next merge from being stored at all
-        oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
-        results = [add_request(item.kind, item.message, logs, spans, oldest_ns) for item in items]
-        if logs.rows:
-            self.store.insert_columns("logs", logs.columns, logs.data)
-        if spans.rows:
-            self.store.insert_columns("spans", spans.columns, spans.data)
+    def _commit(self, batches: list[Batch]) -> None:
+        """Runs in a worker thread: one insert per table for every queued batch."""
+        for columns, table in ((LOG_COLUMNS, "logs"), (SPAN_COLUMNS, "spans")):
+            mine = [b for b in batches if b.columns == columns and b.rows]
+            if not mine:
+                continue
+            merged = mine[0]
+            if len(mine) > 1:
+                merged = Batch(columns)
+                for batch in mine:
+                    for target, source in zip(merged.data, batch.data, strict=True):
+                        target.extend(source)
+            self.store.insert_columns(table, columns, merged.data)
+            self.stats.records += merged.rows
         self.stats.commits += 1
-        self.stats.requests += len(items)
-        self.stats.records += logs.rows + spans.rows
-        self.stats.rejected += sum(r.count for r in results)
-        return results

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 # OpenTelemetry severity ranges: each level owns four numbers (ERROR is 17..20).
 LEVEL_RANGES: dict[str, tuple[int, int]] = {
     "TRACE": (1, 4),
@@ -71,6 +73,7 @@ def level_from_number(number: int) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_severity(text: str, number: int) -> tuple[str, int]:
     """Normalised (SeverityText, SeverityNumber) from what a record carries.
 
