@@ -104,6 +104,7 @@ class Backend:
             Route("/api/logs", http_api.logs, methods=["GET"]),
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
+            Route("/api/traces/{trace_id}", http_api.trace, methods=["GET"]),
         ]
         app = Starlette(routes=routes, lifespan=lifespan)
         app.state.backend = self

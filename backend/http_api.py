@@ -118,3 +118,16 @@ async def histogram(request: Request) -> JSONResponse:
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
     return JSONResponse(result)
+
+
+async def trace(request: Request) -> JSONResponse:
+    """GET /api/traces/{trace_id}: the spans of a trace, in start order."""
+    backend: Backend = request.app.state.backend
+    trace_id = request.path_params["trace_id"]
+    try:
+        if not trace_id or len(trace_id) > 128:
+            raise BadRequest("invalid trace id")
+        spans = await run_in_threadpool(backend.search.trace_spans, trace_id)
+    except (BadRequest, StoreError) as err:
+        return error_response(err)
+    return JSONResponse({"trace_id": trace_id.lower(), "spans": spans})

@@ -224,7 +224,7 @@ def decode(kind: str, body: bytes, content_type: str) -> ExportLogsServiceReques
     return message
 
 
-def add_request(kind: str, message: Any, logs: Batch, spans: Batch, oldest_ns: int = 0) -> Rejections:  # noqa: D401
+def add_request(kind: str, message: Any, logs: Batch, spans: Batch, oldest_ns: int = 0) -> Rejections:
     """Append a decoded request of `kind` ("logs" or "traces") to the batch it feeds;
     records older than `oldest_ns` would be dropped by the retention TTL, so they are rejected."""
     if kind == "logs":

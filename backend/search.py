@@ -167,6 +167,34 @@ def row_to_dict(row: Any) -> dict[str, Any]:
     }
 
 
+_SPAN_SELECT = (
+    "toUnixTimestamp64Nano(Timestamp) AS ts, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, "
+    "SessionId, Duration, StatusCode, StatusMessage, SpanAttributes, ResourceAttributes"
+)
+MAX_TRACE_SPANS = 10_000
+
+
+def span_to_dict(row: Any) -> dict[str, Any]:
+    """A row of the spans query as the API's JSON object."""
+    (ts, trace, span, parent, name, kind, service, session, duration, status, message, attrs, res_attrs) = row
+    return {
+        "timestamp": format_ns(ts, 9),
+        "timestamp_ns": ts,
+        "trace_id": trace,
+        "span_id": span,
+        "parent_span_id": parent,
+        "name": name,
+        "kind": kind,
+        "service_name": service,
+        "session_id": session,
+        "duration_ns": duration,
+        "status_code": status,
+        "status_message": message,
+        "attributes": attrs,
+        "resource_attributes": res_attrs,
+    }
+
+
 class LogSearch:
     """Runs searches against a store. Raises QueryError for bad queries, StoreError for the store."""
 
@@ -189,6 +217,15 @@ class LogSearch:
         more = len(rows) > limit
         next_cursor = logs[-1]["cursor"] if logs and (more or after is not None) else None
         return Page(logs, next_cursor)
+
+    def trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every span of a trace, in start order."""
+        sql = (
+            f"SELECT {_SPAN_SELECT} FROM {self.store.db}.spans WHERE TraceId = {{trace:String}} "
+            "ORDER BY Timestamp, Id LIMIT {lim:UInt32}"
+        )
+        rows = self.store.query(sql, {"trace": trace_id.lower(), "lim": MAX_TRACE_SPANS})
+        return [span_to_dict(r) for r in rows]
 
     def count(self, query: str, time_range: TimeRange) -> int:
         """How many logs match."""

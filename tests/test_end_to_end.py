@@ -74,6 +74,10 @@ def test_opentelemetry_sdk_logs_and_spans(server: Server) -> None:
     assert next(x for x in logs if x["body"] == "outside any span")["trace_id"] == ""
     found = search_json(server, f'service_name:{service} step>=48 session_id:sess-otel "done"')
     assert sorted(x["body"] for x in found) == ["step 48 done", "step 49 done"]
+    (span,) = httpx.get(f"{server.url}/api/traces/{trace_id}").json()["spans"]
+    assert (span["name"], span["kind"], span["service_name"]) == ("POST /checkout", "INTERNAL", service)
+    assert span["session_id"] == "sess-otel" and span["duration_ns"] > 0 and span["parent_span_id"] == ""
+    assert span["resource_attributes"]["service.version"] == "2.0"
 
 
 def test_restart_keeps_acknowledged_logs(tmp_path: Path) -> None:
