@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend import __version__, http_api, http_otlp
 from backend.ingest import MAX_PENDING_RECORDS, Committer
+from backend.explore import Explorer
 from backend.search import LogSearch
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Backend:
         self.store = store
         self.committer = Committer(store, max_pending_records)
         self.search = LogSearch(store)
+        self.explorer = Explorer(store)
         self.token = token
         self.app = self._build_app()
 
@@ -105,6 +107,9 @@ class Backend:
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
             Route("/api/traces/{trace_id}", http_api.trace, methods=["GET"]),
+            Route("/api/sessions/{session_id}", http_api.session, methods=["GET"]),
+            Route("/api/keys", http_api.keys, methods=["GET"]),
+            Route("/api/keys/{key}/values", http_api.values, methods=["GET"]),
         ]
         app = Starlette(routes=routes, lifespan=lifespan)
         app.state.backend = self

@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -64,6 +65,29 @@ class ApiClient:
     async def count(self, **params: Any) -> int:
         """GET /api/logs/count (q, from, to)."""
         return int((await self._get("/api/logs/count", params))["count"])
+
+    async def histogram(self, **params: Any) -> dict[str, Any]:
+        """GET /api/logs/histogram (q, from, to, buckets)."""
+        result: dict[str, Any] = await self._get("/api/logs/histogram", params)
+        return result
+
+    async def session(self, session_id: str) -> dict[str, Any]:
+        """GET /api/sessions/{id}."""
+        result: dict[str, Any] = await self._get(f"/api/sessions/{quote(session_id, safe='')}", {})
+        return result
+
+    async def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """GET /api/traces/{id}: the spans of a trace."""
+        result = await self._get(f"/api/traces/{quote(trace_id, safe='')}", {})
+        return list(result["spans"])
+
+    async def keys(self, **params: Any) -> list[dict[str, Any]]:
+        """GET /api/keys (from, to)."""
+        return list((await self._get("/api/keys", params))["keys"])
+
+    async def values(self, key: str, **params: Any) -> list[dict[str, Any]]:
+        """GET /api/keys/{key}/values (from, to, prefix)."""
+        return list((await self._get(f"/api/keys/{quote(key, safe='')}/values", params))["values"])
 
     async def export_logs(self, body: bytes) -> dict[str, Any]:
         """POST /v1/logs with a protobuf body; retries while the backend says it is overloaded."""

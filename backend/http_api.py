@@ -131,3 +131,41 @@ async def trace(request: Request) -> JSONResponse:
     except (BadRequest, StoreError) as err:
         return error_response(err)
     return JSONResponse({"trace_id": trace_id.lower(), "spans": spans})
+
+
+async def session(request: Request) -> JSONResponse:
+    """GET /api/sessions/{session_id}: the session's summary and its requests."""
+    backend: Backend = request.app.state.backend
+    session_id = request.path_params["session_id"]
+    try:
+        summary = await run_in_threadpool(backend.explorer.session, session_id)
+    except StoreError as err:
+        return error_response(err)
+    if summary is None:
+        return JSONResponse({"error": {"type": "not_found", "message": f"no logs for session {session_id}"}}, 404)
+    return JSONResponse(summary)
+
+
+async def keys(request: Request) -> JSONResponse:
+    """GET /api/keys: reserved keys and the most frequent attribute keys in the range."""
+    backend: Backend = request.app.state.backend
+    try:
+        found = await run_in_threadpool(backend.explorer.keys, _time_range(request))
+    except (BadRequest, StoreError) as err:
+        return error_response(err)
+    return JSONResponse({"keys": found})
+
+
+async def values(request: Request) -> JSONResponse:
+    """GET /api/keys/{key}/values: the most frequent values of a key in the range."""
+    backend: Backend = request.app.state.backend
+    try:
+        found = await run_in_threadpool(
+            backend.explorer.values,
+            request.path_params["key"],
+            _time_range(request),
+            request.query_params.get("prefix", ""),
+        )
+    except (BadRequest, StoreError) as err:
+        return error_response(err)
+    return JSONResponse({"values": found})
