@@ -14,8 +14,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend import __version__, http_api, http_otlp
-from backend.ingest import MAX_PENDING_RECORDS, Committer
 from backend.explore import Explorer
+from backend.ingest import MAX_PENDING_RECORDS, Committer
 from backend.search import LogSearch
 
 if TYPE_CHECKING:

@@ -17,8 +17,12 @@ MAX_VALUES = 20
 MAX_SESSION_REQUESTS = 500
 # Keys whose values are ids: suggesting their values is useless (and costly).
 _ID_COLUMNS = {"session_id", "trace_id", "span_id", "timestamp", "message"}
-_COLUMN_OF_KEY = {"level": "SeverityText", "service_name": "ServiceName", "service_version": "ServiceVersion",
-                  "environment": "Environment"}
+_COLUMN_OF_KEY = {
+    "level": "SeverityText",
+    "service_name": "ServiceName",
+    "service_version": "ServiceVersion",
+    "environment": "Environment",
+}
 
 
 class Explorer:
@@ -111,7 +115,9 @@ class Explorer:
         if column is not None:
             expr = _COLUMN_OF_KEY[column.name]
         else:
-            expr = "if(mapContains(LogAttributes, {k:String}), LogAttributes[{k:String}], ResourceAttributes[{k:String}])"
+            expr = (
+                "if(mapContains(LogAttributes, {k:String}), LogAttributes[{k:String}], ResourceAttributes[{k:String}])"
+            )
             conditions.append("(mapContains(LogAttributes, {k:String}) OR mapContains(ResourceAttributes, {k:String}))")
         conditions.append(f"startsWith({expr}, {{prefix:String}})")
         rows = self.store.query(

@@ -304,6 +304,14 @@ class Store:
         except Exception as err:
             raise _friendly(err, self.target) from err
 
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows (DDL, INSERT ... SELECT) on the writer."""
+        try:
+            with self._write_lock:
+                self._writer.command(sql, parameters=params or {})
+        except Exception as err:
+            raise _friendly(err, self.target) from err
+
     def insert_columns(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]) -> None:
         """Insert column-oriented data (one list per column) in one statement.
 

@@ -13,17 +13,45 @@ TRACE_A, TRACE_B = "aa" * 16, "bb" * 16
 
 
 def seed(client: TestClient) -> None:
-    post_logs(client, [
-        {"body": "GET /cart", "level": "info", "ts": NOW - 5_000, "trace_id": TRACE_A,
-         "attrs": {"session.id": "s-1", "user.id": "u-7"}},
-        {"body": "card declined", "level": "error", "ts": NOW - 3_000, "trace_id": TRACE_B,
-         "attrs": {"session.id": "s-1"}},
-    ], resource={"service.name": "gateway"})
-    post_logs(client, [
-        {"body": "charge failed", "level": "error", "ts": NOW - 2_000, "trace_id": TRACE_B,
-         "attrs": {"session.id": "s-1", "region": "eu"}},
-        {"body": "other session", "level": "warn", "ts": NOW - 1_000, "attrs": {"session.id": "s-2", "region": "us"}},
-    ], resource={"service.name": "payments"})
+    post_logs(
+        client,
+        [
+            {
+                "body": "GET /cart",
+                "level": "info",
+                "ts": NOW - 5_000,
+                "trace_id": TRACE_A,
+                "attrs": {"session.id": "s-1", "user.id": "u-7"},
+            },
+            {
+                "body": "card declined",
+                "level": "error",
+                "ts": NOW - 3_000,
+                "trace_id": TRACE_B,
+                "attrs": {"session.id": "s-1"},
+            },
+        ],
+        resource={"service.name": "gateway"},
+    )
+    post_logs(
+        client,
+        [
+            {
+                "body": "charge failed",
+                "level": "error",
+                "ts": NOW - 2_000,
+                "trace_id": TRACE_B,
+                "attrs": {"session.id": "s-1", "region": "eu"},
+            },
+            {
+                "body": "other session",
+                "level": "warn",
+                "ts": NOW - 1_000,
+                "attrs": {"session.id": "s-2", "region": "us"},
+            },
+        ],
+        resource={"service.name": "payments"},
+    )
 
 
 def test_session_summary(client: TestClient) -> None:
@@ -48,9 +76,12 @@ def test_keys_and_values(client: TestClient) -> None:
     names = [k["key"] for k in keys]
     assert "level" in names and "region" in names and "service.name" in names
     assert client.get("/api/keys/region/values").json()["values"] == [
-        {"value": "eu", "count": 1}, {"value": "us", "count": 1}]
+        {"value": "eu", "count": 1},
+        {"value": "us", "count": 1},
+    ]
     assert client.get("/api/keys/region/values", params={"prefix": "e"}).json()["values"] == [
-        {"value": "eu", "count": 1}]
+        {"value": "eu", "count": 1}
+    ]
     assert [v["value"] for v in client.get("/api/keys/level/values").json()["values"]] == ["ERROR", "INFO", "WARN"]
     assert client.get("/api/keys/session_id/values").json()["values"] == []
 

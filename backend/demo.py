@@ -1,0 +1,104 @@
+"""Seed a store with realistic demo traffic, generated inside ClickHouse in about a second.
+
+A small shop: a gateway calling checkout, payments and inventory. Users have sessions;
+each request is a trace with four spans and a log per span. Payments decline cards,
+inventory calls time out, and 3 hours ago the gateway had a burst of 500s.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backend.store import Store
+
+DEMO_TRACES = 30_000
+DEMO_SESSIONS = 2_000
+DEMO_SPAN_NS = 24 * 3600 * 10**9
+_SERVICES = "['gateway', 'checkout', 'payments', 'inventory']"
+
+# One row per (trace, hop): hop 0 is the gateway's server span, 1..3 its downstream calls.
+_BASE = f"""
+SELECT
+    t, h, i, start, session, user, route, trace,
+    lower(hex(substring(MD5(concat(toString(t), '-', toString(i))), 1, 8))) AS span,
+    if(i = 0, '', lower(hex(substring(MD5(concat(toString(t), '-0')), 1, 8)))) AS parent,
+    arrayElement({_SERVICES}, i + 1) AS service,
+    h % 13 = 0 AND route = 'POST /checkout' AS declined,
+    h % 29 = 0 AS slow,
+    burst,
+    multiIf(i = 0, 20 + h % 300 + if(slow, 2000, 0), i = 3, 5 + h % 50 + if(slow, 2000, 0), 10 + h % 120)
+        * 1000000 AS duration
+FROM (
+    SELECT number AS t, cityHash64(number) AS h, arrayJoin([0, 1, 2, 3]) AS i,
+        toInt64({{now:Int64}} - intDiv(number * {{span:Int64}}, {{traces:UInt64}})) AS start,
+        concat('sess-', lower(hex(substring(MD5(toString(h % {{sessions:UInt64}})), 1, 6)))) AS session,
+        concat('user-', toString(h % {{sessions:UInt64}} % 1500)) AS user,
+        arrayElement(['GET /products', 'POST /cart', 'POST /checkout', 'GET /search'], (bitShiftRight(h, 8) % 4) + 1)
+            AS route,
+        lower(hex(MD5(toString(number)))) AS trace,
+        start BETWEEN {{now:Int64}} - 3 * 3600000000000 AND {{now:Int64}} - 3 * 3600000000000 + 300000000000
+            AND h % 3 = 0 AS burst
+    FROM numbers({{traces:UInt64}})
+)
+"""
+
+_LOGS = f"""
+INSERT INTO {{db}}.logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName,
+    ServiceVersion, Environment, SessionId, Body, ResourceAttributes, ScopeName, ScopeVersion, LogAttributes)
+SELECT
+    fromUnixTimestamp64Nano(start + i * 1000000 + duration), trace, span, 1,
+    multiIf(burst AND i = 0, 'ERROR', declined AND i IN (0, 1, 2), 'ERROR', slow AND i IN (1, 3), 'WARN',
+            i = 3 AND h % 5 = 0, 'DEBUG', 'INFO') AS level,
+    multiIf(level = 'ERROR', 17, level = 'WARN', 13, level = 'DEBUG', 5, 9),
+    service, concat('1.', toString(i + 2), '.0'), 'prod', session,
+    multiIf(
+        i = 0 AND burst, concat(route, ' 500 in ', toString(intDiv(duration, 1000000)), 'ms: upstream connect error'),
+        i = 0, concat(route, ' ', if(declined, '502', '200'), ' in ', toString(intDiv(duration, 1000000)), 'ms'),
+        i = 1 AND declined, concat('checkout failed for order ', toString(t), ': payment declined'),
+        i = 1 AND slow, 'inventory call timed out after 2000ms, retrying',
+        i = 1, concat('cart updated: ', toString(1 + h % 5), ' items, total ', toString(h % 40000 / 100), ' EUR'),
+        i = 2 AND declined, concat('payment declined: card expired (order ', toString(t), ')'),
+        i = 2, concat('charge authorised for order ', toString(t)),
+        concat('{{"event":"stock_check","sku":"sku-', toString(h % 900), '","available":', toString(h % 37),
+               ',"warehouse":"', arrayElement(['ams', 'fra', 'lon'], (h % 3) + 1), '"}}')
+    ),
+    map('service.name', service, 'host.name', concat(service, '-', toString(h % 3)),
+        'deployment.environment.name', 'prod'),
+    'demo', '',
+    mapFilter((k, v) -> v != '', map(
+        'session.id', session, 'user.id', user, 'http.route', if(i = 0, route, ''),
+        'http.status_code', if(i = 0, multiIf(burst, '500', declined, '502', '200'), ''),
+        'duration_ms', toString(intDiv(duration, 1000000)),
+        'exception.type', if(declined AND i = 2, 'CardDeclined', ''),
+        'exception.stacktrace', if(declined AND i = 2,
+            concat('Traceback (most recent call last):\\n  File "payments/charge.py", line 88, in charge\\n',
+                   '    raise CardDeclined(order_id, reason="expired")\\npayments.errors.CardDeclined: card expired'),
+            '')))
+FROM ({_BASE})
+"""
+
+_SPANS = f"""
+INSERT INTO {{db}}.spans (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+    ServiceVersion, Environment, SessionId, Duration, StatusCode, StatusMessage, ResourceAttributes,
+    ScopeName, SpanAttributes)
+SELECT
+    fromUnixTimestamp64Nano(start + i * 1000000), trace, span, parent,
+    multiIf(i = 0, route, i = 1, 'POST /internal/checkout', i = 2, 'POST /internal/charge', 'GET /internal/stock'),
+    if(i = 0, 'SERVER', 'CLIENT'), service, '1.0.0', 'prod', session, duration,
+    if((burst AND i = 0) OR (declined AND i IN (0, 1, 2)), 'ERROR', 'OK'),
+    if(declined AND i = 2, 'card declined', ''),
+    map('service.name', service), 'demo', map('session.id', session, 'user.id', user)
+FROM ({_BASE})
+"""
+
+
+def seed_demo(store: Store, now_ns: int | None = None, traces: int = DEMO_TRACES) -> int:
+    """Replace the store's logs and spans with demo traffic ending at `now_ns`; returns the log count."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    params = {"now": now_ns, "span": DEMO_SPAN_NS, "traces": traces, "sessions": DEMO_SESSIONS}
+    for table, sql in (("logs", _LOGS), ("spans", _SPANS)):
+        store.command(f"TRUNCATE TABLE {store.db}.{table}")
+        store.command(sql.replace("{db}", store.db), params)
+    return traces * 4
