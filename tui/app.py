@@ -1,18 +1,188 @@
-"""Entry point of `hlog-tui`; the terminal UI itself is not built yet."""
+"""hlog-tui: the application shell (global bindings, backend link) and its command line."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from backend.client import ApiClient, default_backend_url
+from backend.timeutil import parse_duration_ns, parse_time_ns
+from tui.history import History, default_history_path
+from tui.link import Link
+from tui.timerange import Range
+
+LinkFactory = Callable[[], Awaitable[Link]]
 
 
-def main() -> int:
-    """Say that the TUI is coming and point at what works today."""
-    print(
-        "hlog-tui: the terminal UI is coming soon.\n"
-        "Today: `hlog serve` receives OpenTelemetry logs, `hlog search QUERY` finds them.",
-        file=sys.stderr,
+class HlogApp(App[None]):
+    """Holds the link to the backend and the global keys; screens do the rest."""
+
+    CSS_PATH = "hlog.tcss"
+    TITLE = "hlog"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", tooltip="Quit hlog-tui", id="app.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
+        Binding("question_mark", "toggle_help", "Help", tooltip="Every key of this screen", id="app.help"),
+    ]
+
+    def __init__(
+        self,
+        link_factory: LinkFactory,
+        query: str = "",
+        time_range: Range | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        history_path: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.link_factory = link_factory
+        self.initial_query = query
+        self.initial_range = time_range or Range()
+        self.clock = clock
+        self.history = History(history_path)
+        self.link: Link | None = None
+
+    def now_ns(self) -> int:
+        """The current time (frozen in tests)."""
+        return self.clock()
+
+    @property
+    def api(self) -> ApiClient:
+        assert self.link is not None, "not connected yet"
+        return self.link.api
+
+    @property
+    def link_label(self) -> str:
+        """Where the data comes from, for the status line."""
+        if self.link is None:
+            return ""
+        label = self.link.where
+        if self.link.ingest_url:
+            label += f" (receiving OTLP on {self.link.ingest_url})"
+        return label
+
+    def compose(self) -> ComposeResult:
+        yield Static("connecting…", id="connecting")
+
+    async def on_mount(self) -> None:
+        self._connect()
+
+    def _connect(self) -> None:
+        self.run_worker(self._open_link(), exclusive=True, group="connect")
+
+    async def _open_link(self) -> None:
+        try:
+            self.link = await self.link_factory()
+        except Exception as err:  # the store or backend could not be reached: say so, keep trying
+            self.query_one("#connecting", Static).update(f"cannot reach the backend: {err}\nretrying…")
+            self.set_timer(3, self._connect)
+            return
+        from tui.screens.search import SearchScreen
+
+        await self.push_screen(SearchScreen(self.initial_query, self.initial_range))
+
+    async def action_quit(self) -> None:
+        self.exit()
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    async def on_unmount(self) -> None:
+        if self.link is not None:
+            await self.link.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `hlog-tui`."""
+    parser = argparse.ArgumentParser(
+        prog="hlog-tui",
+        description="The hlog terminal log explorer. Uses a running `hlog serve` when one answers, "
+        "else opens the store itself (and receives OTLP on 127.0.0.1:4318 when that port is free).",
     )
+    parser.add_argument(
+        "--backend", metavar="URL", help=f"backend URL (env HLOG_BACKEND, default {default_backend_url()})"
+    )
+    parser.add_argument("--store", metavar="DSN", help="open this store in this process (chdb:///path or http(s)://…)")
+    parser.add_argument("--token", default=os.environ.get("HLOG_TOKEN"), help="bearer token (env HLOG_TOKEN)")
+    parser.add_argument("--query", "-q", default="", help="start with this search")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--since", metavar="DURATION", help="time range: the last 15m, 1h, 24h, 7d… (default 24h)")
+    when.add_argument("--from", dest="from_", metavar="TIME", help="range start: ISO 8601 or a duration ago")
+    parser.add_argument("--to", metavar="TIME", help="range end (default now)")
+    parser.add_argument("--theme", help="a Textual theme, e.g. textual-dark, nord, gruvbox, textual-light")
+    parser.add_argument(
+        "--demo", action="store_true", help="open a separate demo store filled with realistic traffic (a few seconds)"
+    )
+    return parser
+
+
+def _range(args: argparse.Namespace) -> Range:
+    if args.from_:
+        return Range(None, parse_time_ns(args.from_), parse_time_ns(args.to) if args.to else None)
+    if args.since:
+        parse_duration_ns(args.since)
+        return Range(args.since)
+    if args.to:
+        raise ValueError("--to needs --from")
+    return Range()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `hlog-tui`."""
+    args = build_parser().parse_args(argv)
+    try:
+        time_range = _range(args)
+    except ValueError as err:
+        print(f"hlog-tui: {err}", file=sys.stderr)
+        return 2
+
+    async def factory() -> Link:
+        from tui import link
+
+        if args.demo:
+            return await _demo_link()
+        return await link.connect(args.backend, args.store, args.token)
+
+    app = HlogApp(factory, args.query, time_range, history_path=default_history_path())
+    if args.theme:
+        if args.theme not in app.available_themes:
+            print(
+                f"hlog-tui: unknown theme {args.theme!r}; try: {', '.join(sorted(app.available_themes))}",
+                file=sys.stderr,
+            )
+            return 2
+        app.theme = args.theme
+    app.run()
     return 0
+
+
+async def _demo_link() -> Link:
+    import asyncio
+
+    from backend.app import Backend
+    from backend.demo import seed_demo
+    from backend.store import Store, default_store_path
+    from tui.link import embed
+
+    def prepare() -> Store:
+        store = Store(f"chdb://{default_store_path().parent / 'demo'}")
+        seed_demo(store)
+        return store
+
+    store = await asyncio.to_thread(prepare)
+    link = await embed(Backend(store))
+    link.where = "demo store"
+    return link
 
 
 if __name__ == "__main__":

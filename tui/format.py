@@ -1,0 +1,71 @@
+"""Turning log fields into terminal text: times, level colours, and untrusted text made safe."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from rich.style import Style
+from rich.text import Text
+
+from backend.textsafe import safe
+
+LEVEL_STYLES: dict[str, Style] = {
+    "TRACE": Style(color="bright_black"),
+    "DEBUG": Style(color="bright_black"),
+    "INFO": Style(color="green"),
+    "WARN": Style(color="yellow", bold=True),
+    "ERROR": Style(color="red", bold=True),
+    "FATAL": Style(color="white", bgcolor="red", bold=True),
+}
+ERROR_LEVELS = frozenset({"ERROR", "FATAL"})
+
+
+def level_style(level: str) -> Style:
+    """The colour of a level name (plain for unknown levels)."""
+    return LEVEL_STYLES.get(level, Style())
+
+
+def clock(ns: int, with_date: bool = False) -> str:
+    """`HH:MM:SS.mmm` in UTC, with `MM-DD ` in front when asked."""
+    dt = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    text = dt.strftime("%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+    return f"{text}.{(ns // 1_000_000) % 1000:03d}"
+
+
+def stamp(ns: int) -> str:
+    """A full UTC timestamp for headers: `2024-05-01 12:00:00.123Z`."""
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") + f".{(ns // 1_000_000) % 1000:03d}Z"
+
+
+def duration(ns: int) -> str:
+    """A short human duration: `850µs`, `12.3ms`, `4.2s`, `3m05s`, `2h10m`."""
+    if ns < 1_000_000:
+        return f"{ns / 1000:.0f}µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.1f}ms"
+    seconds = ns / 1e9
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def one_line(text: str) -> str:
+    """Untrusted text on one line: control characters (newlines included) shown as escapes."""
+    return safe(text)
+
+
+def pretty_body(body: str) -> Text:
+    """The message for the detail pane: indented when it is JSON, escaped either way."""
+    stripped = body.strip()
+    if stripped[:1] in "{[":
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            pass
+        else:
+            lines = json.dumps(parsed, indent=2, ensure_ascii=False).splitlines()
+            return Text("\n".join(safe(line) for line in lines))
+    return Text("\n".join(safe(line) for line in body.split("\n")))

@@ -1,0 +1,44 @@
+"""Search history, kept across runs in the user's state directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+MAX_HISTORY = 200
+
+
+def default_history_path() -> Path:
+    """`$XDG_STATE_HOME/hlog/history.json`, else `~/.local/state/hlog/history.json`."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "hlog" / "history.json"
+
+
+class History:
+    """Queries run, oldest first, without repeats; saved on every add."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: list[str] = []
+        if path is not None:
+            try:
+                loaded = json.loads(path.read_text())
+                self.entries = [e for e in loaded if isinstance(e, str)][-MAX_HISTORY:]
+            except (OSError, ValueError):
+                self.entries = []
+
+    def add(self, query: str) -> None:
+        """Remember a query (moving it to the end if it was there)."""
+        if not query.strip():
+            return
+        if query in self.entries:
+            self.entries.remove(query)
+        self.entries.append(query)
+        del self.entries[:-MAX_HISTORY]
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text(json.dumps(self.entries))
+            except OSError:
+                pass  # history is a convenience; a read-only home must not break searching

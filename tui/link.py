@@ -1,0 +1,101 @@
+"""How the TUI reaches a backend: a running one over HTTP, or one started inside this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from backend.app import Backend
+from backend.client import REQUEST_TIMEOUT_SECONDS, ApiClient, default_backend_url, probe
+from backend.store import Store
+
+log = logging.getLogger(__name__)
+INGEST_HOST = "127.0.0.1"
+INGEST_PORT = 4318
+
+
+@dataclass
+class Link:
+    """A connected API client and what it is connected to; close() releases everything."""
+
+    api: ApiClient
+    where: str
+    backend: Backend | None = None
+    ingest_url: str | None = None
+    _server: Any = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Stop the embedded ingest listener and backend, close the HTTP client and the store."""
+        if self._server is not None:
+            self._server.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+        await self.api.http.aclose()
+        if self.backend is not None:
+            await self.backend.stop()
+            self.backend.store.close()
+
+
+def in_process(backend: Backend) -> ApiClient:
+    """An API client talking to `backend` inside this process (no socket)."""
+    transport = httpx.ASGITransport(app=backend.app)
+    http = httpx.AsyncClient(transport=transport, base_url="http://hlog.local", timeout=REQUEST_TIMEOUT_SECONDS)
+    return ApiClient(http, backend.store.target.describe())
+
+
+async def _serve_ingest(backend: Backend, link: Link) -> None:
+    """Listen for OTLP on 127.0.0.1:4318 when the port is free, so apps keep sending logs."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET)
+    try:
+        sock.bind((INGEST_HOST, INGEST_PORT))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        log.info("port %d is busy; the embedded backend does not receive OTLP", INGEST_PORT)
+        return
+
+    class QuietServer(uvicorn.Server):
+        """The TUI owns the terminal and its signals; uvicorn must not install handlers."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            yield
+
+    config = uvicorn.Config(backend.app, lifespan="off", log_level="critical", access_log=False)
+    server = QuietServer(config)
+    link._server = server
+    link.ingest_url = f"http://{INGEST_HOST}:{INGEST_PORT}"
+    link._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="hlog-ingest"))
+
+
+async def connect(
+    backend_url: str | None, store_dsn: str | None, token: str | None = None, serve_ingest: bool = True
+) -> Link:
+    """A running backend when one answers (and no store was named), else one in this process."""
+    if store_dsn is None:
+        url = backend_url or default_backend_url()
+        if await probe(url):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            http = httpx.AsyncClient(base_url=url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
+            return Link(ApiClient(http, f"backend {url}"), f"backend {url}")
+    store = await asyncio.to_thread(Store, store_dsn)
+    return await embed(Backend(store), serve_ingest)
+
+
+async def embed(backend: Backend, serve_ingest: bool = False) -> Link:
+    """A link to a backend object in this process; optionally also receiving OTLP on :4318."""
+    await backend.start()
+    link = Link(in_process(backend), backend.store.target.describe(), backend)
+    if serve_ingest:
+        await _serve_ingest(backend, link)
+    return link

@@ -1,0 +1,62 @@
+"""ColumnsScreen: choose the log table's columns, attribute columns included."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, SelectionList
+
+from query.fields import valid_attribute_key
+from tui.widgets.log_table import DEFAULT_COLUMNS, Column
+
+OPTIONAL = [
+    Column("service_version", "version", 8),
+    Column("environment", "env", 8),
+    Column("trace_id", "trace", 12),
+    Column("span_id", "span", 8),
+]
+
+
+class ColumnsScreen(ModalScreen[list[Column] | None]):
+    """Space toggles a column, Enter applies; type an attribute key to add it as a column."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="columns.cancel"),
+        Binding("enter", "apply", "Apply", id="columns.apply"),
+    ]
+
+    def __init__(self, current: list[Column]) -> None:
+        super().__init__()
+        known = {c.key for c in DEFAULT_COLUMNS + OPTIONAL}
+        self.choices = DEFAULT_COLUMNS + OPTIONAL + [c for c in current if c.key not in known]
+        self.current = {c.key for c in current}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="columns-dialog"):
+            yield Label("Columns (space toggles, enter applies)", classes="dialog-title")
+            yield SelectionList[str](*[(c.title, c.key, c.key in self.current) for c in self.choices], id="choices")
+            yield Input(placeholder="add an attribute column, e.g. user.id", id="attribute")
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    @on(Input.Submitted, "#attribute")
+    def _add(self, event: Input.Submitted) -> None:
+        key = event.value.strip()
+        if not valid_attribute_key(key):
+            self.notify("Not an attribute key", severity="warning")
+            return
+        column = Column(f"attr:{key}", key, 14)
+        self.choices.append(column)
+        self.query_one(SelectionList).add_option((column.title, column.key, True))
+        event.input.value = ""
+
+    def action_apply(self) -> None:
+        selected = set(self.query_one(SelectionList).selected)
+        self.dismiss([c for c in self.choices if c.key in selected])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,406 @@
+"""The search screen: query bar, histogram, log table and the detail of the selected log."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
+from backend.client import ApiError
+from tui.timerange import Range
+from tui.widgets.detail import DetailPane
+from tui.widgets.histogram import Histogram
+from tui.widgets.log_table import LogTable
+from tui.widgets.search_bar import QuerySuggester, SearchBar
+
+if TYPE_CHECKING:
+    from tui.app import HlogApp
+
+PAGE_ROWS = 200
+LIVE_POLL_SECONDS = 1.0
+RETRY_SECONDS = 3.0
+HISTOGRAM_BUCKETS = 60
+SHORT_SCREEN_ROWS = 30
+_PLAIN_VALUE = re.compile(r"^[^\s()\"':=<>!]+$")
+
+
+def term(key: str, value: str, exclude: bool = False) -> str:
+    """`key:value` for the query language, quoting the value when it needs it."""
+    quoted = (
+        value
+        if _PLAIN_VALUE.match(value) and value.upper() not in ("AND", "OR", "NOT")
+        else ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    )
+    return ("-" if exclude else "") + f"{key}:{quoted}"
+
+
+class SearchScreen(Screen[None]):
+    """Where hlog-tui opens: search, browse, and jump to sessions and traces."""
+
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search", tooltip="Edit the query", id="search.focus"),
+        Binding(
+            "escape", "leave", "Back", show=False, tooltip="Leave the search bar or close the detail", id="search.leave"
+        ),
+        Binding("enter", "toggle_detail", "Detail", tooltip="Open or close the selected log", id="search.detail"),
+        Binding("s", "open_session", "Session", tooltip="Every log of this log's session", id="search.session"),
+        Binding("t", "open_trace", "Trace", tooltip="The trace (request) of this log", id="search.trace"),
+        Binding("f", "filter(False)", "Filter", show=False, tooltip="Filter by a field of the log", id="search.filter"),
+        Binding("x", "filter(True)", "Exclude", show=False, tooltip="Exclude a field's value", id="search.exclude"),
+        Binding("y", "copy", "Copy", show=False, tooltip="Copy the log as JSON (OSC 52)", id="search.copy"),
+        Binding("L", "live", "Live", tooltip="Follow new logs as they arrive", id="search.live"),
+        Binding("r", "pick_range", "Range", tooltip="Choose the time range", id="search.range"),
+        Binding("left_square_bracket", "bucket(-1)", "Prev bucket", show=False, id="search.bucket_prev"),
+        Binding("right_square_bracket", "bucket(1)", "Next bucket", show=False, id="search.bucket_next"),
+        Binding("z", "zoom_in", "Zoom", show=False, tooltip="Zoom into the highlighted bucket", id="search.zoom"),
+        Binding("Z", "zoom_out", "Unzoom", show=False, tooltip="Back to the previous range", id="search.unzoom"),
+        Binding("c", "pick_columns", "Columns", show=False, tooltip="Choose the columns", id="search.columns"),
+        Binding(
+            "tab",
+            "focus_fields",
+            "Fields",
+            show=False,
+            tooltip="Move between the logs and the fields",
+            id="search.fields",
+        ),
+    ]
+
+    def __init__(self, query: str = "", time_range: Range | None = None) -> None:
+        super().__init__()
+        self.query_text = query
+        self.range = time_range or Range()
+        self.range_stack: list[Range] = []
+        self.total: int | None = None
+        self.live = False
+        self.new_while_paused = 0
+        self._generation = 0
+        self._live_timer: Timer | None = None
+        self._keys_cache: list[str] | None = None
+
+    @property
+    def hlog(self) -> HlogApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        suggester = QuerySuggester(self._suggest_keys, self._suggest_values)
+        yield SearchBar(self.hlog.history, suggester, value=self.query_text, id="search")
+        yield Static(id="query-error")
+        yield Static(id="status")
+        yield Histogram(id="histogram")
+        yield LogTable(id="logs")
+        yield DetailPane(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.run_search()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < SHORT_SCREEN_ROWS, "-short")
+
+    @property
+    def table(self) -> LogTable:
+        return self.query_one("#logs", LogTable)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one("#detail", DetailPane)
+
+    # -- searching -------------------------------------------------------------
+    def _params(self) -> dict[str, Any]:
+        return {"q": self.query_text, **self.range.params(self.hlog.now_ns())}
+
+    def run_search(self) -> None:
+        """Run the current query: first page, count and histogram, each in its worker."""
+        self._generation += 1
+        self.total = None
+        self.new_while_paused = 0
+        start, end = self.range.bounds(self.hlog.now_ns())
+        self.table.with_date = (end or self.hlog.now_ns()) - start > 86400 * 10**9
+        self._load_first_page(self._generation)
+        self._load_count(self._generation)
+        self._load_histogram(self._generation)
+        self._update_status()
+
+    @work(exclusive=True, group="page")
+    async def _load_first_page(self, generation: int) -> None:
+        try:
+            page = await self.hlog.api.logs(**self._params(), limit=PAGE_ROWS)
+        except ApiError as err:
+            self._failed(err)
+            return
+        except Exception as err:  # network errors: shown, then retried
+            self._unreachable(err)
+            return
+        if generation != self._generation:
+            return
+        self.query_one("#query-error", Static).update("")
+        self.query_one("#query-error", Static).remove_class("-shown")
+        self.table.set_rows(page["logs"], more_after=page["next_cursor"] is not None)
+        self._update_status()
+
+    @work(exclusive=True, group="count")
+    async def _load_count(self, generation: int) -> None:
+        try:
+            total = await self.hlog.api.count(**self._params())
+        except Exception:
+            return  # the page worker reports errors
+        if generation == self._generation:
+            self.total = total
+            self._update_status()
+
+    @work(exclusive=True, group="histogram")
+    async def _load_histogram(self, generation: int) -> None:
+        try:
+            data = await self.hlog.api.histogram(**self._params(), buckets=HISTOGRAM_BUCKETS)
+        except Exception:
+            return
+        if generation == self._generation:
+            self.query_one(Histogram).show(data)
+
+    @work(exclusive=True, group="more")
+    async def _load_more(self, direction: int) -> None:
+        table = self.table
+        params = self._params()
+        generation = self._generation
+        try:
+            if direction == 1 and table.rows:
+                page = await self.hlog.api.logs(**params, limit=PAGE_ROWS, cursor=table.rows[-1]["cursor"])
+                if generation == self._generation:
+                    table.extend(page["logs"], more_after=page["next_cursor"] is not None)
+            elif direction == -1 and table.rows:
+                page = await self.hlog.api.logs(**params, limit=PAGE_ROWS, after=table.rows[0]["cursor"])
+                if generation == self._generation:
+                    table.prepend(list(reversed(page["logs"])), more_before=len(page["logs"]) == PAGE_ROWS)
+            elif direction == 2:
+                page = await self.hlog.api.logs(**params, limit=PAGE_ROWS, after="0-0")
+                if generation == self._generation:
+                    rows = list(reversed(page["logs"]))
+                    table.set_rows(rows, more_after=False, more_before=len(rows) == PAGE_ROWS)
+                    table.cursor = len(rows) - 1
+            elif direction == -2:
+                self._load_first_page(generation)
+        except Exception as err:
+            self._unreachable(err)
+
+    def _failed(self, err: ApiError) -> None:
+        """A query the backend refused: show why under the bar; the previous results stay."""
+        error = self.query_one("#query-error", Static)
+        if err.payload.get("type") == "query":
+            text = Text()
+            text.append(f"✗ {err.payload['message']} (column {err.payload['column']})\n", style="bold red")
+            line, caret = str(err.payload["context"]).split("\n", 1)
+            text.append("  " + line + "\n  " + caret, style="red")
+            error.update(text)
+        else:
+            error.update(Text(f"✗ {err}", style="bold red"))
+        error.add_class("-shown")
+
+    def _unreachable(self, err: Exception) -> None:
+        self.notify(f"backend unreachable: {err}; retrying in {RETRY_SECONDS:.0f}s", severity="error", timeout=4)
+        self.set_timer(RETRY_SECONDS, self.run_search)
+
+    def _update_status(self) -> None:
+        total = "counting…" if self.total is None else f"{self.total:,} matches"
+        parts = [total, self.range.label(), self.hlog.link_label]
+        if self.live:
+            parts.insert(
+                0, f"● LIVE · paused · {self.new_while_paused:,} new (g to jump)" if self.new_while_paused else "● LIVE"
+            )
+        self.query_one("#status", Static).update(Text("  ·  ".join(parts), style="bold" if self.live else ""))
+
+    async def _suggest_keys(self) -> list[str]:
+        if self._keys_cache is None:
+            try:
+                keys = await self.hlog.api.keys(**self.range.params(self.hlog.now_ns()))
+            except Exception:
+                return []
+            self._keys_cache = [k["key"] for k in keys]
+        return self._keys_cache
+
+    async def _suggest_values(self, key: str, prefix: str) -> list[str]:
+        try:
+            found = await self.hlog.api.values(key, prefix=prefix, **self.range.params(self.hlog.now_ns()))
+        except Exception:
+            return []
+        return [v["value"] for v in found]
+
+    # -- events ------------------------------------------------------------------
+    @on(Input.Submitted, "#search")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.query_text = event.value.strip()
+        self.query_one(SearchBar).remember(self.query_text)
+        self.table.focus()
+        self.run_search()
+
+    @on(LogTable.CursorMoved)
+    def _cursor_moved(self, event: LogTable.CursorMoved) -> None:
+        if self.has_class("-detail"):
+            self.detail.show(event.row)
+        if self.live and event.table.cursor == 0 and self.new_while_paused:
+            self.new_while_paused = 0
+            self._update_status()
+
+    @on(LogTable.NeedRows)
+    def _need_rows(self, event: LogTable.NeedRows) -> None:
+        self._load_more(event.direction)
+
+    @on(DetailPane.FilterRequested)
+    def _filter_requested(self, event: DetailPane.FilterRequested) -> None:
+        addition = term(event.key, event.value, event.exclude)
+        self.query_text = f"{self.query_text} {addition}".strip()
+        self.query_one(SearchBar).value = self.query_text
+        self.table.focus()
+        self.run_search()
+
+    # -- actions -----------------------------------------------------------------
+    def action_focus_search(self) -> None:
+        self.query_one(SearchBar).focus()
+
+    def action_leave(self) -> None:
+        if self.has_class("-detail"):
+            self.remove_class("-detail")
+            self.table.focus()
+        elif self.query_one(SearchBar).has_focus:
+            self.table.focus()
+
+    def action_toggle_detail(self) -> None:
+        if self.has_class("-detail"):
+            self.remove_class("-detail")
+            self.table.focus()
+            return
+        self.add_class("-detail")
+        self.detail.show(self.table.selected)
+
+    def action_filter(self, exclude: bool) -> None:
+        if not self.has_class("-detail"):
+            self.action_toggle_detail()
+            self.detail.focus_fields()
+            self.notify("Pick a field, then f to filter or x to exclude", timeout=3)
+            return
+        self.detail.action_filter(exclude)
+
+    def action_focus_fields(self) -> None:
+        if self.has_class("-detail"):
+            if self.detail.query_one("#detail-fields").has_focus:
+                self.table.focus()
+            else:
+                self.detail.focus_fields()
+
+    def action_copy(self) -> None:
+        log = self.table.selected
+        if log is None:
+            return
+        self.app.copy_to_clipboard(json.dumps(log, ensure_ascii=False))
+        self.notify("Log copied as JSON", timeout=2)
+
+    def action_open_session(self) -> None:
+        log = self.table.selected
+        if log is None or not log["session_id"]:
+            self.notify("This log has no session", severity="warning", timeout=3)
+            return
+        from tui.screens.session import SessionScreen
+
+        self.app.push_screen(SessionScreen(log["session_id"], focus_cursor=log["cursor"]))
+
+    def action_open_trace(self) -> None:
+        log = self.table.selected
+        if log is None or not log["trace_id"]:
+            self.notify("This log has no trace id", severity="warning", timeout=3)
+            return
+        from tui.screens.trace import TraceScreen
+
+        self.app.push_screen(TraceScreen(log["trace_id"], focus_span=log["span_id"]))
+
+    def action_live(self) -> None:
+        if self.live:
+            self.live = False
+            if self._live_timer is not None:
+                self._live_timer.stop()
+            self.notify("Live tail stopped", timeout=2)
+        else:
+            if not self.range.live_capable:
+                self.range = Range()
+                self.run_search()
+            self.live = True
+            self.new_while_paused = 0
+            self._live_timer = self.set_interval(LIVE_POLL_SECONDS, self._poll_live)
+            self.notify("Live tail: new logs appear at the top", timeout=2)
+        self._update_status()
+
+    @work(exclusive=True, group="live")
+    async def _poll_live(self) -> None:
+        table = self.table
+        generation = self._generation
+        params = {"q": self.query_text, "from": self.range.params(self.hlog.now_ns())["from"]}
+        if table.rows:
+            params["after"] = table.rows[0]["cursor"]
+        try:
+            page = await self.hlog.api.logs(**params, limit=PAGE_ROWS)
+        except Exception:
+            return  # the next poll retries
+        if generation != self._generation or not self.live or not page["logs"]:
+            return
+        following = table.cursor == 0
+        table.prepend(list(reversed(page["logs"])), more_before=len(page["logs"]) == PAGE_ROWS, follow=following)
+        if self.total is not None:
+            self.total += len(page["logs"])
+        if not following:
+            self.new_while_paused += len(page["logs"])
+        self._update_status()
+
+    def action_pick_range(self) -> None:
+        from tui.screens.range import RangeScreen
+
+        def chosen(picked: Range | None) -> None:
+            if picked is not None and picked != self.range:
+                self.range_stack.append(self.range)
+                self.range = picked
+                self.run_search()
+
+        self.app.push_screen(RangeScreen(self.range), chosen)
+
+    def action_bucket(self, step: int) -> None:
+        histogram = self.query_one(Histogram)
+        if histogram.data is None:
+            return
+        count = len(histogram.data["buckets"])
+        histogram.selected = (
+            (count - 1 if step < 0 else 0)
+            if histogram.selected < 0
+            else max(0, min(count - 1, histogram.selected + step))
+        )
+        histogram.refresh()
+
+    def action_zoom_in(self) -> None:
+        histogram = self.query_one(Histogram)
+        bounds = histogram.bucket_range(histogram.selected)
+        if bounds is None:
+            self.notify("Choose a bucket with [ and ] first", timeout=3)
+            return
+        self.range_stack.append(self.range)
+        self.range = Range(None, bounds[0], bounds[1])
+        histogram.selected = -1
+        self.run_search()
+
+    def action_zoom_out(self) -> None:
+        if self.range_stack:
+            self.range = self.range_stack.pop()
+            self.run_search()
+
+    def action_pick_columns(self) -> None:
+        from tui.screens.columns import ColumnsScreen
+
+        def chosen(columns: list[Any] | None) -> None:
+            if columns is not None:
+                self.table.set_columns(columns)
+
+        self.app.push_screen(ColumnsScreen(self.table.columns), chosen)

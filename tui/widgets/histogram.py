@@ -1,0 +1,106 @@
+"""Histogram: matches over the time range, one column per bucket, stacked by level."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui.format import clock, level_style
+
+# bottom to top: the levels people look for first sit at the base of each bar
+STACK_ORDER = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
+BAR = "█"
+SELECTED_MARK = Style(color="black", bgcolor="cyan")
+AXIS = Style(color="bright_black")
+
+
+def stacked_level(counts: dict[str, int], peak: int, rows: int, row: int) -> str | None:
+    """The level drawn at `row` (0 = bottom) of a bar of `rows` cells, or None above the bar.
+
+    Levels stack in STACK_ORDER from the bottom; a non-empty bucket shows at least one cell.
+    """
+    total = sum(counts.values())
+    if not total or not peak:
+        return None
+    middle = (row + 0.5) * peak / rows
+    if middle > total and row > 0:
+        return None
+    running = 0
+    ordered = [lv for lv in STACK_ORDER if lv in counts] + [lv for lv in counts if lv not in STACK_ORDER]
+    for level in ordered:
+        running += counts[level]
+        if middle <= running:
+            return level
+    return ordered[-1]
+
+
+class Histogram(Widget):
+    """Draws the API's histogram; `selected` marks the bucket that `z` zooms into."""
+
+    DEFAULT_CSS = """
+    Histogram { height: 6; }
+    """
+
+    selected: reactive[int] = reactive(-1)
+    """Index of the highlighted bucket, -1 for none."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.data: dict[str, Any] | None = None
+
+    def show(self, data: dict[str, Any] | None) -> None:
+        """Draw a new histogram (None clears it)."""
+        self.data = data
+        if data is None or not (0 <= self.selected < len(data["buckets"])):
+            self.selected = -1
+        self.refresh()
+
+    def bucket_range(self, index: int) -> tuple[int, int] | None:
+        """[start, end) of a bucket in ns."""
+        if self.data is None or not 0 <= index < len(self.data["buckets"]):
+            return None
+        start = self.data["buckets"][index]["start_ns"]
+        return start, min(start + self.data["step_ns"], self.data["end_ns"])
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size.width, self.size.height
+        data = self.data
+        if data is None or not data["buckets"]:
+            return Strip.blank(width)
+        if y == height - 1:
+            return self._axis(width)
+        buckets = data["buckets"]
+        bar_rows = height - 1
+        peak = max((sum(b["counts"].values()) for b in buckets), default=0)
+        row = bar_rows - 1 - y  # counted from the bottom
+        cell = max(1, width // len(buckets))
+        segments = []
+        for i, bucket in enumerate(buckets):
+            level = stacked_level(bucket["counts"], peak, bar_rows, row)
+            style = Style() if level is None else (level_style(level) + Style(color=level_style(level).color or "blue"))
+            if i == self.selected:
+                style += Style(bgcolor="grey30")
+            glyph = BAR if level is not None else " "
+            segments.append(Segment(glyph * max(1, cell - 1) + (" " if cell > 1 else ""), style))
+        return Strip(segments).adjust_cell_length(width)
+
+    def _axis(self, width: int) -> Strip:
+        data = self.data
+        assert data is not None
+        with_date = data["end_ns"] - data["start_ns"] > 86400 * 10**9
+        left = clock(data["start_ns"], with_date)
+        right = clock(data["end_ns"], with_date)
+        total = f"{data['total']:,} logs"
+        middle = total
+        selected = self.bucket_range(self.selected)
+        if selected is not None:
+            count = sum(data["buckets"][self.selected]["counts"].values())
+            middle = f"▲ {clock(selected[0], with_date)} – {clock(selected[1], with_date)}: {count:,}  (z zoom)"
+        gap = max(1, width - len(left) - len(right) - len(middle))
+        text = left + " " * (gap // 2) + middle + " " * (gap - gap // 2) + right
+        return Strip([Segment(text[:width], AXIS)]).adjust_cell_length(width)
