@@ -186,8 +186,6 @@ class SearchScreen(Screen[None]):
                     rows = list(reversed(page["logs"]))
                     table.set_rows(rows, more_after=False, more_before=len(rows) == PAGE_ROWS)
                     table.cursor = len(rows) - 1
-            elif direction == -2:
-                self._load_first_page(generation)
         except Exception as err:
             self._unreachable(err)
 
@@ -251,7 +249,10 @@ class SearchScreen(Screen[None]):
 
     @on(LogTable.NeedRows)
     def _need_rows(self, event: LogTable.NeedRows) -> None:
-        self._load_more(event.direction)
+        if event.direction == -2:
+            self._load_first_page(self._generation)
+        else:
+            self._load_more(event.direction)
 
     @on(DetailPane.FilterRequested)
     def _filter_requested(self, event: DetailPane.FilterRequested) -> None:

@@ -210,12 +210,14 @@ class LogTable(ScrollView, can_focus=True):
     def action_top(self) -> None:
         if self.more_before:
             self.post_message(self.NeedRows(self, -2))  # -2: reload from the very start
-        self.cursor = 0
+        else:
+            self.cursor = 0
 
     def action_bottom(self) -> None:
         if self.more_after:
             self.post_message(self.NeedRows(self, 2))  # 2: load the very end
-        self.cursor = len(self.rows) - 1
+        else:
+            self.cursor = len(self.rows) - 1
 
     def action_next_error(self, direction: int) -> None:
         index = self.cursor + direction

@@ -1,0 +1,140 @@
+"""TUI fixtures: an HlogApp on a real chDB store seeded with known logs, and a frozen clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from backend.app import Backend
+from backend.otlp import Batch, add_logs, add_spans
+from backend.store import LOG_COLUMNS, SPAN_COLUMNS, Store
+from tests.conftest import logs_request
+from tui.app import HlogApp
+from tui.link import embed
+from tui.timerange import Range
+
+# a fixed "now" (2026-11-20T12:00:00Z) so snapshots do not move
+NOW_NS = 1_795_176_000_000_000_000
+SECOND = 10**9
+TRACE_CHECKOUT = "c0ffee" + "0" * 26
+ROOT_SPAN, CHILD_SPAN = "1" * 16, "2" * 16
+
+
+def ingest(store: Store, request: ExportLogsServiceRequest) -> None:
+    """Store a logs request through the ingest code path (flatten + insert)."""
+    batch = Batch(LOG_COLUMNS)
+    add_logs(request, batch)
+    store.insert_columns("logs", LOG_COLUMNS, batch.data)
+
+
+def seed_shop(store: Store) -> None:
+    """A few sessions across services, a failed checkout with its trace, and noise."""
+    checkout = [
+        {
+            "body": "POST /checkout 502 in 840ms",
+            "level": "ERROR",
+            "ts": NOW_NS - 300 * SECOND,
+            "trace_id": TRACE_CHECKOUT,
+            "span_id": ROOT_SPAN,
+            "attrs": {"session.id": "sess-alice", "user.id": "alice", "http.route": "/checkout"},
+        },
+        {
+            "body": "GET /cart 200 in 12ms",
+            "level": "INFO",
+            "ts": NOW_NS - 600 * SECOND,
+            "attrs": {"session.id": "sess-alice", "user.id": "alice"},
+        },
+    ]
+    ingest(store, logs_request(checkout, {"service.name": "gateway", "deployment.environment.name": "prod"}))
+    payments = [
+        {
+            "body": "payment declined: card expired",
+            "level": "ERROR",
+            "ts": NOW_NS - 301 * SECOND,
+            "trace_id": TRACE_CHECKOUT,
+            "span_id": CHILD_SPAN,
+            "attrs": {"session.id": "sess-alice", "card": "visa", "order.id": "42"},
+        },
+        {
+            "body": "charge authorised",
+            "level": "INFO",
+            "ts": NOW_NS - 900 * SECOND,
+            "attrs": {"session.id": "sess-bob", "order.id": "41"},
+        },
+    ]
+    ingest(store, logs_request(payments, {"service.name": "payments"}))
+    noise = [
+        {
+            "body": f"heartbeat {i}",
+            "level": "DEBUG",
+            "ts": NOW_NS - (1000 + i * 60) * SECOND,
+            "attrs": {"session.id": "sess-bob" if i % 2 else ""},
+        }
+        for i in range(40)
+    ]
+    noise.append(
+        {
+            "body": 'evil \x1b[2J\x1b]0;pwned\x07 "quotes" \u202eabc',
+            "level": "WARN",
+            "ts": NOW_NS - 1200 * SECOND + 1,
+            "attrs": {"evil\x1b[31m": "red\x1b[0m"},
+        }
+    )
+    ingest(store, logs_request(noise, {"service.name": "worker"}))
+    spans = ExportTraceServiceRequest()
+    rs = spans.resource_spans.add()
+    rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="gateway")))
+    scope = rs.scope_spans.add()
+    for span_id, parent, name, start, dur, code in (
+        (ROOT_SPAN, "", "POST /checkout", NOW_NS - 301 * SECOND, 840_000_000, 2),
+        (CHILD_SPAN, ROOT_SPAN, "POST /charge", NOW_NS - 301 * SECOND + 5_000_000, 700_000_000, 2),
+    ):
+        s = scope.spans.add()
+        s.trace_id, s.span_id = bytes.fromhex(TRACE_CHECKOUT), bytes.fromhex(span_id)
+        s.parent_span_id = bytes.fromhex(parent)
+        s.name, s.start_time_unix_nano, s.end_time_unix_nano = name, start, start + dur
+        s.status.code = code
+        s.kind = 2 if not parent else 3
+        s.attributes.append(KeyValue(key="session.id", value=AnyValue(string_value="sess-alice")))
+    batch = Batch(SPAN_COLUMNS)
+    add_spans(spans, batch)
+    store.insert_columns("spans", SPAN_COLUMNS, batch.data)
+
+
+@pytest.fixture
+def shop_store(store: Store) -> Store:
+    seed_shop(store)
+    return store
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., HlogApp]:
+    """Build an HlogApp over a store (in-process backend, frozen clock, private history)."""
+
+    def build(store: Store, query: str = "", time_range: Range | None = None, **kwargs: Any) -> HlogApp:
+        async def factory() -> Any:
+            return await embed(Backend(store))
+
+        return HlogApp(
+            factory,
+            query,
+            time_range or Range("24h"),
+            clock=lambda: NOW_NS,
+            history_path=tmp_path / "history.json",
+            **kwargs,
+        )
+
+    return build
+
+
+async def settle(pilot: Any, rounds: int = 3) -> None:
+    """Let workers finish and the screen refresh."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()

@@ -1,0 +1,196 @@
+"""Pilot tests of the search screen: searching, errors, paging, filters, detail, copy, help, range."""
+
+from __future__ import annotations
+
+import json
+
+from backend.store import Store
+from tests.conftest import logs_request
+from tests.tui.conftest import NOW_NS, ingest, settle
+from tui.screens.search import SearchScreen
+from tui.widgets.histogram import Histogram
+from tui.widgets.log_table import MAX_WINDOW_ROWS, LogTable
+from tui.widgets.search_bar import SearchBar
+
+
+def bodies(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return [r["body"] for r in app.screen.query_one(LogTable).rows]
+
+
+async def test_opens_on_the_newest_logs_with_count_and_histogram(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)
+        assert bodies(app)[:3] == [
+            "POST /checkout 502 in 840ms",
+            "payment declined: card expired",
+            "GET /cart 200 in 12ms",
+        ]
+        assert app.screen.total == 45
+        assert "45 matches" in str(app.screen.query_one("#status").render())
+        histogram = app.screen.query_one(Histogram)
+        assert histogram.data is not None and histogram.data["total"] == 45
+
+
+async def test_search_and_syntax_error(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        assert app.screen.query_one(SearchBar).has_focus
+        await pilot.press(*"level:error")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert bodies(app) == ["POST /checkout 502 in 840ms", "payment declined: card expired"]
+        assert app.screen.query_one(LogTable).has_focus
+        # a broken query: the message and caret under the bar, the previous results stay
+        await pilot.press("slash", "ctrl+a")
+        app.screen.query_one(SearchBar).value = "level:error AND"
+        await pilot.press("enter")
+        await settle(pilot)
+        error = app.screen.query_one("#query-error")
+        assert error.has_class("-shown")
+        text = str(error.render())
+        assert "dangling operator" in text and "column 16" in text and "^" in text
+        assert bodies(app) == ["POST /checkout 502 in 840ms", "payment declined: card expired"]
+        # history: up brings back the previous query
+        bar = app.screen.query_one(SearchBar)
+        bar.focus()
+        bar.value = ""
+        await pilot.press("up")
+        assert bar.value == "level:error AND"
+        await pilot.press("up")
+        assert bar.value == "level:error"
+
+
+async def test_paging_through_many_matches_keeps_a_bounded_window(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    rows = [{"body": f"line {i}", "level": "INFO", "ts": NOW_NS - (i + 1) * 1_000_000} for i in range(2600)]
+    for start in range(0, len(rows), 1000):
+        ingest(store, logs_request(rows[start : start + 1000]))
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        assert len(table.rows) == 200 and table.more_after
+        seen = set()
+        for _ in range(140):
+            await pilot.press("pagedown")
+            await settle(pilot, 1)
+            if table.selected:
+                seen.add(table.selected["body"])
+        assert table.selected is not None and table.selected["body"] == "line 2599"  # the oldest
+        assert not table.more_after
+        assert len(table.rows) <= MAX_WINDOW_ROWS and table.more_before
+        assert app.screen.total == 2600
+        # g goes back to the newest, reloading what the window dropped
+        await pilot.press("g")
+        await settle(pilot)
+        assert table.selected is not None and table.selected["body"] == "line 0"
+
+
+async def test_bottom_and_top_and_errors(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        await pilot.press("G")
+        await settle(pilot)
+        assert table.selected["body"] == "heartbeat 39"
+        await pilot.press("E")
+        assert table.selected["body"] == "payment declined: card expired"
+        await pilot.press("E")
+        assert table.selected["body"] == "POST /checkout 502 in 840ms"
+        await pilot.press("e")
+        assert table.selected["body"] == "payment declined: card expired"
+        await pilot.press("k", "k")
+        assert table.selected["body"] == "POST /checkout 502 in 840ms"
+
+
+async def test_detail_filter_exclude_and_copy(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("j")  # payment declined
+        await pilot.press("enter")
+        assert app.screen.has_class("-detail")
+        assert "payment declined" in str(app.screen.query_one("#detail-body").render())
+        await pilot.press("tab")
+        fields = app.screen.query_one("#detail-fields")
+        assert fields.has_focus
+        labels = [str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count)]
+        card = next(i for i, label in enumerate(labels) if label.startswith("card = "))
+        fields.highlighted = card
+        await pilot.press("f")
+        await settle(pilot)
+        assert app.screen.query_text == "card:visa"
+        assert bodies(app) == ["payment declined: card expired"]
+        await pilot.press("enter")  # the detail is open: close it
+        await pilot.press("enter")
+        await pilot.press("tab")
+        fields = app.screen.query_one("#detail-fields")
+        labels = [str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count)]
+        fields.highlighted = labels.index("service_name = payments")
+        await pilot.press("x")
+        await settle(pilot)
+        assert app.screen.query_text == "card:visa -service_name:payments"
+        assert bodies(app) == []
+        await pilot.press("escape")
+        app.screen.query_one(SearchBar).value = ""
+        await pilot.press("slash", "enter")
+        await settle(pilot)
+        await pilot.press("y")
+        copied = json.loads(app.clipboard)
+        assert copied["body"] == "POST /checkout 502 in 840ms" and copied["session_id"] == "sess-alice"
+
+
+async def test_range_zoom_and_help(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("up", "up", "enter")  # the list opens on 24h; two up is 1h
+        await settle(pilot)
+        screen = app.screen
+        assert screen.range.preset == "1h"
+        assert "last 1h" in str(screen.query_one("#status").render())
+        assert screen.total == 45
+        await pilot.press("r", "up", "enter")  # 15m
+        await settle(pilot)
+        assert screen.range.preset == "15m" and screen.total == 4
+        # zoom into the last bucket of the histogram, and back out
+        await pilot.press("left_square_bracket")
+        await pilot.press("z")
+        await settle(pilot)
+        assert screen.range.preset is None and screen.range.end_ns is not None
+        await pilot.press("Z")
+        await settle(pilot)
+        assert screen.range.preset == "15m"
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not screen.query("HelpPanel")
+
+
+async def test_untrusted_text_never_reaches_the_terminal(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store, query="evil")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        assert len(table.rows) == 1
+        line = table.render_line(1).text
+        assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
+        assert "\\x1b[2J" in line and "\\x1b]0;pwned\\x07" in line and "\\u202e" in line
+        await pilot.press("enter")
+        await pilot.pause()
+        fields = app.screen.query_one("#detail-fields")
+        rendered = " ".join(str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count))
+        assert "\x1b" not in rendered and "evil\\x1b[31m = red\\x1b[0m" in rendered
+        body = str(app.screen.query_one("#detail-body").render())
+        assert "\x1b" not in body and "\\x1b[2J" in body
+        # the whole screen as the terminal would receive it holds no escape from the log
+        svg = app.export_screenshot()
+        assert "pwned\x07" not in svg and "\x1b[2J" not in svg
