@@ -119,7 +119,9 @@ def make_app(tmp_path: Path) -> Callable[..., HlogApp]:
 
     def build(store: Store, query: str = "", time_range: Range | None = None, **kwargs: Any) -> HlogApp:
         async def factory() -> Any:
-            return await embed(Backend(store))
+            link = await embed(Backend(store))
+            link.where = "test store"  # not the temporary path, so snapshots are stable
+            return link
 
         return HlogApp(
             factory,

@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from backend.client import ApiError
+from backend.timeutil import format_ns
 from tui.timerange import Range
 from tui.widgets.detail import DetailPane
 from tui.widgets.histogram import Histogram
@@ -159,8 +160,11 @@ class SearchScreen(Screen[None]):
 
     @work(exclusive=True, group="histogram")
     async def _load_histogram(self, generation: int) -> None:
+        params = self._params()
+        if params["to"] is None:  # an open range ends now, by the app's clock
+            params["to"] = format_ns(self.hlog.now_ns(), 9)
         try:
-            data = await self.hlog.api.histogram(**self._params(), buckets=HISTOGRAM_BUCKETS)
+            data = await self.hlog.api.histogram(**params, buckets=HISTOGRAM_BUCKETS)
         except Exception:
             return
         if generation == self._generation:

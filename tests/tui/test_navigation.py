@@ -1,0 +1,126 @@
+"""Pilot tests of jumping from a log to its session and trace and back, and of live tail."""
+
+from __future__ import annotations
+
+import asyncio
+
+from backend.store import Store
+from tests.conftest import logs_request
+from tests.tui.conftest import CHILD_SPAN, TRACE_CHECKOUT, ingest, settle
+from tui.screens.search import SearchScreen
+from tui.screens.session import SessionScreen
+from tui.screens.trace import TraceScreen
+from tui.timerange import Range
+from tui.widgets.log_table import LogTable
+
+
+async def test_session_jump_and_back(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("j")  # payment declined, in sess-alice
+        search = app.screen
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SessionScreen)
+        summary = str(app.screen.query_one("#session-summary").render())
+        assert "sess-alice" in summary and "user alice" in summary
+        assert "3 logs" in summary and "2 errors" in summary and "gateway, payments" in summary
+        table = app.screen.query_one("#session-logs", LogTable)
+        # every log of the session across services, oldest first
+        assert [r["body"] for r in table.rows] == [
+            "GET /cart 200 in 12ms",
+            "payment declined: card expired",
+            "POST /checkout 502 in 840ms",
+        ]
+        assert table.selected["body"] == "payment declined: card expired"  # the log we came from
+        await pilot.press("n")
+        assert table.selected["body"] == "POST /checkout 502 in 840ms"
+        await pilot.press("p")
+        assert table.selected["body"] == "payment declined: card expired"
+        requests = app.screen.query_one("#requests")
+        assert requests.option_count == 1 and "POST /checkout" in str(requests.get_option_at_index(0).prompt)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is search
+        assert search.query_one(LogTable).selected["body"] == "payment declined: card expired"
+
+
+async def test_trace_jump_from_search_and_from_session(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "t")
+        await settle(pilot)
+        assert isinstance(app.screen, TraceScreen)
+        spans = app.screen.query_one("#spans")
+        prompts = [str(spans.get_option_at_index(i).prompt) for i in range(spans.option_count)]
+        assert prompts[0] == "(whole trace)"
+        assert prompts[1].startswith("POST /checkout") and "ERROR" in prompts[1]
+        assert prompts[2].startswith("  POST /charge")  # indented under its parent
+        assert spans.get_option_at_index(spans.highlighted).id == CHILD_SPAN  # the log's own span
+        logs = app.screen.query_one(LogTable)
+        assert [r["body"] for r in logs.rows] == ["payment declined: card expired"]
+        await pilot.press("up")  # the root span
+        await settle(pilot)
+        assert [r["body"] for r in logs.rows] == ["POST /checkout 502 in 840ms"]
+        await pilot.press("up")  # the whole trace
+        await settle(pilot)
+        assert [r["body"] for r in logs.rows] == ["payment declined: card expired", "POST /checkout 502 in 840ms"]
+        assert TRACE_CHECKOUT in str(app.screen.query_one("#trace-summary").render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, SearchScreen)
+        # from the session screen too
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TraceScreen)
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, SearchScreen)
+
+
+async def test_live_tail_shows_new_logs(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    ingest(store, logs_request([{"body": "before", "level": "INFO", "ts": time.time_ns() - 10**9}]))
+    app = make_app(store, time_range=Range("1h"))
+    app.clock = time.time_ns  # live tail is about real time
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        assert [r["body"] for r in table.rows] == ["before"]
+        await pilot.press("L")
+        assert "LIVE" in str(app.screen.query_one("#status").render())
+        ingest(store, logs_request([{"body": f"new {i}", "level": "INFO", "ts": time.time_ns()} for i in range(3)]))
+        for _ in range(30):
+            await asyncio.sleep(0.2)
+            if len(table.rows) == 4:
+                break
+        assert [r["body"] for r in table.rows] == ["new 2", "new 1", "new 0", "before"]
+        assert table.cursor == 0  # following: the newest stays selected
+        # moving away pauses the view: new logs are counted, the selection stays
+        await pilot.press("j")
+        ingest(store, logs_request([{"body": "newer", "level": "INFO", "ts": time.time_ns()}]))
+        for _ in range(30):
+            await asyncio.sleep(0.2)
+            if len(table.rows) == 5:
+                break
+        assert table.rows[0]["body"] == "newer" and table.selected["body"] == "new 1"
+        assert "1 new" in str(app.screen.query_one("#status").render())
+        await pilot.press("L")
+        assert "LIVE" not in str(app.screen.query_one("#status").render())
+
+
+async def test_backend_errors_are_shown_not_raised(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        shop_store.close()  # the store goes away under the running app
+        await pilot.press("slash", *"level:error", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)
+        assert any(
+            "store" in str(n.message) or "unreachable" in str(n.message) or "✗" in str(n.message)
+            for n in app._notifications
+        ) or app.screen.query_one("#query-error").has_class("-shown")

@@ -1,0 +1,48 @@
+"""Snapshots of each screen at 120x36 and 80x24, with fixed data and a frozen clock.
+
+Review changes with `pytest tests/tui/test_snapshots.py --snapshot-report` before
+accepting them with `--snapshot-update` (never under xdist).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from backend.store import Store
+from tests.tui.conftest import settle
+
+SIZES = [(120, 36), (80, 24)]
+
+
+def _before(*keys: str) -> Callable[[Any], Any]:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["120x36", "80x24"])
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("search", ()),
+        ("detail", ("j", "enter")),
+        ("session", ("j", "s")),
+        ("trace", ("j", "t")),
+        ("range", ("r",)),
+    ],
+)
+def test_screen(snap_compare, shop_store: Store, make_app, name: str, keys: tuple[str, ...], size) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    assert snap_compare(app, terminal_size=size, run_before=_before(*keys))
+
+
+def test_query_error(snap_compare, shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store, query="level:error AND (")
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_before())
