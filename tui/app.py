@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--to", metavar="TIME", help="range end (default now)")
     parser.add_argument("--theme", help="a Textual theme, e.g. textual-dark, nord, gruvbox, textual-light")
     parser.add_argument(
+        "--no-listen", action="store_true", help="with an embedded store, do not receive OTLP on 127.0.0.1:4318"
+    )
+    parser.add_argument(
         "--demo", action="store_true", help="open a separate demo store filled with realistic traffic (a few seconds)"
     )
     return parser
@@ -151,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.demo:
             return await _demo_link()
-        return await link.connect(args.backend, args.store, args.token)
+        return await link.connect(args.backend, args.store, args.token, serve_ingest=not args.no_listen)
 
     app = HlogApp(factory, args.query, time_range, history_path=default_history_path())
     if args.theme:

@@ -101,8 +101,11 @@ class TraceScreen(Screen[None]):
         summary.append("\nservices: " + ", ".join(one_line(s) for s in services), style="dim")
         self.query_one("#trace-summary", Static).update(summary)
         items = [Option(Text("(whole trace)", style="dim"), id=WHOLE_TRACE)]
+        # name, service (13), bar, duration (9), status (7): the name gets what is left
+        bar = BAR_CELLS if self.size.width >= 100 else BAR_CELLS // 2
+        name_cells = max(12, min(40, self.size.width - 6 - 13 - bar - 9 - 7))
         for depth, span in span_tree(spans):
-            items.append(Option(self._span_text(depth, span, start, total), id=span["span_id"]))
+            items.append(Option(self._span_text(depth, span, start, total, name_cells, bar), id=span["span_id"]))
         options.add_options(items)
         for index, option in enumerate(items):
             if option.id == self.focus_span:
@@ -112,17 +115,17 @@ class TraceScreen(Screen[None]):
             options.highlighted = 0
 
     @staticmethod
-    def _span_text(depth: int, span: dict[str, Any], start: int, total: int) -> Text:
+    def _span_text(depth: int, span: dict[str, Any], start: int, total: int, name_cells: int, bar: int) -> Text:
         text = Text()
-        name = ("  " * depth + one_line(span["name"]))[:34]
-        text.append(f"{name:<34} ")
+        name = ("  " * depth + one_line(span["name"]))[:name_cells]
+        text.append(f"{name:<{name_cells}} ")
         text.append(f"{one_line(span['service_name'])[:12]:<12} ", style="dim")
-        offset = int((span["timestamp_ns"] - start) / total * BAR_CELLS)
-        length = max(1, round(span["duration_ns"] / total * BAR_CELLS))
+        offset = min(bar - 1, int((span["timestamp_ns"] - start) / total * bar))
+        length = max(1, round(span["duration_ns"] / total * bar))
         error = span["status_code"] == "ERROR"
         text.append(" " * offset)
-        text.append("━" * min(length, BAR_CELLS - offset), style="red" if error else "cyan")
-        text.append(" " * max(0, BAR_CELLS - offset - length))
+        text.append("━" * min(length, bar - offset), style="red" if error else "cyan")
+        text.append(" " * max(0, bar - offset - length))
         text.append(f" {duration(span['duration_ns']):>8}", style="cyan")
         text.append(f"  {span['status_code']}", style="bold red" if error else "green")
         return text

@@ -1,0 +1,75 @@
+"""The real hlog-tui in a pseudo-terminal (tmux): type a query, read the screen, quit."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+TMUX = shutil.which("tmux")
+
+
+def tmux(socket: str, *args: str) -> str:
+    return subprocess.run([TMUX or "tmux", "-L", socket, *args], capture_output=True, text=True, timeout=30).stdout
+
+
+def wait_for(socket: str, text: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux(socket, "capture-pane", "-p", "-t", "tui")
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed")  # it is on our machines and CI
+def test_type_a_query_in_a_real_terminal(tmp_path: Path) -> None:
+    store = f"chdb://{tmp_path / 'store'}"
+    now = time.time()
+    lines = [
+        {"ts": now - 30, "level": "error", "msg": "payment declined for order 7", "service": "payments"},
+        {"ts": now - 20, "level": "info", "msg": "cart updated", "service": "checkout"},
+        {"ts": now - 10, "level": "info", "msg": "evil \x1b[2J bytes", "service": "checkout"},
+    ]
+    ingest = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "ingest", "-", "--store", store],
+        input="".join(json.dumps(x) + "\n" for x in lines),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    socket = "hlog-test-" + uuid.uuid4().hex[:8]
+    command = f"{sys.executable} -m tui.app --store {store} --no-listen"
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state")}
+    subprocess.run(
+        [TMUX or "tmux", "-L", socket, "new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command],
+        check=True,
+        env=env,
+        timeout=30,
+    )
+    try:
+        screen = wait_for(socket, "cart updated")
+        assert "3 matches" in wait_for(socket, "3 matches")
+        assert "evil \\x1b[2J bytes" in screen  # shown escaped, not obeyed
+        tmux(socket, "send-keys", "-t", "tui", "/")
+        tmux(socket, "send-keys", "-t", "tui", "-l", "level:error")
+        tmux(socket, "send-keys", "-t", "tui", "Enter")
+        screen = wait_for(socket, "1 matches")
+        assert "payment declined for order 7" in screen and "cart updated" not in screen
+        tmux(socket, "send-keys", "-t", "tui", "q")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "tui" in tmux(socket, "list-sessions"):
+            time.sleep(0.2)
+        assert "tui" not in tmux(socket, "list-sessions")
+    finally:
+        tmux(socket, "kill-server")
