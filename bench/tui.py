@@ -1,0 +1,177 @@
+"""hlog-tui over 10 million logs: time to first rows, selection and paging latency, memory while scrolling.
+
+Usage: python bench/tui.py [--store DIR] [--rows-to-scroll 1000000]
+Uses the store bench/search.py generates (run that first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backend.app import Backend  # noqa: E402
+from backend.store import Store  # noqa: E402
+from tui.app import HlogApp  # noqa: E402
+from tui.link import embed  # noqa: E402
+from tui.timerange import Range  # noqa: E402
+from tui.widgets.log_table import LogTable  # noqa: E402
+
+DEFAULT_STORE = Path(__file__).resolve().parent / "data" / "search-store"
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_to_first_rows(store: Path) -> float:
+    """Launch the real hlog-tui in tmux and time until log rows are on screen."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        return float("nan")
+    socket = "hlog-bench-" + uuid.uuid4().hex[:6]
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            tmux,
+            "-L",
+            socket,
+            "new-session",
+            "-d",
+            "-s",
+            "b",
+            "-x",
+            "120",
+            "-y",
+            "36",
+            f"{sys.executable} -m tui.app --store chdb://{store} --no-listen --since 7d",
+        ],
+        check=True,
+    )
+    try:
+        while time.perf_counter() - started < 30:
+            screen = subprocess.run(
+                [tmux, "-L", socket, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True
+            ).stdout
+            if "message" in screen and ("INFO" in screen or "ERROR" in screen or "WARN" in screen):
+                return time.perf_counter() - started
+            time.sleep(0.02)
+        return float("nan")
+    finally:
+        subprocess.run([tmux, "-L", socket, "kill-server"], capture_output=True)
+        wait_until_unlocked(store)
+
+
+def wait_until_unlocked(store: Path, timeout: float = 20.0) -> None:
+    """Wait for a killed hlog-tui to release the embedded store's lock."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with (store / "status").open("rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return
+
+
+async def interactive(store_dir: Path, rows_to_scroll: int) -> None:
+    store = Store(f"chdb://{store_dir}")
+
+    async def factory():  # type: ignore[no-untyped-def]
+        return await embed(Backend(store))
+
+    app = HlogApp(factory, "", Range("7d"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        while not app.screen.query(LogTable) or not app.screen.query_one(LogTable).rows:
+            await asyncio.sleep(0.01)
+        table = app.screen.query_one(LogTable)
+        await app.workers.wait_for_complete()
+        # selection: key press to repainted screen
+        moves = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            await pilot.press("j")
+            await pilot.pause()
+            moves.append((time.perf_counter() - t0) * 1000)
+        # the same for a key nothing is bound to: what the test harness itself costs
+        idle = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            await pilot.press("f12")
+            await pilot.pause()
+            idle.append((time.perf_counter() - t0) * 1000)
+        # the same for a key nothing is bound to: what the test harness itself costs
+        idle = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            await pilot.press("f12")
+            await pilot.pause()
+            idle.append((time.perf_counter() - t0) * 1000)
+        # paging: time from the request of more rows to the rows being in the table
+        pages = []
+        rss = [(0, rss_mib())]
+        scrolled = 0
+        peak = rss_mib()
+        while scrolled < rows_to_scroll:
+            before = len(table.rows) + table.dropped_before
+            t0 = time.perf_counter()
+            table.move(200)
+            # wait for the page that the move asked for
+            while len(table.rows) + table.dropped_before == before and table.more_after:
+                await asyncio.sleep(0.001)
+            await app.workers.wait_for_complete()
+            pages.append((time.perf_counter() - t0) * 1000)
+            scrolled += 200
+            peak = max(peak, rss_mib())
+            if scrolled % 100_000 == 0:
+                rss.append((scrolled, rss_mib()))
+            if not table.more_after:
+                break
+    store.close()
+    harness = statistics.median(idle)
+    print(f"moving the selection:  p50 {statistics.median(moves):6.1f} ms   p95 {sorted(moves)[94]:6.1f} ms")
+    print(
+        f"  the test harness alone (an unbound key): {harness:.1f} ms, so the app's own share: "
+        f"{statistics.median(moves) - harness:.1f} ms   (target <= 50)"
+    )
+    print(
+        f"next page while scrolling: p50 {statistics.median(pages):6.1f} ms   p95 "
+        f"{sorted(pages)[int(len(pages) * 0.95)]:6.1f} ms   (target <= 150)"
+    )
+    print(
+        f"scrolled {scrolled:,} rows; RSS MiB by rows scrolled: " + ", ".join(f"{n // 1000}k: {m:.0f}" for n, m in rss)
+    )
+    print(f"peak RSS {peak:.0f} MiB (ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    parser.add_argument("--rows-to-scroll", type=int, default=1_000_000)
+    args = parser.parse_args()
+    if not (args.store / "status").exists() and not args.store.exists():
+        raise SystemExit(f"no store at {args.store}: run bench/search.py first")
+    times = [start_to_first_rows(args.store) for _ in range(3)]
+    print(f"start to first rows (real terminal): {', '.join(f'{t:.2f}' for t in times)} s   (target <= 1.5)")
+    asyncio.run(interactive(args.store, args.rows_to_scroll))
+
+
+if __name__ == "__main__":
+    main()
