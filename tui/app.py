@@ -6,10 +6,12 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Static
 
@@ -18,6 +20,10 @@ from backend.timeutil import parse_duration_ns, parse_time_ns
 from tui.history import History, default_history_path
 from tui.link import Link
 from tui.timerange import Range
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+    from textual.screen import Screen
 
 LinkFactory = Callable[[], Awaitable[Link]]
 
@@ -90,6 +96,26 @@ class HlogApp(App[None]):
 
     async def action_quit(self) -> None:
         self.exit()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette lists the current screen's actions next to Textual's own."""
+        yield from super().get_system_commands(screen)
+        seen = set()
+        for node in (screen.focused, screen):
+            if node is None:
+                continue
+            for binding in node.BINDINGS:
+                if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
+                    continue
+                seen.add(binding.action)
+                yield SystemCommand(
+                    binding.description,
+                    binding.tooltip or binding.description,
+                    partial(self._run_from_palette, node, binding.action),
+                )
+
+    def _run_from_palette(self, node: DOMNode, action: str) -> None:
+        self.call_later(self.run_action, action, node)
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -194,3 +194,29 @@ async def test_untrusted_text_never_reaches_the_terminal(shop_store: Store, make
         # the whole screen as the terminal would receive it holds no escape from the log
         svg = app.export_screenshot()
         assert "pwned\x07" not in svg and "\x1b[2J" not in svg
+
+
+async def test_columns_can_be_toggled_and_added(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        await pilot.press("c")
+        await pilot.pause()
+        choices = app.screen.query_one("SelectionList")
+        choices.deselect("session_id")
+        await pilot.press("tab", *"user.id", "enter")  # type an attribute; enter adds it and applies
+        await pilot.pause()
+        assert [c.key for c in table.columns] == ["time", "level", "service_name", "attr:user.id"]
+        header = table.render_line(0).text
+        assert "session" not in header and "user.id" in header
+        assert "alice" in table.render_line(1).text
+
+
+async def test_command_palette_lists_screen_actions(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for expected in ("Session", "Trace", "Live", "Range", "Next error", "Quit"):
+            assert expected in titles

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -25,7 +24,7 @@ class ColumnsScreen(ModalScreen[list[Column] | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="columns.cancel"),
-        Binding("enter", "apply", "Apply", id="columns.apply"),
+        Binding("enter", "apply", "Apply", priority=True, id="columns.apply"),
     ]
 
     def __init__(self, current: list[Column]) -> None:
@@ -36,25 +35,32 @@ class ColumnsScreen(ModalScreen[list[Column] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="columns-dialog"):
-            yield Label("Columns (space toggles, enter applies)", classes="dialog-title")
+            yield Label(
+                "Columns: space toggles, enter applies (with the attribute typed below)", classes="dialog-title"
+            )
             yield SelectionList[str](*[(c.title, c.key, c.key in self.current) for c in self.choices], id="choices")
             yield Input(placeholder="add an attribute column, e.g. user.id", id="attribute")
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()
 
-    @on(Input.Submitted, "#attribute")
-    def _add(self, event: Input.Submitted) -> None:
-        key = event.value.strip()
+    def _add_typed_attribute(self) -> bool:
+        field = self.query_one("#attribute", Input)
+        key = field.value.strip()
+        if not key:
+            return True
         if not valid_attribute_key(key):
-            self.notify("Not an attribute key", severity="warning")
-            return
+            self.notify(f"{key!r} is not an attribute key", severity="warning")
+            return False
         column = Column(f"attr:{key}", key, 14)
         self.choices.append(column)
         self.query_one(SelectionList).add_option((column.title, column.key, True))
-        event.input.value = ""
+        field.value = ""
+        return True
 
     def action_apply(self) -> None:
+        if not self._add_typed_attribute():
+            return
         selected = set(self.query_one(SelectionList).selected)
         self.dismiss([c for c in self.choices if c.key in selected])
 
