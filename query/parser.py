@@ -121,8 +121,9 @@ class _ToAst(Transformer[Token, Node]):
         return Value(text, "regex", items[0].start_pos or 0)
 
     def value(self, items: list[Any]) -> list[Value]:
-        # `( value_list )`: keep only the list
-        return [v for v in items if isinstance(v, (Value, list))][0]
+        # `( value_list )`: keep only the list between the parentheses
+        values: list[Value] = items[1]
+        return values
 
     def value_list(self, items: list[Value]) -> list[Value]:
         return list(items)
