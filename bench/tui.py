@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -91,6 +92,17 @@ def wait_until_unlocked(store: Path, timeout: float = 20.0) -> None:
             return
 
 
+async def press_times(pilot: Any, key: str, times: int = 100) -> list[float]:
+    """Milliseconds from each key press until the app is idle again."""
+    samples = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        await pilot.press(key)
+        await pilot.pause()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
 async def interactive(store_dir: Path, rows_to_scroll: int) -> None:
     store = Store(f"chdb://{store_dir}")
 
@@ -103,27 +115,9 @@ async def interactive(store_dir: Path, rows_to_scroll: int) -> None:
             await asyncio.sleep(0.01)
         table = app.screen.query_one(LogTable)
         await app.workers.wait_for_complete()
-        # selection: key press to repainted screen
-        moves = []
-        for _ in range(100):
-            t0 = time.perf_counter()
-            await pilot.press("j")
-            await pilot.pause()
-            moves.append((time.perf_counter() - t0) * 1000)
-        # the same for a key nothing is bound to: what the test harness itself costs
-        idle = []
-        for _ in range(100):
-            t0 = time.perf_counter()
-            await pilot.press("f12")
-            await pilot.pause()
-            idle.append((time.perf_counter() - t0) * 1000)
-        # the same for a key nothing is bound to: what the test harness itself costs
-        idle = []
-        for _ in range(100):
-            t0 = time.perf_counter()
-            await pilot.press("f12")
-            await pilot.pause()
-            idle.append((time.perf_counter() - t0) * 1000)
+        # selection: key press to repainted screen; an unbound key measures the harness itself
+        moves = await press_times(pilot, "j")
+        idle = await press_times(pilot, "f12")
         # paging: time from the request of more rows to the rows being in the table
         pages = []
         rss = [(0, rss_mib())]
