@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,12 +46,30 @@ class _BearerAuth:
         await self.app(scope, receive, send)
 
 
+class Extension(Protocol):
+    """Something the backend runs alongside itself (the alert service): routes and a lifecycle.
+    The composition roots (`hlog serve`, hlog-tui) pass them in; this module imports none."""
+
+    routes: list[Route]
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Backend:
     """Everything `hlog serve` runs. `app` is the ASGI application; start()/stop() run the
     ingest writer (the app's lifespan calls them; in-process users call them directly)."""
 
-    def __init__(self, store: Store, token: str | None = None, max_pending_records: int = MAX_PENDING_RECORDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        token: str | None = None,
+        max_pending_records: int = MAX_PENDING_RECORDS,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
         self.store = store
+        self.extensions = list(extensions)
         self.committer = Committer(store, max_pending_records)
         self.search = LogSearch(store)
         self.explorer = Explorer(store)
@@ -59,11 +77,15 @@ class Backend:
         self.app = self._build_app()
 
     async def start(self) -> None:
-        """Start background work (the ingest writer)."""
+        """Start background work (the ingest writer, the extensions)."""
         await self.committer.start()
+        for extension in self.extensions:
+            await extension.start()
 
     async def stop(self) -> None:
-        """Commit what is queued and stop background work."""
+        """Stop the extensions, commit what is queued and stop the writer."""
+        for extension in reversed(self.extensions):
+            await extension.stop()
         await self.committer.stop()
 
     @contextlib.asynccontextmanager
@@ -111,6 +133,8 @@ class Backend:
             Route("/api/keys", http_api.keys, methods=["GET"]),
             Route("/api/keys/{key}/values", http_api.values, methods=["GET"]),
         ]
+        for extension in self.extensions:
+            routes.extend(extension.routes)
         app = Starlette(routes=routes, lifespan=lifespan)
         app.state.backend = self
         if self.token:

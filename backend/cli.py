@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this bearer token (env HLOG_TOKEN); required off loopback",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--alert-delay",
+        default="10s",
+        metavar="DURATION",
+        help="alert windows end this long before now, so late logs still count (default 10s)",
+    )
 
     search = sub.add_parser(
         "search",
@@ -108,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", help="a file, or - for standard input")
     ingest.add_argument("--service", help="service name for lines that carry none (default: the file's name)")
     _add_connection(ingest)
+
+    from alerts import cli as alerts_cli
+
+    alerts_cli.add_parser(sub, _add_connection)
     return parser
 
 
@@ -158,6 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         host, port = _split_listen(args.listen)
         retention = parse_duration_ns(args.retention) // 10**9 if args.retention else None
+        alert_delay = parse_duration_ns(args.alert_delay) / 1e9
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
     if not _is_loopback(host) and not args.token:
@@ -176,7 +187,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except StoreError as err:
         sock.close()
         return _fail(str(err))
-    backend = Backend(store, token=args.token)
+    from alerts.service import AlertService
+
+    backend = Backend(store, token=args.token, extensions=[AlertService(store, delay_seconds=alert_delay)])
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     days = store.retention_seconds / 86400
@@ -209,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.command == "search":
             return asyncio.run(cli_commands.search(args))
+        if args.command == "alerts":
+            from alerts import cli as alerts_cli
+
+            return asyncio.run(alerts_cli.run(args))
         return asyncio.run(cli_commands.ingest(args))
     except KeyboardInterrupt:
         return 130

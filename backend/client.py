@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from backend.app import SERVICE_NAME, Backend
+from backend.app import SERVICE_NAME, Backend, Extension
 from backend.store import Store, StoreError
 
 DEFAULT_BACKEND_URL = "http://127.0.0.1:4318"
@@ -65,6 +65,14 @@ class ApiClient:
     async def count(self, **params: Any) -> int:
         """GET /api/logs/count (q, from, to)."""
         return int((await self._get("/api/logs/count", params))["count"])
+
+    async def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        """Any API call with a JSON body; raises ApiError on an error answer."""
+        clean = {k: v for k, v in params.items() if v is not None and v != ""}
+        response = await self.http.request(method, path, json=body, params=clean)
+        if response.status_code == 204:
+            return None
+        return self._json(response)
 
     async def histogram(self, **params: Any) -> dict[str, Any]:
         """GET /api/logs/histogram (q, from, to, buckets)."""
@@ -128,7 +136,10 @@ def _auth(token: str | None) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def connect(
-    backend_url: str | None = None, store_dsn: str | None = None, token: str | None = None
+    backend_url: str | None = None,
+    store_dsn: str | None = None,
+    token: str | None = None,
+    extensions: Callable[[Store], Sequence[Extension]] | None = None,
 ) -> AsyncIterator[ApiClient]:
     """An API client. With `store_dsn`, a backend on that store in this process; with
     `backend_url`, that backend (which must answer); with neither, the default backend
@@ -143,7 +154,7 @@ async def connect(
             raise StoreError(f"no hlog backend answers at {url}")
     store = await asyncio.to_thread(Store, store_dsn)
     try:
-        backend = Backend(store)
+        backend = Backend(store, extensions=extensions(store) if extensions else ())
         async with backend.running():
             transport = httpx.ASGITransport(app=backend.app)
             async with httpx.AsyncClient(

@@ -91,9 +91,49 @@ class Migration:
     statements: tuple[str, ...]
 
 
+# Alert rules are JSON documents, versioned: the newest version of an id wins.
+_ALERT_RULES = """
+CREATE TABLE IF NOT EXISTS {db}.alert_rules (
+    id String,
+    version UInt64,
+    deleted UInt8,
+    body String
+) ENGINE = ReplacingMergeTree(version) ORDER BY id
+"""
+
+_ALERT_STATE = """
+CREATE TABLE IF NOT EXISTS {db}.alert_state (
+    rule_id String,
+    group_value String,
+    state LowCardinality(String),
+    since_ms Int64,
+    last_fired_ms Int64,
+    last_count UInt64,
+    updated_ms Int64
+) ENGINE = ReplacingMergeTree(updated_ms) ORDER BY (rule_id, group_value)
+"""
+
+_ALERT_HISTORY = """
+CREATE TABLE IF NOT EXISTS {db}.alert_history (
+    time DateTime64(3),
+    rule_id String,
+    rule_name String,
+    group_value String,
+    state LowCardinality(String),
+    count UInt64,
+    threshold Float64,
+    window_seconds UInt32,
+    destination String,
+    delivered UInt8,
+    error String
+) ENGINE = MergeTree ORDER BY (rule_id, time)
+TTL toDateTime(time) + INTERVAL 180 DAY
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create logs table", (_LOGS,)),
     Migration(2, "create spans table", (_SPANS,)),
+    Migration(3, "create alert tables", (_ALERT_RULES, _ALERT_STATE, _ALERT_HISTORY)),
 )
 
 MIGRATIONS_TABLE = """

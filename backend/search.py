@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from backend.timeutil import format_ns
 from query import CompiledQuery, compile_query
+from query.fields import reserved
 
 if TYPE_CHECKING:
     from backend.store import Store
@@ -231,6 +232,25 @@ class LogSearch:
         """How many logs match."""
         sql, params = count_sql(self.store.db, compile_query(query), time_range)
         return int(self.store.query(sql, params)[0][0])
+
+    def grouped_count(self, query: str, time_range: TimeRange, key: str, limit: int) -> dict[str, int]:
+        """Matches per value of `key` (a reserved key or an attribute), the `limit` biggest groups."""
+        compiled = compile_query(query)
+        where, params = _where(self.store.db, compiled, time_range)
+        params["gk"], params["glim"] = key, limit
+        column = reserved(key)
+        if column is not None and column.kind not in ("message", "time"):
+            expr = column.column
+        else:
+            expr = (
+                "if(mapContains(LogAttributes, {gk:String}), LogAttributes[{gk:String}], "
+                "ResourceAttributes[{gk:String}])"
+            )
+        sql = (
+            f"SELECT {expr} AS g, count() AS n FROM {self.store.db}.logs WHERE {where} "
+            "GROUP BY g ORDER BY n DESC, g LIMIT {glim:UInt32}"
+        )
+        return {str(g): int(n) for g, n in self.store.query(sql, params)}
 
     def histogram(self, query: str, time_range: TimeRange, buckets: int = DEFAULT_HISTOGRAM_BUCKETS) -> dict[str, Any]:
         """Matches per time bucket and level over a closed range."""

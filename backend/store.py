@@ -312,6 +312,14 @@ class Store:
         except Exception as err:
             raise _friendly(err, self.target) from err
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert a few rows (bookkeeping tables; logs and spans go through insert_columns)."""
+        try:
+            with self._write_lock:
+                self._writer.insert(f"{self.db}.{table}", rows, column_names=list(columns))
+        except Exception as err:
+            raise _friendly(err, self.target) from err
+
     def insert_columns(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]) -> None:
         """Insert column-oriented data (one list per column) in one statement.
 

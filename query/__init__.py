@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from query.compiler import CompiledQuery, compile_query, parse_number, parse_timestamp_ns
+from query.compiler import CompiledQuery, compile_query, format_term, parse_number, parse_timestamp_ns
 from query.errors import QueryError
 from query.parser import parse
 
-__all__ = ["CompiledQuery", "QueryError", "compile_query", "parse", "parse_number", "parse_timestamp_ns"]
+__all__ = [
+    "CompiledQuery",
+    "QueryError",
+    "compile_query",
+    "format_term",
+    "parse",
+    "parse_number",
+    "parse_timestamp_ns",
+]

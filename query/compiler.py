@@ -243,6 +243,18 @@ class _Compiler:
         return f"SeverityNumber {bound[0]} {self.bind(bound[1], 'UInt8')}"
 
 
+_PLAIN_VALUE = re.compile(r"^[^\s()\"':=<>!]+$")
+
+
+def format_term(key: str, value: str, exclude: bool = False) -> str:
+    """`key:value` in the search language, quoting the value when it needs it."""
+    if _PLAIN_VALUE.match(value) and value.upper() not in ("AND", "OR", "NOT") and "*" not in value:
+        quoted = value
+    else:
+        quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return ("-" if exclude else "") + f"{key}:{quoted}"
+
+
 def compile_node(node: Node, query: str = "") -> CompiledQuery:
     """Compile a parsed query; `query` is the source text, for error positions."""
     compiler = _Compiler(query)

@@ -198,10 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _demo_link() -> Link:
     import asyncio
 
-    from backend.app import Backend
     from backend.demo import seed_demo
     from backend.store import Store, default_store_path
-    from tui.link import embed
+    from tui.link import embed, with_alerts
 
     def prepare() -> Store:
         store = Store(f"chdb://{default_store_path().parent / 'demo'}")
@@ -209,7 +208,7 @@ async def _demo_link() -> Link:
         return store
 
     store = await asyncio.to_thread(prepare)
-    link = await embed(Backend(store))
+    link = await embed(with_alerts(store))
     link.where = "demo store"
     return link
 

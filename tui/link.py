@@ -89,7 +89,14 @@ async def connect(
             http = httpx.AsyncClient(base_url=url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
             return Link(ApiClient(http, f"backend {url}"), f"backend {url}")
     store = await asyncio.to_thread(Store, store_dsn)
-    return await embed(Backend(store), serve_ingest)
+    return await embed(with_alerts(store), serve_ingest)
+
+
+def with_alerts(store: Store) -> Backend:
+    """A backend on `store` that also evaluates alert rules, as `hlog serve` does."""
+    from alerts.service import AlertService
+
+    return Backend(store, extensions=[AlertService(store)])
 
 
 async def embed(backend: Backend, serve_ingest: bool = False) -> Link:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -16,6 +15,7 @@ from textual.widgets import Footer, Input, Static
 
 from backend.client import ApiError
 from backend.timeutil import format_ns
+from query import format_term
 from tui.timerange import Range
 from tui.widgets.detail import DetailPane
 from tui.widgets.histogram import Histogram
@@ -30,17 +30,6 @@ LIVE_POLL_SECONDS = 1.0
 RETRY_SECONDS = 3.0
 HISTOGRAM_BUCKETS = 60
 SHORT_SCREEN_ROWS = 30
-_PLAIN_VALUE = re.compile(r"^[^\s()\"':=<>!]+$")
-
-
-def term(key: str, value: str, exclude: bool = False) -> str:
-    """`key:value` for the query language, quoting the value when it needs it."""
-    quoted = (
-        value
-        if _PLAIN_VALUE.match(value) and value.upper() not in ("AND", "OR", "NOT")
-        else ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    )
-    return ("-" if exclude else "") + f"{key}:{quoted}"
 
 
 class SearchScreen(Screen[None]):
@@ -260,7 +249,7 @@ class SearchScreen(Screen[None]):
 
     @on(DetailPane.FilterRequested)
     def _filter_requested(self, event: DetailPane.FilterRequested) -> None:
-        addition = term(event.key, event.value, event.exclude)
+        addition = format_term(event.key, event.value, event.exclude)
         self.query_text = f"{self.query_text} {addition}".strip()
         self.query_one(SearchBar).value = self.query_text
         self.table.focus()

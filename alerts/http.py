@@ -1,0 +1,146 @@
+"""/api/alerts: list, get, create, update, delete, enable/disable, test and history of rules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from alerts.rules import Rule, RuleError, validate
+from backend.store import StoreError
+
+if TYPE_CHECKING:
+    from alerts.service import AlertService
+
+MAX_RULE_BYTES = 256 * 1024
+
+
+def _error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message, **extra}}, status)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_RULE_BYTES:
+        raise RuleError("rule", f"larger than {MAX_RULE_BYTES} bytes")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as err:
+        raise RuleError("rule", f"invalid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise RuleError("rule", "expected a JSON object")
+    return data
+
+
+def routes(service: AlertService) -> list[Route]:
+    """The routes of the alert API, bound to a service."""
+    rules = service.rules
+
+    async def guarded(handler: Any, request: Request) -> Response:
+        try:
+            return await handler(request)
+        except RuleError as err:
+            return JSONResponse({"error": err.to_dict()}, 400)
+        except StoreError as err:
+            return _error(503, "store", str(err))
+
+    async def found(rule_id: str) -> Rule | JSONResponse:
+        rule = await run_in_threadpool(rules.get, rule_id)
+        return rule if rule is not None else _error(404, "not_found", f"no alert rule {rule_id}")
+
+    async def list_rules(request: Request) -> Response:
+        all_rules = await run_in_threadpool(rules.all)
+        states = await run_in_threadpool(rules.states)
+        return JSONResponse({"rules": [service.describe(r, states) for r in all_rules]})
+
+    async def create(request: Request) -> Response:
+        data = await _body(request)
+        data.pop("id", None)
+        rule = validate(Rule.from_json(data))
+        await run_in_threadpool(rules.save, rule)
+        return JSONResponse(service.describe(rule, {}), 201)
+
+    async def get(request: Request) -> Response:
+        rule = await found(request.path_params["rule_id"])
+        if isinstance(rule, JSONResponse):
+            return rule
+        states = await run_in_threadpool(rules.states, rule.id)
+        return JSONResponse(service.describe(rule, states))
+
+    async def update(request: Request) -> Response:
+        existing = await found(request.path_params["rule_id"])
+        if isinstance(existing, JSONResponse):
+            return existing
+        data = {**existing.to_json(), **await _body(request), "id": existing.id}
+        rule = validate(Rule.from_json(data))
+        await run_in_threadpool(rules.save, rule)
+        states = await run_in_threadpool(rules.states, rule.id)
+        return JSONResponse(service.describe(rule, states))
+
+    async def delete(request: Request) -> Response:
+        if not await run_in_threadpool(rules.delete, request.path_params["rule_id"]):
+            return _error(404, "not_found", f"no alert rule {request.path_params['rule_id']}")
+        return Response(status_code=204)
+
+    def toggle(enabled: bool) -> Any:
+        async def handler(request: Request) -> Response:
+            rule = await found(request.path_params["rule_id"])
+            if isinstance(rule, JSONResponse):
+                return rule
+            rule.enabled = enabled
+            await run_in_threadpool(rules.save, rule)
+            states = await run_in_threadpool(rules.states, rule.id)
+            return JSONResponse(service.describe(rule, states))
+
+        return handler
+
+    async def test_saved(request: Request) -> Response:
+        rule = await found(request.path_params["rule_id"])
+        if isinstance(rule, JSONResponse):
+            return rule
+        return await _test(rule)
+
+    async def test_unsaved(request: Request) -> Response:
+        data = await _body(request)
+        data.pop("id", None)
+        data.setdefault("name", "test")
+        data.setdefault("threshold", 1)
+        return await _test(validate(Rule.from_json(data)), record=False)
+
+    async def _test(rule: Rule, record: bool = True) -> Response:
+        if not rule.destinations:
+            raise RuleError("destinations", "add a destination to send a test to")
+        if not record:
+            rule.id = ""
+        deliveries = await service.evaluator.send_test(rule)
+        return JSONResponse({"deliveries": [asdict(d) for d in deliveries]})
+
+    async def history(request: Request) -> Response:
+        rule = await found(request.path_params["rule_id"])
+        if isinstance(rule, JSONResponse):
+            return rule
+        return JSONResponse({"history": await run_in_threadpool(rules.history, rule.id)})
+
+    def route(path: str, handler: Any, method: str) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await guarded(handler, request)
+
+        return Route(path, endpoint, methods=[method])
+
+    return [
+        route("/api/alerts", list_rules, "GET"),
+        route("/api/alerts", create, "POST"),
+        route("/api/alerts/test", test_unsaved, "POST"),
+        route("/api/alerts/{rule_id}", get, "GET"),
+        route("/api/alerts/{rule_id}", update, "PUT"),
+        route("/api/alerts/{rule_id}", delete, "DELETE"),
+        route("/api/alerts/{rule_id}/enable", toggle(True), "POST"),
+        route("/api/alerts/{rule_id}/disable", toggle(False), "POST"),
+        route("/api/alerts/{rule_id}/test", test_saved, "POST"),
+        route("/api/alerts/{rule_id}/history", history, "GET"),
+    ]

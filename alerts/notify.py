@@ -1,0 +1,205 @@
+"""Notifications: Slack, Discord and generic JSON webhooks, with retries and signatures."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from alerts.rules import Destination, Rule
+from backend.textsafe import safe
+from backend.timeutil import format_ns
+
+TIMEOUT_SECONDS = 10.0
+MAX_ATTEMPTS = 3
+BACKOFF_SECONDS = 1.0
+MAX_RETRY_AFTER_SECONDS = 30.0
+MAX_SAMPLES = 5
+SAMPLE_CHARS = 300
+SIGNATURE_HEADER = "X-Hlog-Signature"
+USER_AGENT = "hlog-alerts"
+_COLORS = {"ALERTING": 0xE01E5A, "OK": 0x2EB67D, "TEST": 0x4A90E2}
+
+
+@dataclass
+class Alert:
+    """What one notification says."""
+
+    rule: Rule
+    state: str  # ALERTING, OK (resolved) or TEST
+    count: int
+    start_ns: int
+    end_ns: int
+    group: str = ""
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def command(self) -> str:
+        """The hlog-tui command that opens these logs."""
+        return (
+            f"hlog-tui --query {shlex.quote(self.rule.query)} "
+            f"--from {format_ns(self.start_ns, 0)} --to {format_ns(self.end_ns, 0)}"
+        )
+
+    @property
+    def title(self) -> str:
+        """One line: what happened."""
+        group = f" [{self.rule.group_by}={self.group}]" if self.rule.group_by else ""
+        verb = {"ALERTING": "ALERT", "OK": "RESOLVED", "TEST": "TEST"}.get(self.state, self.state)
+        return f"{verb}: {self.rule.name}{group}"
+
+    @property
+    def summary(self) -> str:
+        """Count against threshold, window and query."""
+        return (
+            f"{self.count} logs in the last {self.rule.describe_condition().split(' in ')[1]} "
+            f"(alert when {self.rule.describe_condition()}) for query `{self.rule.query or '*'}`"
+        )
+
+    def sample_lines(self) -> list[str]:
+        """Up to 5 matching logs, one line each, made safe."""
+        lines = []
+        for log in self.samples[:MAX_SAMPLES]:
+            body = safe(log["body"])
+            body = body if len(body) <= SAMPLE_CHARS else body[: SAMPLE_CHARS - 1] + "…"
+            stamp = format_ns(log["timestamp_ns"], 3)
+            lines.append(f"{stamp} {log['level'] or '-'} {safe(log['service_name'])}: {body}")
+        return lines
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    """A Slack incoming-webhook message: text (for notifications) and blocks."""
+    samples = "\n".join(alert.sample_lines())
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": alert.summary}},
+    ]
+    if samples:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"```{samples}```"}})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{alert.command}`"}]})
+    return {"text": f"{alert.title}: {alert.summary}", "blocks": blocks}
+
+
+def discord_payload(alert: Alert) -> dict[str, Any]:
+    """A Discord webhook message: content and one embed."""
+    samples = "\n".join(alert.sample_lines())
+    fields = [
+        {"name": "Count", "value": str(alert.count), "inline": True},
+        {"name": "Condition", "value": alert.rule.describe_condition(), "inline": True},
+        {"name": "Query", "value": f"`{alert.rule.query or '*'}`"[:1024]},
+    ]
+    if samples:
+        fields.append({"name": "Logs", "value": f"```{samples[:1000]}```"})
+    fields.append({"name": "Open in hlog-tui", "value": f"`{alert.command}`"[:1024]})
+    return {
+        "content": alert.title[:2000],
+        "embeds": [
+            {
+                "title": alert.title[:256],
+                "description": alert.summary[:4096],
+                "color": _COLORS.get(alert.state, 0x999999),
+                "fields": fields,
+            }
+        ],
+    }
+
+
+def webhook_payload(alert: Alert) -> dict[str, Any]:
+    """The generic JSON webhook body (documented in docs/alerts.md)."""
+    return {
+        "event": "hlog.alert",
+        "state": alert.state,
+        "rule": {
+            "id": alert.rule.id,
+            "name": alert.rule.name,
+            "query": alert.rule.query,
+            "condition": alert.rule.condition,
+            "threshold": alert.rule.threshold,
+            "window_seconds": alert.rule.window_seconds,
+            "group_by": alert.rule.group_by,
+        },
+        "group": alert.group,
+        "count": alert.count,
+        "start": format_ns(alert.start_ns, 3),
+        "end": format_ns(alert.end_ns, 3),
+        "samples": [
+            {
+                "timestamp": format_ns(s["timestamp_ns"], 9),
+                "level": s["level"],
+                "service_name": s["service_name"],
+                "body": s["body"][:SAMPLE_CHARS],
+            }
+            for s in alert.samples[:MAX_SAMPLES]
+        ],
+        "command": alert.command,
+    }
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 of `timestamp.body`, hex: the `v1` part of X-Hlog-Signature."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Delivery:
+    """The outcome of sending one notification to one destination."""
+
+    destination: str
+    delivered: bool
+    attempts: int
+    error: str = ""
+    status: int | None = None
+
+
+class Notifier:
+    """Sends alerts. Network errors, 429 and 5xx are retried (honouring Retry-After), 3 attempts at most."""
+
+    def __init__(
+        self, timeout: float = TIMEOUT_SECONDS, attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF_SECONDS
+    ) -> None:
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+
+    def _request(self, destination: Destination, alert: Alert) -> tuple[bytes, dict[str, str]]:
+        payload = {"slack": slack_payload, "discord": discord_payload}.get(destination.kind, webhook_payload)(alert)
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        if destination.kind == "webhook":
+            headers.update(destination.headers)
+            if destination.secret:
+                stamp = str(int(time.time()))
+                headers[SIGNATURE_HEADER] = f"t={stamp},v1={sign(destination.secret, stamp, body)}"
+        return body, headers
+
+    async def send(self, destination: Destination, alert: Alert) -> Delivery:
+        """Deliver one alert to one destination; never raises."""
+        body, headers = self._request(destination, alert)
+        error, status = "", None
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
+            for attempt in range(1, self.attempts + 1):
+                wait = self.backoff * 2 ** (attempt - 1)
+                try:
+                    response = await http.post(destination.url, content=body, headers=headers)
+                except httpx.HTTPError as err:
+                    error, status = f"{type(err).__name__}: {err}"[:300], None
+                else:
+                    status = response.status_code
+                    if status < 300:
+                        return Delivery(destination.label(), True, attempt, "", status)
+                    error = f"HTTP {status}: {response.text[:200]}"
+                    if status != 429 and status < 500:
+                        return Delivery(destination.label(), False, attempt, error, status)
+                    retry_after = response.headers.get("Retry-After", "")
+                    if retry_after.replace(".", "", 1).isdigit():
+                        wait = min(float(retry_after), MAX_RETRY_AFTER_SECONDS)
+                if attempt < self.attempts:
+                    await asyncio.sleep(wait)
+        return Delivery(destination.label(), False, self.attempts, error, status)

@@ -1,0 +1,70 @@
+"""The alert service a backend runs: the evaluator plus the /api/alerts routes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from alerts import http
+from alerts.evaluator import DEFAULT_DELAY_SECONDS, Evaluator
+from alerts.notify import Notifier
+from alerts.storage import GroupState, RuleStore
+
+if TYPE_CHECKING:
+    from alerts.rules import Rule
+    from backend.store import Store
+
+_SEVERITY = {"ALERTING": 4, "SILENCED": 3, "ERROR": 2, "OK": 1}
+
+
+class AlertService:
+    """Plugs into backend.app.Backend as an extension (routes, start, stop)."""
+
+    def __init__(
+        self,
+        store: Store,
+        delay_seconds: float = DEFAULT_DELAY_SECONDS,
+        notifier: Notifier | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        evaluate: bool = True,
+    ) -> None:
+        self.evaluate = evaluate
+        self.rules = RuleStore(store)
+        self.evaluator = Evaluator(store, self.rules, notifier, delay_seconds, clock_ns)
+        self.routes = http.routes(self)
+
+    async def start(self) -> None:
+        """Start the evaluator (not for a short-lived command that only manages rules)."""
+        if self.evaluate:
+            await self.evaluator.start()
+
+    async def stop(self) -> None:
+        """Stop the evaluator."""
+        await self.evaluator.stop()
+
+    def describe(self, rule: Rule, states: dict[tuple[str, str], GroupState]) -> dict[str, Any]:
+        """A rule with its state: the worst of its groups, DISABLED when off."""
+        groups = [s for (rid, _), s in states.items() if rid == rule.id]
+        if not rule.enabled:
+            state = "DISABLED"
+        elif groups:
+            state = max(groups, key=lambda s: _SEVERITY.get(s.state, 0)).state
+        else:
+            state = "OK"
+        last_fired = max((s.last_fired_ms for s in groups), default=0)
+        return {
+            **rule.to_json(),
+            "state": state,
+            "last_fired_ms": last_fired or None,
+            "groups": [
+                {
+                    "group": s.group,
+                    "state": s.state,
+                    "count": s.last_count,
+                    "since_ms": s.since_ms,
+                    "last_fired_ms": s.last_fired_ms or None,
+                }
+                for s in sorted(groups, key=lambda s: s.group)
+            ],
+        }

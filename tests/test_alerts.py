@@ -1,0 +1,309 @@
+"""Alert rules, the evaluator's state machine and notifications, against a real store and a real HTTP receiver."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from alerts.evaluator import Evaluator
+from alerts.notify import Notifier
+from alerts.rules import Destination, Rule, RuleError, validate
+from alerts.service import AlertService
+from alerts.storage import RuleStore
+from backend.app import Backend
+from backend.store import Store
+from tests.conftest import logs_request
+from tests.receiver import Receiver, start_receiver
+from tests.tui.conftest import ingest
+
+MINUTE = 60 * 10**9
+NOW = time.time_ns()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from start_receiver()
+
+
+class Clock:
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def errors(store: Store, n: int, at: int, service: str = "checkout") -> None:
+    ingest(
+        store,
+        logs_request(
+            [{"body": f"card declined {i}", "level": "ERROR", "ts": at - i * 1000} for i in range(n)],
+            {"service.name": service},
+        ),
+    )
+
+
+def make(store: Store, clock: Clock) -> tuple[Evaluator, RuleStore]:
+    rules = RuleStore(store)
+    return Evaluator(store, rules, Notifier(backoff=0.01), delay_seconds=10, clock_ns=clock), rules
+
+
+def rule_for(receiver: Receiver, **kwargs) -> Rule:  # type: ignore[no-untyped-def]
+    base = dict(
+        name="checkout errors",
+        query="level:error service:checkout",
+        threshold=20,
+        window_seconds=3600,
+        frequency_seconds=60,
+        cooldown_seconds=1800,
+        destinations=[Destination("webhook", receiver.url + "/hook")],
+    )
+    base.update(kwargs)
+    return validate(Rule(**base))
+
+
+async def test_state_machine_fire_silence_refire_resolve(store: Store, receiver: Receiver) -> None:
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    rule = rules.save(rule_for(receiver))
+    errors(store, 25, NOW - 5 * MINUTE)
+    await evaluator.evaluate(rule, clock())
+    assert rules.states(rule.id)[(rule.id, "")].state == "ALERTING"
+    (sent,) = receiver.at("/hook")
+    payload = sent.json
+    assert payload["state"] == "ALERTING" and payload["count"] == 25 and payload["rule"]["threshold"] == 20
+    assert len(payload["samples"]) == 5 and payload["samples"][0]["body"] == "card declined 0"
+    assert payload["command"].startswith("hlog-tui --query 'level:error service:checkout' --from ")
+    # still over the threshold inside the cooldown: silenced, no message
+    clock.now += MINUTE
+    await evaluator.evaluate(rule, clock())
+    assert rules.states(rule.id)[(rule.id, "")].state == "SILENCED"
+    assert len(receiver.at("/hook")) == 1
+    # the cooldown is over and it still holds: a new message
+    clock.now += 30 * MINUTE
+    await evaluator.evaluate(rule, clock())
+    assert rules.states(rule.id)[(rule.id, "")].state == "ALERTING"
+    assert len(receiver.at("/hook")) == 2
+    # the logs leave the window: resolved
+    clock.now += 60 * MINUTE
+    await evaluator.evaluate(rule, clock())
+    assert rules.states(rule.id)[(rule.id, "")].state == "OK"
+    resolved = receiver.at("/hook")[-1].json
+    assert resolved["state"] == "OK" and resolved["count"] == 0
+    history = rules.history(rule.id)
+    states = [h["state"] for h in reversed(history) if not h["destination"]]
+    assert states == ["ALERTING", "SILENCED", "ALERTING", "OK"]
+    assert sum(1 for h in history if h["destination"] and h["delivered"]) == 3
+
+
+async def test_resolved_message_can_be_turned_off_and_below_fires_on_silence(store: Store, receiver: Receiver) -> None:
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    quiet = rules.save(
+        rule_for(
+            receiver,
+            name="heartbeat stopped",
+            query="service:cron",
+            condition="below",
+            threshold=0,
+            notify_resolved=False,
+        )
+    )
+    await evaluator.evaluate(quiet, clock())
+    assert rules.states(quiet.id)[(quiet.id, "")].state == "ALERTING"
+    ingest(store, logs_request([{"body": "tick", "ts": NOW - MINUTE}], {"service.name": "cron"}))
+    clock.now += MINUTE
+    await evaluator.evaluate(quiet, clock())
+    assert rules.states(quiet.id)[(quiet.id, "")].state == "OK"
+    assert [r.json["state"] for r in receiver.at("/hook")] == ["ALERTING"]  # no resolved message
+
+
+async def test_group_by_keeps_one_state_per_value(store: Store, receiver: Receiver) -> None:
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    errors(store, 5, NOW - MINUTE, "checkout")
+    errors(store, 2, NOW - MINUTE, "payments")
+    rule = rules.save(rule_for(receiver, query="level:error", threshold=3, group_by="service_name"))
+    await evaluator.evaluate(rule, clock())
+    states = rules.states(rule.id)
+    assert states[(rule.id, "checkout")].state == "ALERTING" and states[(rule.id, "payments")].state == "OK"
+    (sent,) = receiver.at("/hook")
+    assert sent.json["group"] == "checkout" and sent.json["count"] == 5
+    assert all(s["service_name"] == "checkout" for s in sent.json["samples"])
+
+
+async def test_failures_are_recorded_and_never_stop_other_rules(store: Store, receiver: Receiver) -> None:
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    errors(store, 25, NOW - MINUTE)
+    # a regex Python accepts but ClickHouse's RE2 refuses: the rule fails at run time
+    broken = rules.save(rule_for(receiver, name="broken", query="message:/(?<=a)b/"))
+    failing = rules.save(rule_for(receiver, name="down", destinations=[Destination("webhook", receiver.url + "/down")]))
+    flaky = rules.save(rule_for(receiver, name="flaky", destinations=[Destination("webhook", receiver.url + "/flaky")]))
+    receiver.on("/down", (500, {}), (502, {}), (503, {}))
+    receiver.on("/flaky", (503, {"Retry-After": "0"}), (429, {"Retry-After": "0"}))
+    await evaluator.tick()
+    assert rules.states(broken.id)[(broken.id, "")].state == "ERROR"
+    assert "query failed" in rules.history(broken.id)[0]["error"]
+    down = [h for h in rules.history(failing.id) if h["destination"]]
+    assert len(receiver.at("/down")) == 3 and not down[0]["delivered"] and "HTTP 503" in down[0]["error"]
+    assert rules.states(failing.id)[(failing.id, "")].state == "ALERTING"
+    assert len(receiver.at("/flaky")) == 3
+    assert [h["delivered"] for h in rules.history(flaky.id) if h["destination"]] == [True]
+
+
+async def test_restart_does_not_renotify_within_cooldown(store: Store, receiver: Receiver) -> None:
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    rule = rules.save(rule_for(receiver))
+    errors(store, 25, NOW - MINUTE)
+    await evaluator.evaluate(rule, clock())
+    assert len(receiver.at("/hook")) == 1
+    restarted, _ = make(store, Clock(NOW + 2 * MINUTE))  # a new process on the same store
+    await restarted.tick()
+    assert rules.states(rule.id)[(rule.id, "")].state == "SILENCED"
+    assert len(receiver.at("/hook")) == 1
+
+
+async def test_slack_discord_and_signed_webhook_payloads(store: Store, receiver: Receiver) -> None:
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    errors(store, 3, NOW - MINUTE)
+    rule = rule_for(
+        receiver,
+        threshold=1,
+        destinations=[
+            Destination("slack", receiver.url + "/slack"),
+            Destination("discord", receiver.url + "/discord"),
+            Destination("webhook", receiver.url + "/signed", secret="s3cret", headers={"Authorization": "Bearer t"}),
+        ],
+    )
+    await evaluator.evaluate(rules.save(rule), clock())
+    slack = receiver.at("/slack")[0].json
+    assert slack["text"].startswith("ALERT: checkout errors: 3 logs")
+    assert slack["blocks"][0]["type"] == "header" and "card declined" in json.dumps(slack["blocks"])
+    assert "hlog-tui --query" in json.dumps(slack["blocks"])
+    discord = receiver.at("/discord")[0].json
+    assert discord["content"] == "ALERT: checkout errors"
+    fields = {f["name"]: f["value"] for f in discord["embeds"][0]["fields"]}
+    assert fields["Count"] == "3" and fields["Condition"] == "count >= 1 in 1h" and "card declined" in fields["Logs"]
+    signed = receiver.at("/signed")[0]
+    assert signed.headers["Authorization"] == "Bearer t"
+    stamp, signature = (part.split("=", 1)[1] for part in signed.headers["X-Hlog-Signature"].split(","))
+    expected = hmac.new(b"s3cret", stamp.encode() + b"." + signed.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(signature, expected)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"name": " "}, "name", "needs a name"),
+        ({"query": "level:"}, "query", "missing value"),
+        ({"window_seconds": 0}, "window_seconds", "positive"),
+        ({"frequency_seconds": -5}, "frequency_seconds", "positive"),
+        ({"threshold": -1}, "threshold", "negative"),
+        ({"condition": "sideways"}, "condition", "above"),
+        ({"destinations": [Destination("webhook", "ftp://x")]}, "destinations.0.url", "http(s)"),
+        ({"destinations": [Destination("pager", "https://x")]}, "destinations.0.kind", "unknown kind"),
+        ({"group_by": "bad key!"}, "group_by", "not a key"),
+    ],
+)
+def test_validation(change: dict, field: str, message: str) -> None:  # type: ignore[type-arg]
+    base = dict(name="r", query="level:error", threshold=1)
+    base.update(change)
+    with pytest.raises(RuleError) as info:
+        validate(Rule(**base))  # type: ignore[arg-type]
+    assert info.value.field == field and message in info.value.message
+
+
+def test_api(store: Store, receiver: Receiver) -> None:
+    service = AlertService(store, evaluate=False, notifier=Notifier(backoff=0.01))
+    with TestClient(Backend(store, extensions=[service]).app) as client:
+        body = {
+            "name": "errors",
+            "query": "level:error",
+            "threshold": 5,
+            "destinations": [{"kind": "webhook", "url": receiver.url + "/api"}],
+        }
+        created = client.post("/api/alerts", json=body)
+        assert created.status_code == 201, created.text
+        rule = created.json()
+        assert rule["state"] == "OK" and rule["window_seconds"] == 300 and rule["cooldown_seconds"] == 1800
+        rid = rule["id"]
+        assert [r["id"] for r in client.get("/api/alerts").json()["rules"]] == [rid]
+        updated = client.put(f"/api/alerts/{rid}", json={"threshold": 9, "group_by": "service_name"}).json()
+        assert updated["threshold"] == 9 and updated["name"] == "errors"
+        assert client.post(f"/api/alerts/{rid}/disable").json()["state"] == "DISABLED"
+        assert client.post(f"/api/alerts/{rid}/enable").json()["state"] == "OK"
+        test = client.post(f"/api/alerts/{rid}/test").json()
+        assert test["deliveries"][0]["delivered"] and receiver.at("/api")[0].json["state"] == "TEST"
+        assert client.get(f"/api/alerts/{rid}/history").json()["history"][0]["state"] == "TEST"
+        unsaved = client.post(
+            "/api/alerts/test",
+            json={"query": "x", "destinations": [{"kind": "slack", "url": receiver.url + "/unsaved"}]},
+        )
+        assert unsaved.status_code == 200 and receiver.at("/unsaved")[0].json["text"].startswith("TEST")
+        bad = client.post("/api/alerts", json={**body, "query": "a AND"})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["field"] == "query" and "^" in bad.json()["error"]["context"]
+        assert client.post("/api/alerts", json={**body, "colour": "red"}).json()["error"]["field"] == "colour"
+        assert client.delete(f"/api/alerts/{rid}").status_code == 204
+        assert client.get(f"/api/alerts/{rid}").status_code == 404
+        assert client.get("/api/alerts").json()["rules"] == []
+
+
+def test_cli(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_end_to_end import hlog
+
+    store = ["--store", f"chdb://{tmp_path / 'store'}"]
+    added = hlog(
+        "alerts",
+        "add",
+        "--name",
+        "checkout errors",
+        "--query",
+        "level:error service:checkout",
+        "--above",
+        "20",
+        "--window",
+        "5m",
+        "--every",
+        "1m",
+        "--cooldown",
+        "30m",
+        "--webhook",
+        receiver.url + "/cli",
+        "--secret",
+        "s",
+        "--header",
+        "X-Team=pay",
+        "--format",
+        "json",
+        *store,
+    )
+    assert added.returncode == 0, added.stderr
+    rule = json.loads(added.stdout)
+    assert (rule["threshold"], rule["window_seconds"], rule["frequency_seconds"]) == (20, 300, 60)
+    assert rule["destinations"] == [
+        {"kind": "webhook", "url": receiver.url + "/cli", "secret": "s", "headers": {"X-Team": "pay"}}
+    ]
+    listed = hlog("alerts", "list", *store)
+    assert rule["id"] in listed.stdout and "checkout errors" in listed.stdout and "OK" in listed.stdout
+    edited = hlog("alerts", "edit", rule["id"], "--below", "1", "--format", "json", *store)
+    assert json.loads(edited.stdout)["condition"] == "below"
+    assert "DISABLED" in hlog("alerts", "disable", rule["id"], *store).stdout
+    tested = hlog("alerts", "test", rule["id"], *store)
+    assert tested.returncode == 0 and "delivered" in tested.stdout
+    assert receiver.at("/cli")[0].headers["X-Team"] == "pay"
+    assert "TEST" in hlog("alerts", "history", rule["id"], *store).stdout
+    bad = hlog("alerts", "add", "--name", "x", "--query", "level:", "--above", "1", *store)
+    assert bad.returncode == 2 and "missing value" in bad.stderr and "^" in bad.stderr
+    assert hlog("alerts", "rm", rule["id"], *store).returncode == 0
+    assert "no alert rules" in hlog("alerts", "list", *store).stdout
+    assert hlog("alerts", "rm", "nope", *store).returncode == 1
