@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from alerts.service import AlertService
 from backend.app import Backend
 from backend.otlp import Batch, add_logs, add_spans
 from backend.store import LOG_COLUMNS, SPAN_COLUMNS, Store
@@ -119,7 +120,8 @@ def make_app(tmp_path: Path) -> Callable[..., HlogApp]:
 
     def build(store: Store, query: str = "", time_range: Range | None = None, **kwargs: Any) -> HlogApp:
         async def factory() -> Any:
-            link = await embed(Backend(store))
+            # alert rules are served, but not evaluated in the background during UI tests
+            link = await embed(Backend(store, extensions=[AlertService(store, evaluate=False)]))
             link.where = "test store"  # not the temporary path, so snapshots are stable
             return link
 

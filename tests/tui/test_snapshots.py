@@ -36,6 +36,8 @@ def _before(*keys: str) -> Callable[[Any], Any]:
         ("session", ("j", "s")),
         ("trace", ("j", "t")),
         ("range", ("r",)),
+        ("alert_form", ("a",)),
+        ("alerts", ("A",)),
     ],
 )
 def test_screen(snap_compare, shop_store: Store, make_app, name: str, keys: tuple[str, ...], size) -> None:  # type: ignore[no-untyped-def]

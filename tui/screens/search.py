@@ -53,6 +53,8 @@ class SearchScreen(Screen[None]):
         Binding("z", "zoom_in", "Zoom", show=False, tooltip="Zoom into the highlighted bucket", id="search.zoom"),
         Binding("Z", "zoom_out", "Unzoom", show=False, tooltip="Back to the previous range", id="search.unzoom"),
         Binding("c", "pick_columns", "Columns", show=False, tooltip="Choose the columns", id="search.columns"),
+        Binding("a", "new_alert", "Alert", tooltip="Create an alert rule from this search", id="search.alert"),
+        Binding("A", "alerts", "Alerts", show=False, tooltip="Every alert rule and its state", id="search.alerts"),
         Binding(
             "tab",
             "focus_fields",
@@ -389,6 +391,16 @@ class SearchScreen(Screen[None]):
         if self.range_stack:
             self.range = self.range_stack.pop()
             self.run_search()
+
+    def action_new_alert(self) -> None:
+        from tui.screens.alert_form import AlertFormScreen
+
+        self.app.push_screen(AlertFormScreen(query=self.query_text))
+
+    def action_alerts(self) -> None:
+        from tui.screens.alerts import AlertsScreen
+
+        self.app.push_screen(AlertsScreen())
 
     def action_pick_columns(self) -> None:
         from tui.screens.columns import ColumnsScreen

@@ -1,0 +1,88 @@
+"""Pilot tests of the alert form (from a search) and the alerts screen, with a real webhook receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from alerts.storage import RuleStore
+from backend.store import Store
+from tests.receiver import Receiver, start_receiver
+from tests.tui.conftest import settle
+from tui.screens.alert_form import AlertFormScreen
+from tui.screens.alerts import AlertsScreen
+from tui.screens.search import SearchScreen
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from start_receiver()
+
+
+async def test_create_test_and_manage_a_rule(shop_store: Store, make_app, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store, query="level:error service:payments")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, AlertFormScreen)
+        assert form.query_one("#query").value == "level:error service:payments"  # filled from the search
+        assert "✓ valid query" in str(form.query_one("#query-status").render())
+        await pilot.press(*"payments declines")
+        form.query_one("#threshold").value = "1"
+        form.query_one("#window").value = "1h"
+        form.query_one("#url-webhook").value = receiver.url + "/tui"
+        # live validation of the query as it is typed
+        form.query_one("#query").value = "level:error AND"
+        await settle(pilot)
+        assert "dangling operator" in str(form.query_one("#query-status").render())
+        form.query_one("#query").value = "level:error service:payments"
+        await settle(pilot)
+        assert "1 matching logs in the last 1h" in str(form.query_one("#query-status").render())
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        (sent,) = receiver.at("/tui")
+        assert sent.json["state"] == "TEST" and sent.json["rule"]["name"] == "payments declines"
+        assert "delivered" in str(form.query_one("#form-status").render())
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)
+        (rule,) = RuleStore(shop_store).all()
+        assert (rule.name, rule.threshold, rule.window_seconds, rule.cooldown_seconds) == (
+            "payments declines",
+            1,
+            3600,
+            1800,
+        )
+        assert rule.destinations[0].url == receiver.url + "/tui"
+        # the alerts screen
+        await pilot.press("A")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AlertsScreen)
+        table = screen.query_one("#rules")
+        assert table.row_count == 1
+        assert [str(c) for c in table.get_row_at(0)][:2] == ["OK", "payments declines"]
+        await pilot.press("T")
+        await settle(pilot)
+        assert len(receiver.at("/tui")) == 2
+        assert "TEST" in str(screen.query_one("#rule-history").render())
+        await pilot.press("space")
+        await settle(pilot)
+        assert str(table.get_row_at(0)[0]) == "DISABLED"
+        # edit: Enter opens the form with the rule
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertFormScreen)
+        assert app.screen.query_one("#name").value == "payments declines"
+        app.screen.query_one("#threshold").value = "x"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "threshold: expected a number" in str(app.screen.query_one("#form-status").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, SearchScreen)

@@ -1,0 +1,230 @@
+"""AlertFormScreen: create or edit an alert rule, with live validation and a count preview."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+
+from backend.client import ApiError
+from backend.timeutil import format_ns, parse_duration_ns
+from query import QueryError, compile_query
+
+if TYPE_CHECKING:
+    from tui.app import HlogApp
+
+KINDS = ("slack", "discord", "webhook")
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class AlertFormScreen(Screen[dict[str, Any] | None]):
+    """Dismisses with the saved rule, or None when cancelled."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", tooltip="Save the rule", id="form.save"),
+        Binding("ctrl+t", "send_test", "Send test", tooltip="Send a test message to the destinations", id="form.test"),
+        Binding("escape", "cancel", "Cancel", tooltip="Leave without saving", id="form.cancel"),
+    ]
+
+    def __init__(self, rule: dict[str, Any] | None = None, query: str = "") -> None:
+        super().__init__()
+        self.rule = rule or {}
+        self.initial_query = self.rule.get("query", query)
+
+    @property
+    def hlog(self) -> HlogApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        rule = self.rule
+        by_kind: dict[str, dict[str, Any]] = {
+            k: next((d for d in rule.get("destinations", []) if d["kind"] == k), {"url": "", "secret": ""})
+            for k in KINDS
+        }
+        with VerticalScroll(id="alert-form"):
+            yield Label("Edit alert rule" if rule else "New alert rule", classes="dialog-title")
+            yield Label("Name")
+            yield Input(rule.get("name", ""), placeholder="checkout errors", id="name")
+            yield Label("Query")
+            yield Input(self.initial_query, placeholder="level:error service:checkout", id="query")
+            yield Static(id="query-status")
+            with Horizontal(classes="form-row"):
+                yield Select(
+                    [("more than (>=)", "above"), ("fewer than (<=)", "below")],
+                    value=rule.get("condition", "above"),
+                    allow_blank=False,
+                    id="condition",
+                )
+                yield Input(f"{rule.get('threshold', 20):g}", placeholder="20", id="threshold")
+                yield Label(" in ")
+                yield Input(_span(rule.get("window_seconds", 300)), placeholder="5m", id="window")
+            with Horizontal(classes="form-row"):
+                yield Label("check every ")
+                yield Input(_span(rule.get("frequency_seconds", 60)), placeholder="1m", id="frequency")
+                yield Label(" then stay quiet for ")
+                yield Input(_span(rule.get("cooldown_seconds", 1800)), placeholder="30m", id="cooldown")
+            yield Label("Group by (optional key: one alert per value)")
+            yield Input(rule.get("group_by", ""), placeholder="service_name", id="group_by")
+            for kind in KINDS:
+                yield Label(
+                    {
+                        "slack": "Slack incoming webhook URL",
+                        "discord": "Discord webhook URL",
+                        "webhook": "JSON webhook URL",
+                    }[kind]
+                )
+                yield Input(by_kind[kind]["url"], placeholder="https://…", id=f"url-{kind}")
+            yield Label("Webhook secret (signs the body, HMAC-SHA256)")
+            yield Input(by_kind["webhook"]["secret"], password=True, id="secret")
+            yield Checkbox("Send a message when the alert resolves", rule.get("notify_resolved", True), id="resolved")
+            yield Static(id="form-status")
+            with Horizontal(classes="form-row"):
+                yield Button("Save (ctrl+s)", variant="primary", id="save")
+                yield Button("Send test (ctrl+t)", id="send-test")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+        self._check_query(self.initial_query)
+
+    @on(Input.Changed, "#query")
+    def _query_changed(self, event: Input.Changed) -> None:
+        self._check_query(event.value)
+
+    @on(Input.Changed, "#window")
+    def _window_changed(self) -> None:
+        self._check_query(self.query_one("#query", Input).value)
+
+    def _check_query(self, query: str) -> None:
+        status = self.query_one("#query-status", Static)
+        try:
+            compile_query(query)
+        except QueryError as err:
+            status.update(
+                Text(
+                    f"✗ {err.message} (column {err.column})\n  {err.context.replace(chr(10), chr(10) + '  ')}",
+                    style="red",
+                )
+            )
+            return
+        status.update(Text("✓ valid query; counting…", style="green"))
+        self._preview(query)
+
+    @work(exclusive=True, group="preview")
+    async def _preview(self, query: str) -> None:
+        try:
+            window_ns = parse_duration_ns(self.query_one("#window", Input).value or "5m")
+        except ValueError:
+            window_ns = 300 * 10**9
+        now = self.hlog.now_ns()
+        try:
+            count = await self.hlog.api.count(q=query, **{"from": format_ns(now - window_ns, 9)})
+        except Exception as err:
+            self.query_one("#query-status", Static).update(Text(f"✓ valid query; no count: {err}", style="yellow"))
+            return
+        self.query_one("#query-status", Static).update(
+            Text(f"✓ valid query: {count:,} matching logs in the last {_span(window_ns // 10**9)}", style="green")
+        )
+
+    def _body(self) -> dict[str, Any]:
+        """The rule as the API takes it; raises ValueError for fields that are not numbers or durations."""
+        value = {i.id: i.value.strip() for i in self.query(Input) if i.id}
+        try:
+            threshold = float(value["threshold"])
+        except ValueError:
+            raise ValueError("threshold: expected a number") from None
+        body: dict[str, Any] = {
+            "name": value["name"],
+            "query": value["query"],
+            "condition": self.query_one("#condition", Select).value,
+            "threshold": threshold,
+            "group_by": value["group_by"],
+            "notify_resolved": self.query_one("#resolved", Checkbox).value,
+        }
+        for field, key in (
+            ("window_seconds", "window"),
+            ("frequency_seconds", "frequency"),
+            ("cooldown_seconds", "cooldown"),
+        ):
+            try:
+                body[field] = parse_duration_ns(value[key]) // 10**9
+            except ValueError as err:
+                raise ValueError(f"{key}: {err}") from None
+        kept = [d for d in self.rule.get("destinations", [])]
+        destinations = []
+        for kind in KINDS:
+            url = value[f"url-{kind}"]
+            others = [d for d in kept if d["kind"] == kind][1:]  # extra ones set through the API stay
+            if url:
+                first: dict[str, Any] = next((d for d in kept if d["kind"] == kind), {"headers": {}})
+                destinations.append(
+                    {
+                        "kind": kind,
+                        "url": url,
+                        "secret": value["secret"] if kind == "webhook" else "",
+                        "headers": first.get("headers", {}),
+                    }
+                )
+            destinations += others
+        body["destinations"] = destinations
+        return body
+
+    def _status(self, text: str, style: str) -> None:
+        self.query_one("#form-status", Static).update(Text(text, style=style))
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        self._save()
+
+    @work(exclusive=True, group="save")
+    async def _save(self) -> None:
+        try:
+            body = self._body()
+            if self.rule.get("id"):
+                saved = await self.hlog.api.call("PUT", f"/api/alerts/{self.rule['id']}", body)
+            else:
+                saved = await self.hlog.api.call("POST", "/api/alerts", body)
+        except ValueError as err:
+            self._status(f"✗ {err}", "bold red")
+            return
+        except ApiError as err:
+            self._status(f"✗ {err.payload.get('field', '')}: {err}", "bold red")
+            return
+        self.notify(f"Alert rule {saved['name']!r} saved", timeout=3)
+        self.dismiss(saved)
+
+    @on(Button.Pressed, "#send-test")
+    def action_send_test(self) -> None:
+        self._send_test()
+
+    @work(exclusive=True, group="test")
+    async def _send_test(self) -> None:
+        self._status("sending a test message…", "yellow")
+        try:
+            result = await self.hlog.api.call("POST", "/api/alerts/test", self._body())
+        except (ValueError, ApiError) as err:
+            self._status(f"✗ {err}", "bold red")
+            return
+        lines = [
+            f"{d['destination']}: " + ("✓ delivered" if d["delivered"] else f"✗ {d['error']}")
+            for d in result["deliveries"]
+        ]
+        ok = all(d["delivered"] for d in result["deliveries"])
+        self._status("\n".join(lines), "green" if ok else "bold red")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
