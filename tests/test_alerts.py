@@ -307,3 +307,26 @@ def test_cli(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-d
     assert hlog("alerts", "rm", rule["id"], *store).returncode == 0
     assert "no alert rules" in hlog("alerts", "list", *store).stdout
     assert hlog("alerts", "rm", "nope", *store).returncode == 1
+
+
+def test_hlog_serve_evaluates_rules_and_notifies(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+    """The whole path: a rule added through the CLI, logs sent over OTLP, the webhook arrives."""
+    from tests.conftest import Server
+    from tests.test_end_to_end import hlog
+
+    server = Server(tmp_path / "store", "--alert-delay", "0s").start()
+    try:
+        added = hlog("alerts", "add", "--name", "burst", "--query", "level:error", "--above", "3", "--window", "1m",
+                     "--every", "1s", "--webhook", receiver.url + "/serve", "--backend", server.url)
+        assert added.returncode == 0, added.stderr
+        lines = "".join(json.dumps({"msg": f"boom {i}", "level": "error"}) + "\n" for i in range(5))
+        assert hlog("ingest", "-", "--backend", server.url, stdin=lines).returncode == 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not receiver.at("/serve"):
+            time.sleep(0.2)
+        (sent,) = receiver.at("/serve")[:1]
+        assert sent.json["state"] == "ALERTING" and sent.json["count"] == 5
+        listed = json.loads(hlog("alerts", "list", "--format", "json", "--backend", server.url).stdout)
+        assert listed["rules"][0]["state"] in ("ALERTING", "SILENCED") and listed["rules"][0]["last_fired_ms"]
+    finally:
+        server.stop()
