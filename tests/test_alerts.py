@@ -316,8 +316,24 @@ def test_hlog_serve_evaluates_rules_and_notifies(tmp_path, receiver: Receiver) -
 
     server = Server(tmp_path / "store", "--alert-delay", "0s").start()
     try:
-        added = hlog("alerts", "add", "--name", "burst", "--query", "level:error", "--above", "3", "--window", "1m",
-                     "--every", "1s", "--webhook", receiver.url + "/serve", "--backend", server.url)
+        added = hlog(
+            "alerts",
+            "add",
+            "--name",
+            "burst",
+            "--query",
+            "level:error",
+            "--above",
+            "3",
+            "--window",
+            "1m",
+            "--every",
+            "1s",
+            "--webhook",
+            receiver.url + "/serve",
+            "--backend",
+            server.url,
+        )
         assert added.returncode == 0, added.stderr
         lines = "".join(json.dumps({"msg": f"boom {i}", "level": "error"}) + "\n" for i in range(5))
         assert hlog("ingest", "-", "--backend", server.url, stdin=lines).returncode == 0

@@ -220,3 +220,15 @@ async def test_command_palette_lists_screen_actions(shop_store: Store, make_app)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for expected in ("Session", "Trace", "Live", "Range", "Next error", "Quit"):
             assert expected in titles
+
+
+async def test_mouse_selects_and_opens(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        await pilot.click(LogTable, offset=(30, 3))  # line 0 is the header: line 3 is the third log
+        assert table.selected["body"] == "GET /cart 200 in 12ms"
+        await pilot.click(LogTable, offset=(30, 3), times=2)
+        await pilot.pause()
+        assert app.screen.has_class("-detail")

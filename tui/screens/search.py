@@ -242,6 +242,11 @@ class SearchScreen(Screen[None]):
             self.new_while_paused = 0
             self._update_status()
 
+    @on(LogTable.Activated)
+    def _activated(self) -> None:
+        if not self.has_class("-detail"):
+            self.action_toggle_detail()
+
     @on(LogTable.NeedRows)
     def _need_rows(self, event: LogTable.NeedRows) -> None:
         if event.direction == -2:

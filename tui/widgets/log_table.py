@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -87,6 +88,14 @@ class LogTable(ScrollView, can_focus=True):
             super().__init__()
             self.table = table
             self.direction = direction
+
+    class Activated(Message):
+        """A row was double-clicked."""
+
+        def __init__(self, table: LogTable, row: dict[str, Any]) -> None:
+            super().__init__()
+            self.table = table
+            self.row = row
 
     class Edge(Message):
         """The user tried to go past the end and nothing more can be loaded there."""
@@ -233,6 +242,14 @@ class LogTable(ScrollView, can_focus=True):
         )
         if direction > 0 and self.more_after:
             self.post_message(self.NeedRows(self, 1))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click selects the row under the pointer; a second click on it opens the detail."""
+        index = self.scroll_offset.y + event.y - 1
+        if 0 <= index < len(self.rows):
+            if index == self.cursor and event.chain >= 2:
+                self.post_message(self.Activated(self, self.rows[index]))
+            self.cursor = index
 
     # -- drawing ---------------------------------------------------------------
     def on_resize(self) -> None:
