@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
     from backend.store import Store
 
 SERVICE_NAME = "hlog"
+CORS_HEADERS = [
+    "content-type",
+    "content-encoding",
+    "authorization",
+    "x-hlog-request",
+    "x-highlight-request",
+    "traceparent",
+    "tracestate",
+    "baggage",
+]
 _OPEN_PATHS = frozenset({"/healthz"})
 
 
@@ -139,4 +150,13 @@ class Backend:
         app.state.backend = self
         if self.token:
             app.add_middleware(_BearerAuth, token=self.token)
+        # browsers send their own logs with the session header: allow it (added last: outermost,
+        # so preflight requests are answered before authentication)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=CORS_HEADERS,
+            max_age=600,
+        )
         return app

@@ -118,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     from alerts import cli as alerts_cli
 
     alerts_cli.add_parser(sub, _add_connection)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a small shop of real services and play its users",
+        description="Start a gateway, checkout, payments and inventory service (ASGI apps "
+        "instrumented with the hlog SDK) on loopback ports, send them user traffic with session "
+        "headers, and let their logs and spans flow into a running backend.",
+    )
+    demo.add_argument("--duration", default="60s", help="how long to play traffic (default 60s)")
+    demo.add_argument("--rate", type=float, default=20, help="requests a second (default 20)")
+    demo.add_argument("--seed", type=int, default=1, help="same seed, same run")
+    demo.add_argument(
+        "--backend", metavar="URL", help=f"where the services send OTLP (default {default_backend_url()})"
+    )
     return parser
 
 
@@ -208,6 +222,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo shop against a running backend."""
+    from backend.client import probe
+    from sdk.demo.run import run_demo
+
+    url = args.backend or default_backend_url()
+    try:
+        duration = parse_duration_ns(args.duration) / 1e9
+    except ValueError as err:
+        return _fail(str(err), EXIT_USAGE)
+    if args.rate <= 0:
+        return _fail("--rate must be positive", EXIT_USAGE)
+    if not asyncio.run(probe(url)):
+        return _fail(f"no hlog backend answers at {url}: start `hlog serve` (or hlog-tui) first", 1)
+    print(
+        f"hlog demo: the shop sends its logs to {url}; playing {args.rate:g} requests/s for {duration:g}s …",
+        file=sys.stderr,
+    )
+    summary = run_demo(url, duration, args.rate, args.seed)
+    statuses = ", ".join(f"{code or 'failed'}: {n}" for code, n in sorted(summary.statuses.items()))
+    print(
+        f"hlog demo: {summary.requests} requests in {summary.sessions} sessions ({statuses}). "
+        "Try: hlog-tui -q 'level:error service:payments', then s on a log.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `hlog`."""
     parser = build_parser()
@@ -222,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.command == "search":
             return asyncio.run(cli_commands.search(args))
+        if args.command == "demo":
+            return cmd_demo(args)
         if args.command == "alerts":
             from alerts import cli as alerts_cli
 

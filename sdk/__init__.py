@@ -1,0 +1,43 @@
+"""hlog's Python SDK: a thin layer on OpenTelemetry that ties logs and spans to the user session.
+
+import sdk
+sdk.init(service_name="checkout")
+app = sdk.ASGIMiddleware(app)        # reads x-hlog-request: <session id>/<request id>
+logging.getLogger(__name__).info("cart updated")   # carries session.id and hlog.request_id
+"""
+
+from __future__ import annotations
+
+from sdk.context import HEADER, HIGHLIGHT_HEADER, RequestContext, current, session
+from sdk.middleware import ASGIMiddleware, WSGIMiddleware
+from sdk.setup import Handle, Stats
+from sdk.setup import init as _init
+
+
+def init(
+    service_name: str,
+    endpoint: str = "http://127.0.0.1:4318",
+    environment: str | None = None,
+    service_version: str | None = None,
+    **kwargs: object,
+) -> Handle:
+    """Set up OTLP export of logs and spans, and session propagation on httpx/requests calls."""
+    from sdk import propagation
+
+    handle = _init(service_name, endpoint, environment, service_version, **kwargs)  # type: ignore[arg-type]
+    propagation.install()
+    return handle
+
+
+__all__ = [
+    "HEADER",
+    "HIGHLIGHT_HEADER",
+    "ASGIMiddleware",
+    "Handle",
+    "RequestContext",
+    "Stats",
+    "WSGIMiddleware",
+    "current",
+    "init",
+    "session",
+]

@@ -1,0 +1,95 @@
+"""ASGI and WSGI middleware: each request gets its session, request id and a server span."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from opentelemetry import baggage, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from sdk.context import HEADER, HIGHLIGHT_HEADER, SESSION_KEY, RequestContext, activate, new_request_id, parse_header
+from sdk.setup import tracer
+
+
+def request_context(headers: dict[str, str], otel_context: Any) -> RequestContext:
+    """From x-hlog-request (or x-highlight-request), else W3C baggage `session.id`, else no session."""
+    for name in (HEADER, HIGHLIGHT_HEADER):
+        if headers.get(name):
+            parsed = parse_header(headers[name])
+            if parsed is not None:
+                return parsed
+    session = baggage.get_baggage(SESSION_KEY, otel_context)
+    return RequestContext(str(session) if session else "", new_request_id())
+
+
+def _finish(span: trace.Span, status: int | None) -> None:
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+
+
+class ASGIMiddleware:
+    """Wrap an ASGI app: `app = ASGIMiddleware(app)`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        parent = propagate.extract(headers)
+        request = request_context(headers, parent)
+        name = f"{scope.get('method', 'GET')} {scope.get('path', '/')}"
+        status: list[int] = []
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        with tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span, activate(request):
+            span.set_attribute("http.request.method", scope.get("method", ""))
+            span.set_attribute("url.path", scope.get("path", ""))
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception as err:
+                span.record_exception(err)
+                span.set_status(Status(StatusCode.ERROR, type(err).__name__))
+                raise
+            finally:
+                _finish(span, status[0] if status else None)
+
+
+class WSGIMiddleware:
+    """Wrap a WSGI app: `app.wsgi_app = WSGIMiddleware(app.wsgi_app)`."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        parent = propagate.extract(headers)
+        request = request_context(headers, parent)
+        name = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
+        status: list[int] = []
+
+        def start_wrapper(status_line: str, response_headers: Any, exc_info: Any = None) -> Any:
+            status.append(int(status_line.split(" ", 1)[0]))
+            return start_response(status_line, response_headers, exc_info)
+
+        with tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span, activate(request):
+            span.set_attribute("http.request.method", environ.get("REQUEST_METHOD", ""))
+            span.set_attribute("url.path", environ.get("PATH_INFO", ""))
+            try:
+                # the body is produced inside the request's context
+                yield from self.app(environ, start_wrapper)
+            except Exception as err:
+                span.record_exception(err)
+                span.set_status(Status(StatusCode.ERROR, type(err).__name__))
+                raise
+            finally:
+                _finish(span, status[0] if status else None)

@@ -1,0 +1,185 @@
+"""sdk.init: OpenTelemetry logger and tracer providers exporting OTLP/HTTP to hlog."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from sdk.context import REQUEST_KEY, SESSION_KEY, current
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+MAX_QUEUE_RECORDS = 20_000
+EXPORT_TIMEOUT_SECONDS = 5
+
+
+@dataclass
+class Stats:
+    """What was exported and what could not be (never silently)."""
+
+    exported_logs: int = 0
+    dropped_logs: int = 0
+    exported_spans: int = 0
+    dropped_spans: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class _CountingLogExporter(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, stats: Stats) -> None:
+        self.inner, self.stats = inner, stats
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        result = self.inner.export(batch)
+        with self.stats.lock:
+            if result == LogRecordExportResult.SUCCESS:
+                self.stats.exported_logs += len(batch)
+            else:
+                self.stats.dropped_logs += len(batch)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class _CountingSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, stats: Stats) -> None:
+        self.inner, self.stats = inner, stats
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self.inner.export(spans)
+        with self.stats.lock:
+            if result == SpanExportResult.SUCCESS:
+                self.stats.exported_spans += len(spans)
+            else:
+                self.stats.dropped_spans += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class _SessionSpanProcessor(SpanProcessor):
+    """Puts the current session and request on every span started while handling a request."""
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        request = current()
+        if request is not None:
+            if request.session_id:
+                span.set_attribute(SESSION_KEY, request.session_id)
+            span.set_attribute(REQUEST_KEY, request.request_id)
+
+
+class _SessionFilter(logging.Filter):
+    """Adds the current session, request and the logger's name to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = current()
+        if request is not None:
+            if request.session_id:
+                setattr(record, SESSION_KEY, request.session_id)
+            setattr(record, REQUEST_KEY, request.request_id)
+        setattr(record, "logger.name", record.name)
+        return True
+
+
+@dataclass
+class Handle:
+    """What init() set up; shutdown() flushes and stops it (also done at exit)."""
+
+    logger_provider: LoggerProvider
+    tracer_provider: TracerProvider
+    handler: logging.Handler
+    stats: Stats
+
+    def flush(self, timeout_seconds: float = EXPORT_TIMEOUT_SECONDS) -> bool:
+        """Export what is queued now."""
+        millis = int(timeout_seconds * 1000)
+        return bool(self.logger_provider.force_flush(millis)) and bool(self.tracer_provider.force_flush(millis))
+
+    def shutdown(self) -> None:
+        """Flush and stop exporting; detach the logging handler."""
+        logging.getLogger().removeHandler(self.handler)
+        self.logger_provider.shutdown()
+        self.tracer_provider.shutdown()
+
+
+_handle: Handle | None = None
+
+
+def init(
+    service_name: str,
+    endpoint: str = DEFAULT_ENDPOINT,
+    environment: str | None = None,
+    service_version: str | None = None,
+    level: int = logging.INFO,
+    schedule_delay_millis: int = 1000,
+) -> Handle:
+    """Send this process's logs (Python `logging`) and spans to hlog over OTLP/HTTP.
+
+    Never raises into the application when the backend is down: the exporters retry,
+    the queues are bounded, and what is dropped is counted in `handle.stats`.
+    """
+    global _handle
+    if _handle is not None:
+        _handle.shutdown()
+    attributes: dict[str, Any] = {"service.name": service_name}
+    if environment:
+        attributes["deployment.environment.name"] = environment
+    if service_version:
+        attributes["service.version"] = service_version
+    resource = Resource.create(attributes)
+    stats = Stats()
+    base = endpoint.rstrip("/")
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(
+            _CountingLogExporter(OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=EXPORT_TIMEOUT_SECONDS), stats),
+            max_queue_size=MAX_QUEUE_RECORDS,
+            schedule_delay_millis=schedule_delay_millis,
+        )
+    )
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(_SessionSpanProcessor())
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(
+            _CountingSpanExporter(
+                OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=EXPORT_TIMEOUT_SECONDS), stats
+            ),
+            max_queue_size=MAX_QUEUE_RECORDS,
+            schedule_delay_millis=schedule_delay_millis,
+        )
+    )
+    trace.set_tracer_provider(tracer_provider)
+    handler = LoggingHandler(level=level, logger_provider=logger_provider)
+    handler.addFilter(_SessionFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)
+    _handle = Handle(logger_provider, tracer_provider, handler, stats)
+    atexit.register(_handle.shutdown)
+    return _handle
+
+
+def tracer() -> trace.Tracer:
+    """The tracer the middleware and propagation use."""
+    provider = _handle.tracer_provider if _handle is not None else trace.get_tracer_provider()
+    return provider.get_tracer("hlog.sdk")
