@@ -12,6 +12,16 @@ from sdk.context import HEADER, HIGHLIGHT_HEADER, SESSION_KEY, RequestContext, a
 from sdk.setup import tracer
 
 
+def _incoming(headers: dict[str, str]) -> tuple[RequestContext, Any]:
+    """The request's session and the OpenTelemetry context to start its server span in (with the
+    session in baggage, so calls made while handling it carry it on)."""
+    parent = propagate.extract(headers)
+    request = request_context(headers, parent)
+    if request.session_id:
+        parent = baggage.set_baggage(SESSION_KEY, request.session_id, parent)
+    return request, parent
+
+
 def request_context(headers: dict[str, str], otel_context: Any) -> RequestContext:
     """From x-hlog-request (or x-highlight-request), else W3C baggage `session.id`, else no session."""
     for name in (HEADER, HIGHLIGHT_HEADER):
@@ -41,8 +51,7 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        parent = propagate.extract(headers)
-        request = request_context(headers, parent)
+        request, parent = _incoming(headers)
         name = f"{scope.get('method', 'GET')} {scope.get('path', '/')}"
         status: list[int] = []
 
@@ -51,7 +60,8 @@ class ASGIMiddleware:
                 status.append(message["status"])
             await send(message)
 
-        with tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span, activate(request):
+        # the session is current before the span starts, so the span carries it too
+        with activate(request), tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span:
             span.set_attribute("http.request.method", scope.get("method", ""))
             span.set_attribute("url.path", scope.get("path", ""))
             try:
@@ -72,8 +82,7 @@ class WSGIMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        parent = propagate.extract(headers)
-        request = request_context(headers, parent)
+        request, parent = _incoming(headers)
         name = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
         status: list[int] = []
 
@@ -81,7 +90,7 @@ class WSGIMiddleware:
             status.append(int(status_line.split(" ", 1)[0]))
             return start_response(status_line, response_headers, exc_info)
 
-        with tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span, activate(request):
+        with activate(request), tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span:
             span.set_attribute("http.request.method", environ.get("REQUEST_METHOD", ""))
             span.set_attribute("url.path", environ.get("PATH_INFO", ""))
             try:

@@ -91,6 +91,9 @@ class _SessionFilter(logging.Filter):
     """Adds the current session, request and the logger's name to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("opentelemetry"):
+            # the exporters' own complaints (backend down...) must not feed the export queue
+            return False
         request = current()
         if request is not None:
             if request.session_id:
@@ -131,6 +134,7 @@ def init(
     service_version: str | None = None,
     level: int = logging.INFO,
     schedule_delay_millis: int = 1000,
+    export_timeout_seconds: float = EXPORT_TIMEOUT_SECONDS,
 ) -> Handle:
     """Send this process's logs (Python `logging`) and spans to hlog over OTLP/HTTP.
 
@@ -151,7 +155,7 @@ def init(
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(
         BatchLogRecordProcessor(
-            _CountingLogExporter(OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=EXPORT_TIMEOUT_SECONDS), stats),
+            _CountingLogExporter(OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=export_timeout_seconds), stats),
             max_queue_size=MAX_QUEUE_RECORDS,
             schedule_delay_millis=schedule_delay_millis,
         )
@@ -161,7 +165,7 @@ def init(
     tracer_provider.add_span_processor(
         BatchSpanProcessor(
             _CountingSpanExporter(
-                OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=EXPORT_TIMEOUT_SECONDS), stats
+                OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=export_timeout_seconds), stats
             ),
             max_queue_size=MAX_QUEUE_RECORDS,
             schedule_delay_millis=schedule_delay_millis,

@@ -1,0 +1,110 @@
+"""Small apps instrumented with the SDK, run as real processes by tests/test_sdk.py."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import sys
+
+import httpx
+
+import sdk
+
+log = logging.getLogger("app")
+
+
+def front(peer: str):  # type: ignore[no-untyped-def]
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def handle(request):  # type: ignore[no-untyped-def]
+        log.info("front handling %s", request.url.path, extra={"step": "front"})
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(peer + "/back")
+        with sdk.session("sess-background"):
+            log.info("background work")
+        return JSONResponse({"back": answer.json()})
+
+    return sdk.ASGIMiddleware(Starlette(routes=[Route("/front", handle)]))
+
+
+def back():  # type: ignore[no-untyped-def]
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def handle(request):  # type: ignore[no-untyped-def]
+        log.warning("back handling", extra={"step": "back"})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.error("back failed", exc_info=True)
+        return JSONResponse({"ok": True})
+
+    return sdk.ASGIMiddleware(Starlette(routes=[Route("/back", handle)]))
+
+
+def wsgi():  # type: ignore[no-untyped-def]
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        log.info("wsgi handling %s", environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    return sdk.WSGIMiddleware(app)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["front", "back", "wsgi"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--peer", default="")
+    args = parser.parse_args()
+    handle = sdk.init(
+        service_name=f"sdk-{args.kind}", endpoint=args.endpoint, schedule_delay_millis=200, export_timeout_seconds=2
+    )
+
+    def report() -> None:
+        handle.flush(2)
+        s = handle.stats
+        print(
+            f"sdk-stats exported_logs={s.exported_logs} dropped_logs={s.dropped_logs} "
+            f"exported_spans={s.exported_spans} dropped_spans={s.dropped_spans}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    if args.kind == "wsgi":
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, *a):  # type: ignore[no-untyped-def]
+                pass
+
+        server = make_server("127.0.0.1", args.port, wsgi(), handler_class=Quiet)
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *a: (report(), sys.exit(0)))
+        server.serve_forever()
+        return
+    import uvicorn
+
+    app = front(args.peer) if args.kind == "front" else back()
+
+    class Server(uvicorn.Server):
+        import contextlib
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            with super().capture_signals():
+                yield
+                getattr(self, "_captured_signals", []).clear()
+
+    atexit.register(report)
+    Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")).run()
+
+
+if __name__ == "__main__":
+    main()
