@@ -91,8 +91,9 @@ class _SessionFilter(logging.Filter):
     """Adds the current session, request and the logger's name to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("opentelemetry"):
-            # the exporters' own complaints (backend down...) must not feed the export queue
+        if record.name.startswith("opentelemetry") or threading.current_thread().name.startswith("OtelBatch"):
+            # what the exporters log while exporting (their HTTP requests, "backend down") must not
+            # feed the export queue again
             return False
         request = current()
         if request is not None:

@@ -195,11 +195,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+DEMO_LIVE_SECONDS = 3600
+DEMO_LIVE_RATE = 4.0
+
+
 async def _demo_link() -> Link:
+    """A demo store: a day of generated shop traffic, plus the real shop services sending live
+    traffic through the SDK while the app is open."""
     import asyncio
+    import threading
 
     from backend.demo import seed_demo
     from backend.store import Store, default_store_path
+    from sdk.demo.run import run_demo
     from tui.link import embed, with_alerts
 
     def prepare() -> Store:
@@ -208,8 +216,25 @@ async def _demo_link() -> Link:
         return store
 
     store = await asyncio.to_thread(prepare)
-    link = await embed(with_alerts(store))
+    link = await embed(with_alerts(store), serve_ingest=True, ingest_port=0)
     link.where = "demo store"
+    if link.ingest_url:
+        stop = threading.Event()
+        endpoint = link.ingest_url
+        shop = threading.Thread(
+            target=run_demo,
+            args=(endpoint, DEMO_LIVE_SECONDS, DEMO_LIVE_RATE, 1, stop),
+            name="hlog-demo-shop",
+            daemon=True,
+        )
+        shop.start()
+
+        def stop_shop() -> None:
+            stop.set()
+            shop.join(timeout=30)
+
+        link.on_close.append(stop_shop)
+        link.where = "demo store (live shop traffic)"
     return link
 
 

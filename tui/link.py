@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +31,12 @@ class Link:
     ingest_url: str | None = None
     _server: Any = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    on_close: list[Callable[[], None]] = field(default_factory=list)
 
     async def close(self) -> None:
-        """Stop the embedded ingest listener and backend, close the HTTP client and the store."""
+        """Stop what runs beside the app, the ingest listener and backend; close the client and the store."""
+        for callback in self.on_close:
+            await asyncio.to_thread(callback)
         if self._server is not None:
             self._server.should_exit = True
         for task in self._tasks:
@@ -51,18 +55,19 @@ def in_process(backend: Backend) -> ApiClient:
     return ApiClient(http, backend.store.target.describe())
 
 
-async def _serve_ingest(backend: Backend, link: Link) -> None:
-    """Listen for OTLP on 127.0.0.1:4318 when the port is free, so apps keep sending logs."""
+async def _serve_ingest(backend: Backend, link: Link, port: int = INGEST_PORT) -> None:
+    """Listen for OTLP on 127.0.0.1:4318 (or `port`; 0 picks one) when it is free, so apps keep sending logs."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET)
     try:
-        sock.bind((INGEST_HOST, INGEST_PORT))
+        sock.bind((INGEST_HOST, port))
         sock.listen(1024)
     except OSError:
         sock.close()
-        log.info("port %d is busy; the embedded backend does not receive OTLP", INGEST_PORT)
+        log.info("port %d is busy; the embedded backend does not receive OTLP", port)
         return
+    port = sock.getsockname()[1]
 
     class QuietServer(uvicorn.Server):
         """The TUI owns the terminal and its signals; uvicorn must not install handlers."""
@@ -74,7 +79,7 @@ async def _serve_ingest(backend: Backend, link: Link) -> None:
     config = uvicorn.Config(backend.app, lifespan="off", log_level="critical", access_log=False)
     server = QuietServer(config)
     link._server = server
-    link.ingest_url = f"http://{INGEST_HOST}:{INGEST_PORT}"
+    link.ingest_url = f"http://{INGEST_HOST}:{port}"
     link._tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="hlog-ingest"))
 
 
@@ -99,10 +104,10 @@ def with_alerts(store: Store) -> Backend:
     return Backend(store, extensions=[AlertService(store)])
 
 
-async def embed(backend: Backend, serve_ingest: bool = False) -> Link:
-    """A link to a backend object in this process; optionally also receiving OTLP on :4318."""
+async def embed(backend: Backend, serve_ingest: bool = False, ingest_port: int = INGEST_PORT) -> Link:
+    """A link to a backend object in this process; optionally also receiving OTLP (on :4318 by default)."""
     await backend.start()
     link = Link(in_process(backend), backend.store.target.describe(), backend)
     if serve_ingest:
-        await _serve_ingest(backend, link)
+        await _serve_ingest(backend, link, ingest_port)
     return link

@@ -7,6 +7,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ def start_services(
         ]
         if burst and name == "gateway":
             command += ["--burst", f"{burst[0]},{burst[1]}"]
-        processes.append(subprocess.Popen(command))
+        # the services talk through their telemetry; their own output would only scribble over a terminal UI
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     for url in urls.values():
         while True:
@@ -91,7 +93,7 @@ def stop_services(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-async def play(gateway: str, duration_s: float, rate: float, seed: int) -> Summary:
+async def play(gateway: str, duration_s: float, rate: float, seed: int, stop: threading.Event | None = None) -> Summary:
     """Users browsing, adding to cart and checking out, `rate` requests a second for `duration_s`."""
     rng = random.Random(seed)
     summary = Summary()
@@ -112,7 +114,7 @@ async def play(gateway: str, duration_s: float, rate: float, seed: int) -> Summa
         summary.requests += 1
 
     async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_SECONDS) as client:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
             if not active or (len(active) < 20 and rng.random() < 0.3):
                 sid = f"sess-{rng.getrandbits(48):012x}"
                 script = ["products"] * rng.randint(1, 3) + ["cart"] * rng.randint(1, 2)
@@ -144,12 +146,12 @@ async def play(gateway: str, duration_s: float, rate: float, seed: int) -> Summa
     return summary
 
 
-def run_demo(endpoint: str, duration_s: float, rate: float, seed: int) -> Summary:
-    """Start the shop, play traffic for `duration_s`, stop the shop (flushing its telemetry)."""
+def run_demo(endpoint: str, duration_s: float, rate: float, seed: int, stop: threading.Event | None = None) -> Summary:
+    """Start the shop, play traffic for `duration_s` (or until `stop`), stop the shop (flushing its telemetry)."""
     now = time.time()
-    burst = (now + duration_s * 0.4, now + duration_s * 0.55)
+    burst = (now + min(duration_s * 0.4, 60), now + min(duration_s * 0.55, 120))
     urls, processes = start_services(endpoint, seed, burst)
     try:
-        return asyncio.run(play(urls["gateway"], duration_s, rate, seed))
+        return asyncio.run(play(urls["gateway"], duration_s, rate, seed, stop))
     finally:
         stop_services(processes)

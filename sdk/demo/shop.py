@@ -166,6 +166,8 @@ def main() -> None:
         level=logging.DEBUG,
         schedule_delay_millis=500,
     )
+    for noisy in ("httpcore", "httpx"):  # their request-by-request debug lines are not the shop's story
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     peers = dict(item.split("=", 1) for item in args.peers.split(",") if item)
     burst = tuple(float(x) for x in args.burst.split(",")) if args.burst else None
     app = sdk.ASGIMiddleware(build(args.service, peers, args.seed, burst))  # type: ignore[arg-type]
