@@ -23,6 +23,12 @@ def front(peer: str):  # type: ignore[no-untyped-def]
         log.info("front handling %s", request.url.path, extra={"step": "front"})
         async with httpx.AsyncClient() as client:
             answer = await client.get(peer + "/back")
+        import asyncio
+
+        import requests
+
+        # requests too, from a worker thread (the request's context goes along)
+        await asyncio.to_thread(requests.get, peer + "/back", timeout=5)
         with sdk.session("sess-background"):
             log.info("background work")
         return JSONResponse({"back": answer.json()})

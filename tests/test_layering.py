@@ -21,7 +21,9 @@ def _loaded(imports: str, forbidden: set[str]) -> str:
 
 def test_core_does_not_import_textual() -> None:
     # (rich is not checked: httpx itself imports it for its own CLI when it is installed)
-    imports = "query, backend, alerts, backend.cli, backend.cli_commands, backend.app, backend.client"
+    imports = (
+        "query, backend, alerts, sdk, sdk.demo.run, backend.cli, backend.cli_commands, backend.app, backend.client"
+    )
     assert _loaded(imports, {"textual", "tui"}) == ""
 
 

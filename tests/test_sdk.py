@@ -91,9 +91,12 @@ def test_session_and_trace_follow_the_request_across_services(server: Server) ->
         front_stats, back_stats = front.stop(), back.stop()
     assert front_stats["dropped_logs"] == 0 and back_stats["dropped_logs"] == 0
     # logs of the app's own logger (httpx's request logs come along too, as in any app)
-    found = wait_for(server, "session_id:sess-two logger.name:app", 3)
+    found = wait_for(server, "session_id:sess-two logger.name:app", 5)
+    # back is called twice: with httpx, then with requests
     assert [(x["service_name"], x["body"]) for x in found] == [
         ("sdk-front", "front handling /front"),
+        ("sdk-back", "back handling"),
+        ("sdk-back", "back failed"),
         ("sdk-back", "back handling"),
         ("sdk-back", "back failed"),
     ]
@@ -107,10 +110,16 @@ def test_session_and_trace_follow_the_request_across_services(server: Server) ->
     assert found[0]["attributes"]["logger.name"] == "app" and "code.line.number" in found[0]["attributes"]
     spans = httpx.get(f"{server.url}/api/traces/{found[0]['trace_id']}").json()["spans"]
     kinds = sorted((s["service_name"], s["kind"]) for s in spans)
-    assert kinds == [("sdk-back", "SERVER"), ("sdk-front", "CLIENT"), ("sdk-front", "SERVER")]
+    assert kinds == [
+        ("sdk-back", "SERVER"),
+        ("sdk-back", "SERVER"),
+        ("sdk-front", "CLIENT"),
+        ("sdk-front", "CLIENT"),
+        ("sdk-front", "SERVER"),
+    ]
     assert all(s["session_id"] == "sess-two" for s in spans)
     summary = httpx.get(server.url + "/api/sessions/sess-two").json()
-    assert summary["services"] == ["sdk-back", "sdk-front"] and summary["errors"] == 1
+    assert summary["services"] == ["sdk-back", "sdk-front"] and summary["errors"] == 2
     assert summary["requests"][0]["name"] == "GET /front" and summary["requests"][0]["duration_ns"] > 0
     # the work done under sdk.session() belongs to that session
     assert [x["body"] for x in logs(server, "session_id:sess-background")][:1] == ["background work"]
