@@ -95,21 +95,10 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *a: (report(), sys.exit(0)))
         server.serve_forever()
         return
-    import uvicorn
-
-    app = front(args.peer) if args.kind == "front" else back()
-
-    class Server(uvicorn.Server):
-        import contextlib
-
-        @contextlib.contextmanager
-        def capture_signals(self):  # type: ignore[no-untyped-def]
-            with super().capture_signals():
-                yield
-                getattr(self, "_captured_signals", []).clear()
+    from sdk.demo.shop import serve
 
     atexit.register(report)
-    Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")).run()
+    serve(front(args.peer) if args.kind == "front" else back(), args.port)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import random
 import time
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -148,8 +149,6 @@ def build(service: str, peers: dict[str, str], seed: int, burst: tuple[float, fl
 
 def main() -> None:
     """Run one service until stopped."""
-    import uvicorn
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("service", choices=SERVICES)
     parser.add_argument("--port", type=int, required=True)
@@ -172,17 +171,22 @@ def main() -> None:
     burst = tuple(float(x) for x in args.burst.split(",")) if args.burst else None
     app = sdk.ASGIMiddleware(build(args.service, peers, args.seed, burst))  # type: ignore[arg-type]
     random.seed(args.seed)
+    serve(app, args.port)
+
+
+def serve(app: Any, port: int) -> None:
+    """Run an ASGI app on 127.0.0.1 until SIGTERM or SIGINT, then return, so the SDK flushes at exit
+    (uvicorn would re-raise the signal and skip the exit handlers)."""
+    import uvicorn
 
     class Server(uvicorn.Server):
-        """Returns after SIGTERM instead of re-raising it, so the SDK flushes at exit."""
-
         @contextlib.contextmanager
         def capture_signals(self):  # type: ignore[no-untyped-def]
             with super().capture_signals():
                 yield
                 getattr(self, "_captured_signals", []).clear()
 
-    Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)).run()
+    Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)).run()
 
 
 if __name__ == "__main__":
