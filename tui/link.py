@@ -60,6 +60,7 @@ async def _serve_ingest(backend: Backend, link: Link, port: int = INGEST_PORT) -
     import uvicorn
 
     sock = socket.socket(socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a previous run's TIME_WAIT must not block it
     try:
         sock.bind((INGEST_HOST, port))
         sock.listen(1024)
