@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from alerts.rules import DEFAULT_COOLDOWN_SECONDS, DEFAULT_FREQUENCY_SECONDS, DEFAULT_WINDOW_SECONDS
+from alerts.rules import DEFAULT_COOLDOWN_SECONDS, DEFAULT_FREQUENCY_SECONDS, DEFAULT_WINDOW_SECONDS, span_text
 from backend.client import ApiError, connect
 from backend.textsafe import safe
 from backend.timeutil import format_ns, parse_duration_ns
@@ -135,7 +135,9 @@ def _print_rules(rules: list[dict[str, Any]]) -> None:
     print(f"{'ID':<13} {'STATE':<9} {'NAME':<24} {'CONDITION':<26} {'LAST FIRED':<21} QUERY")
     for r in rules:
         word = ">=" if r["condition"] == "above" else "<="
-        condition = f"{word} {r['threshold']:g} in {r['window_seconds']}s /{r['frequency_seconds']}s"
+        condition = (
+            f"{word} {r['threshold']:g} in {span_text(r['window_seconds'])}, every {span_text(r['frequency_seconds'])}"
+        )
         print(
             f"{r['id']:<13} {r['state']:<9} {safe(r['name'])[:24]:<24} {condition:<26} "
             f"{_when(r['last_fired_ms']):<21} {safe(r['query'])}"

@@ -73,7 +73,7 @@ class Rule:
     def describe_condition(self) -> str:
         """`more than or equal to 20 in 5m` style, for messages."""
         word = ">=" if self.condition == "above" else "<="
-        return f"count {word} {self.threshold:g} in {_span(self.window_seconds)}"
+        return f"count {word} {self.threshold:g} in {span_text(self.window_seconds)}"
 
     def to_json(self) -> dict[str, Any]:
         """The stored and API form."""
@@ -103,7 +103,8 @@ class Rule:
             raise RuleError("rule", str(err)) from None
 
 
-def _span(seconds: int) -> str:
+def span_text(seconds: int) -> str:
+    """A duration in seconds the way people write it: `5m`, `1h`, `90s`."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0 and seconds >= size:
             return f"{seconds // size}{unit}"

@@ -23,6 +23,12 @@ def _before(*keys: str) -> Callable[[Any], Any]:
         for key in keys:
             await pilot.press(key)
             await settle(pilot)
+        # the alert form's count preview runs after the query field reports its value: wait for it
+        for _ in range(100):
+            status = pilot.app.screen.query("#query-status")
+            if not status or "matching logs" in str(status.first().render()):
+                break
+            await settle(pilot, 1)
 
     return run_before
 

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
+from alerts.rules import span_text
 from backend.client import ApiError
 from backend.timeutil import format_ns, parse_duration_ns
 from query import QueryError, compile_query
@@ -20,13 +21,6 @@ if TYPE_CHECKING:
     from tui.app import HlogApp
 
 KINDS = ("slack", "discord", "webhook")
-
-
-def _span(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 class AlertFormScreen(Screen[dict[str, Any] | None]):
@@ -69,12 +63,12 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
                 )
                 yield Input(f"{rule.get('threshold', 20):g}", placeholder="20", id="threshold")
                 yield Label(" in ")
-                yield Input(_span(rule.get("window_seconds", 300)), placeholder="5m", id="window")
+                yield Input(span_text(rule.get("window_seconds", 300)), placeholder="5m", id="window")
             with Horizontal(classes="form-row"):
                 yield Label("check every ")
-                yield Input(_span(rule.get("frequency_seconds", 60)), placeholder="1m", id="frequency")
+                yield Input(span_text(rule.get("frequency_seconds", 60)), placeholder="1m", id="frequency")
                 yield Label(" then stay quiet for ")
-                yield Input(_span(rule.get("cooldown_seconds", 1800)), placeholder="30m", id="cooldown")
+                yield Input(span_text(rule.get("cooldown_seconds", 1800)), placeholder="30m", id="cooldown")
             yield Label("Group by (optional key: one alert per value)")
             yield Input(rule.get("group_by", ""), placeholder="service_name", id="group_by")
             for kind in KINDS:
@@ -136,7 +130,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             self.query_one("#query-status", Static).update(Text(f"✓ valid query; no count: {err}", style="yellow"))
             return
         self.query_one("#query-status", Static).update(
-            Text(f"✓ valid query: {count:,} matching logs in the last {_span(window_ns // 10**9)}", style="green")
+            Text(f"✓ valid query: {count:,} matching logs in the last {span_text(window_ns // 10**9)}", style="green")
         )
 
     def _body(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from alerts.rules import span_text
 from backend.client import ApiError
 from tui.format import one_line, stamp
 
@@ -79,8 +80,7 @@ class AlertsScreen(Screen[None]):
             table.add_row(
                 Text(rule["state"], style=STATE_STYLES.get(rule["state"], "")),
                 one_line(rule["name"]),
-                f"{word} {rule['threshold']:g} in {rule['window_seconds'] // 60 or rule['window_seconds']}"
-                f"{'m' if rule['window_seconds'] >= 60 else 's'}",
+                f"{word} {rule['threshold']:g} in {span_text(rule['window_seconds'])}",
                 stamp(rule["last_fired_ms"] * 1_000_000)[:19] if rule["last_fired_ms"] else "never",
                 one_line(rule["query"]),
                 key=rule["id"],
