@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from backend.app import SERVICE_NAME, Backend, Extension
 from backend.store import Store, StoreError
@@ -110,8 +111,6 @@ class ApiClient:
                 raise ApiError(
                     f"backend refused the logs ({response.status_code}): {response.text[:300]}", response.status_code
                 )
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-
             parsed = ExportLogsServiceResponse.FromString(response.content)
             return {
                 "rejected": parsed.partial_success.rejected_log_records,

@@ -97,14 +97,6 @@ class LogTable(ScrollView, can_focus=True):
             self.table = table
             self.row = row
 
-    class Edge(Message):
-        """The user tried to go past the end and nothing more can be loaded there."""
-
-        def __init__(self, table: LogTable, direction: int) -> None:
-            super().__init__()
-            self.table = table
-            self.direction = direction
-
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.rows: list[dict[str, Any]] = []
@@ -202,13 +194,8 @@ class LogTable(ScrollView, can_focus=True):
             self.scroll_to(y=row - height, animate=False)
 
     def move(self, delta: int) -> None:
-        """Move the cursor by `delta` rows, asking for more rows at the edges."""
-        target = self.cursor + delta
-        if target >= len(self.rows) and not self.more_after:
-            self.post_message(self.Edge(self, 1))
-        if target < 0 and not self.more_before:
-            self.post_message(self.Edge(self, -1))
-        self.cursor = target
+        """Move the cursor by `delta` rows (the cursor's watcher asks for more rows near the edges)."""
+        self.cursor = self.cursor + delta
 
     def action_cursor(self, delta: int) -> None:
         self.move(delta)
