@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from opentelemetry import baggage, propagate, trace
+from opentelemetry import baggage, propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sdk.context import HEADER, HIGHLIGHT_HEADER, SESSION_KEY, RequestContext, activate, new_request_id, parse_header
@@ -33,11 +34,29 @@ def request_context(headers: dict[str, str], otel_context: Any) -> RequestContex
     return RequestContext(str(session) if session else "", new_request_id())
 
 
-def _finish(span: trace.Span, status: int | None) -> None:
-    if status is not None:
-        span.set_attribute("http.response.status_code", status)
-        if status >= 500:
-            span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+@contextlib.contextmanager
+def _handling(headers: dict[str, str], method: str, path: str) -> Iterator[list[int]]:
+    """The request's session made current and its SERVER span; append the status code to the list."""
+    request, parent = _incoming(headers)
+    status: list[int] = []
+    # the session is current before the span starts, so the span carries it too
+    with (
+        activate(request),
+        tracer().start_as_current_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER) as span,
+    ):
+        span.set_attribute("http.request.method", method)
+        span.set_attribute("url.path", path)
+        try:
+            yield status
+        except Exception as err:
+            span.record_exception(err)
+            span.set_status(Status(StatusCode.ERROR, type(err).__name__))
+            raise
+        finally:
+            if status:
+                span.set_attribute("http.response.status_code", status[0])
+                if status[0] >= 500:
+                    span.set_status(Status(StatusCode.ERROR, f"HTTP {status[0]}"))
 
 
 class ASGIMiddleware:
@@ -51,27 +70,14 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request, parent = _incoming(headers)
-        name = f"{scope.get('method', 'GET')} {scope.get('path', '/')}"
-        status: list[int] = []
+        with _handling(headers, scope.get("method", "GET"), scope.get("path", "/")) as status:
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            await send(message)
+            async def send_wrapper(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(message["status"])
+                await send(message)
 
-        # the session is current before the span starts, so the span carries it too
-        with activate(request), tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span:
-            span.set_attribute("http.request.method", scope.get("method", ""))
-            span.set_attribute("url.path", scope.get("path", ""))
-            try:
-                await self.app(scope, receive, send_wrapper)
-            except Exception as err:
-                span.record_exception(err)
-                span.set_status(Status(StatusCode.ERROR, type(err).__name__))
-                raise
-            finally:
-                _finish(span, status[0] if status else None)
+            await self.app(scope, receive, send_wrapper)
 
 
 class WSGIMiddleware:
@@ -82,23 +88,11 @@ class WSGIMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        request, parent = _incoming(headers)
-        name = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
-        status: list[int] = []
+        with _handling(headers, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")) as status:
 
-        def start_wrapper(status_line: str, response_headers: Any, exc_info: Any = None) -> Any:
-            status.append(int(status_line.split(" ", 1)[0]))
-            return start_response(status_line, response_headers, exc_info)
+            def start_wrapper(status_line: str, response_headers: Any, exc_info: Any = None) -> Any:
+                status.append(int(status_line.split(" ", 1)[0]))
+                return start_response(status_line, response_headers, exc_info)
 
-        with activate(request), tracer().start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span:
-            span.set_attribute("http.request.method", environ.get("REQUEST_METHOD", ""))
-            span.set_attribute("url.path", environ.get("PATH_INFO", ""))
-            try:
-                # the body is produced inside the request's context
-                yield from self.app(environ, start_wrapper)
-            except Exception as err:
-                span.record_exception(err)
-                span.set_status(Status(StatusCode.ERROR, type(err).__name__))
-                raise
-            finally:
-                _finish(span, status[0] if status else None)
+            # the body is produced inside the request's context
+            yield from self.app(environ, start_wrapper)
