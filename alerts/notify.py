@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from alerts.rules import Destination, Rule
+from alerts.rules import Destination, Rule, span_text
 from backend.textsafe import safe
 from backend.timeutil import format_ns
 
@@ -59,7 +59,7 @@ class Alert:
     def summary(self) -> str:
         """Count against threshold, window and query."""
         return (
-            f"{self.count} logs in the last {self.rule.describe_condition().split(' in ')[1]} "
+            f"{self.count} logs in the last {span_text(self.rule.window_seconds)} "
             f"(alert when {self.rule.describe_condition()}) for query `{self.rule.query or '*'}`"
         )
 

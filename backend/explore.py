@@ -74,20 +74,7 @@ class Explorer:
             "log_count": int(count),
             "levels": level_counts,
             "errors": level_counts.get("ERROR", 0) + level_counts.get("FATAL", 0),
-            "requests": [
-                {
-                    "trace_id": trace,
-                    "start_ns": start,
-                    "start": format_ns(start),
-                    "logs": int(n),
-                    "errors": int(errors),
-                    "name": spans.get(trace, ("", 0, 0, ""))[0],
-                    "duration_ns": int(spans.get(trace, ("", 0, 0, ""))[1]),
-                    "status": "ERROR" if spans.get(trace, ("", 0, 0, ""))[2] else ("OK" if trace in spans else ""),
-                    "service_name": spans.get(trace, ("", 0, 0, ""))[3],
-                }
-                for trace, start, n, errors in requests
-            ],
+            "requests": [_request(trace, start, n, errors, spans.get(trace)) for trace, start, n, errors in requests],
         }
 
     def keys(self, time_range: TimeRange) -> list[dict[str, Any]]:
@@ -126,6 +113,22 @@ class Explorer:
             params,
         )
         return [{"value": v, "count": int(n)} for v, n in rows if v != ""]
+
+
+def _request(trace: str, start: int, logs: int, errors: int, span: Any) -> dict[str, Any]:
+    """One request of a session; `span` is (name, duration, failed, service) of its root, or None."""
+    name, duration, failed, service = span if span is not None else ("", 0, 0, "")
+    return {
+        "trace_id": trace,
+        "start_ns": start,
+        "start": format_ns(start),
+        "logs": int(logs),
+        "errors": int(errors),
+        "name": name,
+        "duration_ns": int(duration),
+        "status": "" if span is None else ("ERROR" if failed else "OK"),
+        "service_name": service,
+    }
 
 
 def _first_attr(keys: tuple[str, ...]) -> str:

@@ -82,7 +82,9 @@ class Histogram(Widget):
         segments = []
         for i, bucket in enumerate(buckets):
             level = stacked_level(bucket["counts"], peak, bar_rows, row)
-            style = Style() if level is None else (level_style(level) + Style(color=level_style(level).color or "blue"))
+            style = Style() if level is None else level_style(level)
+            if level is not None and style.color is None:  # levels without a colour of their own
+                style += Style(color="blue")
             if i == self.selected:
                 style += Style(bgcolor="grey30")
             glyph = BAR if level is not None else " "
