@@ -29,6 +29,10 @@ def _before(*keys: str) -> Callable[[Any], Any]:
             if not status or "matching logs" in str(status.first().render()):
                 break
             await settle(pilot, 1)
+        # a focused input's cursor blinks on a timer: hold it visible so the frame does not depend on timing
+        for widget in pilot.app.screen.query("Input, TextArea"):
+            widget.cursor_blink = False
+        await settle(pilot)
 
     return run_before
 
