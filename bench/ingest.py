@@ -12,6 +12,7 @@ import http.client
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,8 @@ from backend.otlp import Batch, add_logs  # noqa: E402
 from backend.store import LOG_COLUMNS, Store  # noqa: E402
 
 DISTINCT_PAYLOADS = 16
+# the stores live beside the bench, like a user's data directory (not /tmp, which may be a slower filesystem)
+DATA = Path(__file__).resolve().parent / "data"
 MESSAGES = [
     "GET /api/cart 200 in {n}ms",
     "user {n} added item sku-{m} to cart",
@@ -114,7 +117,8 @@ def main() -> None:
         f"{args.senders} senders"
     )
 
-    workdir = Path(tempfile.mkdtemp(prefix="hlog-bench-ingest-"))
+    DATA.mkdir(exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="ingest-", dir=DATA))
     server = subprocess.Popen(
         [
             sys.executable,
@@ -184,6 +188,7 @@ def main() -> None:
         add_logs(Req.FromString(bodies[i % len(bodies)]), Batch(LOG_COLUMNS))
     flatten = 200 * args.batch / (time.perf_counter() - t0)
     store.close()
+    shutil.rmtree(workdir)
 
     print(
         f"\nOTLP/HTTP ingest      {ours:12,.0f} records/s  ({elapsed:.1f} s, {stats['retries']} 503 retries, "
