@@ -27,13 +27,39 @@ EXPORT_TIMEOUT_SECONDS = 5
 
 @dataclass
 class Stats:
-    """What was exported and what could not be (never silently)."""
+    """What was exported and what could not be (never silently): records refused by a full
+    queue and records whose export failed are both counted as dropped."""
 
     exported_logs: int = 0
     dropped_logs: int = 0
     exported_spans: int = 0
     dropped_spans: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    queued: dict[str, int] = field(default_factory=lambda: {"logs": 0, "spans": 0}, repr=False)
+
+    def enqueue(self, kind: str, limit: int) -> None:
+        """One record enters the export queue of `kind`; when it is full the queue drops its oldest."""
+        with self.lock:
+            if self.queued[kind] >= limit:
+                self._add_dropped(kind, 1)
+            else:
+                self.queued[kind] += 1
+
+    def dequeued(self, kind: str, count: int) -> None:
+        """`count` records left the queue for an export."""
+        with self.lock:
+            self.queued[kind] = max(0, self.queued[kind] - count)
+
+    def exported(self, kind: str, count: int, ok: bool) -> None:
+        """An export of `count` records succeeded or failed."""
+        with self.lock:
+            if ok:
+                setattr(self, f"exported_{kind}", getattr(self, f"exported_{kind}") + count)
+            else:
+                self._add_dropped(kind, count)
+
+    def _add_dropped(self, kind: str, count: int) -> None:
+        setattr(self, f"dropped_{kind}", getattr(self, f"dropped_{kind}") + count)
 
 
 class _CountingLogExporter(LogRecordExporter):
@@ -41,12 +67,9 @@ class _CountingLogExporter(LogRecordExporter):
         self.inner, self.stats = inner, stats
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        self.stats.dequeued("logs", len(batch))
         result = self.inner.export(batch)
-        with self.stats.lock:
-            if result == LogRecordExportResult.SUCCESS:
-                self.stats.exported_logs += len(batch)
-            else:
-                self.stats.dropped_logs += len(batch)
+        self.stats.exported("logs", len(batch), result == LogRecordExportResult.SUCCESS)
         return result
 
     def shutdown(self) -> None:
@@ -61,12 +84,9 @@ class _CountingSpanExporter(SpanExporter):
         self.inner, self.stats = inner, stats
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.stats.dequeued("spans", len(spans))
         result = self.inner.export(spans)
-        with self.stats.lock:
-            if result == SpanExportResult.SUCCESS:
-                self.stats.exported_spans += len(spans)
-            else:
-                self.stats.dropped_spans += len(spans)
+        self.stats.exported("spans", len(spans), result == SpanExportResult.SUCCESS)
         return result
 
     def shutdown(self) -> None:
@@ -74,6 +94,35 @@ class _CountingSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.inner.force_flush(timeout_millis)
+
+
+class _CountingLogProcessor(BatchLogRecordProcessor):
+    """A batch processor whose queue overflows are counted in `stats`."""
+
+    def __init__(self, exporter: LogRecordExporter, stats: Stats, max_queue_size: int, **options: Any) -> None:
+        super().__init__(
+            exporter, max_queue_size=max_queue_size, max_export_batch_size=min(512, max_queue_size), **options
+        )
+        self.stats, self.limit = stats, max_queue_size
+
+    def on_emit(self, log_record: Any) -> None:
+        self.stats.enqueue("logs", self.limit)
+        super().on_emit(log_record)
+
+
+class _CountingSpanProcessor(BatchSpanProcessor):
+    """A batch processor whose queue overflows are counted in `stats`."""
+
+    def __init__(self, exporter: SpanExporter, stats: Stats, max_queue_size: int, **options: Any) -> None:
+        super().__init__(
+            exporter, max_queue_size=max_queue_size, max_export_batch_size=min(512, max_queue_size), **options
+        )
+        self.stats, self.limit = stats, max_queue_size
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled:  # the only spans the queue takes
+            self.stats.enqueue("spans", self.limit)
+        super().on_end(span)
 
 
 class _SessionSpanProcessor(SpanProcessor):
@@ -136,6 +185,7 @@ def init(
     level: int = logging.INFO,
     schedule_delay_millis: int = 1000,
     export_timeout_seconds: float = EXPORT_TIMEOUT_SECONDS,
+    max_queue_records: int = MAX_QUEUE_RECORDS,
 ) -> Handle:
     """Send this process's logs (Python `logging`) and spans to hlog over OTLP/HTTP.
 
@@ -155,20 +205,22 @@ def init(
     base = endpoint.rstrip("/")
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(
-        BatchLogRecordProcessor(
+        _CountingLogProcessor(
             _CountingLogExporter(OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=export_timeout_seconds), stats),
-            max_queue_size=MAX_QUEUE_RECORDS,
+            stats,
+            max_queue_size=max_queue_records,
             schedule_delay_millis=schedule_delay_millis,
         )
     )
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(_SessionSpanProcessor())
     tracer_provider.add_span_processor(
-        BatchSpanProcessor(
+        _CountingSpanProcessor(
             _CountingSpanExporter(
                 OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=export_timeout_seconds), stats
             ),
-            max_queue_size=MAX_QUEUE_RECORDS,
+            stats,
+            max_queue_size=max_queue_records,
             schedule_delay_millis=schedule_delay_millis,
         )
     )

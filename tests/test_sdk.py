@@ -220,3 +220,41 @@ def test_demo_errors_lead_to_the_session_and_its_checkout(server: Server) -> Non
     bodies = [x["body"] for x in session_logs if x["trace_id"] == declines[0]["trace_id"]]
     assert any(b.startswith("checkout failed for order") for b in bodies)
     assert any(b.startswith("POST /checkout 502") for b in bodies)
+
+
+QUEUE_OVERFLOW = """
+import logging, sys
+import sdk
+from opentelemetry import trace
+handle = sdk.init("overflow", endpoint=sys.argv[1], export_timeout_seconds=1, max_queue_records=10)
+log = logging.getLogger("overflow")
+tracer = trace.get_tracer("overflow")
+for i in range(100):
+    log.warning("record %d", i)
+    if i % 2:
+        with tracer.start_as_current_span(f"span {i}"):
+            pass
+s = handle.stats
+print("while", s.dropped_logs, s.dropped_spans)
+handle.shutdown()
+print("after", s.dropped_logs, s.exported_logs, s.dropped_spans, s.exported_spans)
+"""
+
+
+def test_a_full_queue_counts_what_it_drops() -> None:
+    # a backend that accepts connections and never answers: the first batch hangs in export while
+    # the queue of 10 overflows; every record is counted as dropped, none is silently lost
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(64)
+        done = subprocess.run(
+            [sys.executable, "-c", QUEUE_OVERFLOW, f"http://127.0.0.1:{blackhole.getsockname()[1]}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    dropped_logs, dropped_spans = map(int, lines["while"].split())
+    assert dropped_logs >= 80 and dropped_spans >= 30, lines  # pushed out of the full queues at once
+    assert lines["after"] == "100 0 50 0"
