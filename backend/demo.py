@@ -82,14 +82,18 @@ FROM ({_BASE})
 _SPANS = f"""
 INSERT INTO {{db}}.spans (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
     ServiceVersion, Environment, SessionId, Duration, StatusCode, StatusMessage, ResourceAttributes,
-    ScopeName, SpanAttributes)
+    ScopeName, SpanAttributes, Events)
 SELECT
     fromUnixTimestamp64Nano(start + i * 1000000), trace, span, parent,
     multiIf(i = 0, route, i = 1, 'POST /internal/checkout', i = 2, 'POST /internal/charge', 'GET /internal/stock'),
     if(i = 0, 'SERVER', 'CLIENT'), service, '1.0.0', 'prod', session, duration,
     if((burst AND i = 0) OR (declined AND i IN (0, 1, 2)), 'ERROR', 'OK'),
     if(declined AND i = 2, 'card declined', ''),
-    map('service.name', service), 'demo', map('session.id', session, 'user.id', user)
+    map('service.name', service), 'demo', map('session.id', session, 'user.id', user),
+    if(declined AND i = 2,
+       concat('[{{"timestamp_ns":', toString(start + i * 1000000 + intDiv(duration, 2)), ',"name":"exception",',
+              '"attributes":{{"exception.type":"CardDeclined","exception.message":"card expired"}}}}]'),
+       '')
 FROM ({_BASE})
 """
 

@@ -150,6 +150,8 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
         scope_name_c,
         scope_version_c,
         attrs_c,
+        events_c,
+        links_c,
     ) = batch.data
     for resource_spans in request.resource_spans:
         res_attrs = flatten(resource_spans.resource.attributes, {})
@@ -184,7 +186,31 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 scope_name_c.append(scope_name)
                 scope_version_c.append(scope_version)
                 attrs_c.append(attrs)
+                events_c.append(_events_json(span.events) if span.events else "")
+                links_c.append(_links_json(span.links) if span.links else "")
     return rejections
+
+
+def _events_json(events: Any) -> str:
+    """A span's events (an exception recorded on a span is one) as a JSON list."""
+    return json.dumps(
+        [
+            {"timestamp_ns": e.time_unix_nano, "name": truncate(e.name, 1024), "attributes": flatten(e.attributes, {})}
+            for e in events
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _links_json(links: Any) -> str:
+    """A span's links to spans of other traces as a JSON list."""
+    return json.dumps(
+        [
+            {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex(), "attributes": flatten(link.attributes, {})}
+            for link in links
+        ],
+        ensure_ascii=False,
+    )
 
 
 def _hex_ids_to_base64(node: Any) -> Any:

@@ -134,6 +134,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create logs table", (_LOGS,)),
     Migration(2, "create spans table", (_SPANS,)),
     Migration(3, "create alert tables", (_ALERT_RULES, _ALERT_STATE, _ALERT_HISTORY)),
+    Migration(
+        4,
+        "keep span events and links",
+        (
+            "ALTER TABLE {db}.spans ADD COLUMN IF NOT EXISTS Events String CODEC(ZSTD(1))",
+            "ALTER TABLE {db}.spans ADD COLUMN IF NOT EXISTS Links String CODEC(ZSTD(1))",
+        ),
+    ),
 )
 
 MIGRATIONS_TABLE = """

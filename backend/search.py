@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -170,14 +171,15 @@ def row_to_dict(row: Any) -> dict[str, Any]:
 
 _SPAN_SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, "
-    "SessionId, Duration, StatusCode, StatusMessage, SpanAttributes, ResourceAttributes"
+    "SessionId, Duration, StatusCode, StatusMessage, SpanAttributes, ResourceAttributes, Events, Links"
 )
 MAX_TRACE_SPANS = 10_000
 
 
 def span_to_dict(row: Any) -> dict[str, Any]:
     """A row of the spans query as the API's JSON object."""
-    (ts, trace, span, parent, name, kind, service, session, duration, status, message, attrs, res_attrs) = row
+    (ts, trace, span, parent, name, kind, service, session, duration, status, message, attrs, res_attrs) = row[:13]
+    events, links = row[13:]
     return {
         "timestamp": format_ns(ts, 9),
         "timestamp_ns": ts,
@@ -193,6 +195,8 @@ def span_to_dict(row: Any) -> dict[str, Any]:
         "status_message": message,
         "attributes": attrs,
         "resource_attributes": res_attrs,
+        "events": json.loads(events) if events else [],
+        "links": json.loads(links) if links else [],
     }
 
 

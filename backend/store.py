@@ -66,6 +66,8 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "ScopeName",
     "ScopeVersion",
     "SpanAttributes",
+    "Events",
+    "Links",
 )
 
 

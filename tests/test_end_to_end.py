@@ -19,6 +19,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Link
 
 from tests.conftest import Server
 
@@ -52,8 +53,13 @@ def test_opentelemetry_sdk_logs_and_spans(server: Server) -> None:
     log.setLevel(logging.DEBUG)
     log.addHandler(LoggingHandler(level=logging.DEBUG, logger_provider=logger_provider))
     tracer = tracer_provider.get_tracer("tests")
-    with tracer.start_as_current_span("POST /checkout", attributes={"session.id": "sess-otel"}) as span:
+    with tracer.start_as_current_span("enqueue") as earlier:
+        linked = earlier.get_span_context()
+    with tracer.start_as_current_span(
+        "POST /checkout", attributes={"session.id": "sess-otel"}, links=[Link(linked, {"link.kind": "queue"})]
+    ) as span:
         trace_id = format(span.get_span_context().trace_id, "032x")
+        span.record_exception(ValueError("card declined"))
         for i in range(50):
             log.info("step %d done", i, extra={"session.id": "sess-otel", "step": i})
         log.error("card declined", extra={"session.id": "sess-otel", "order.total": 12.5})
@@ -78,6 +84,17 @@ def test_opentelemetry_sdk_logs_and_spans(server: Server) -> None:
     assert (span["name"], span["kind"], span["service_name"]) == ("POST /checkout", "INTERNAL", service)
     assert span["session_id"] == "sess-otel" and span["duration_ns"] > 0 and span["parent_span_id"] == ""
     assert span["resource_attributes"]["service.version"] == "2.0"
+    (event,) = span["events"]  # the recorded exception
+    assert event["name"] == "exception" and event["timestamp_ns"] >= span["timestamp_ns"]
+    assert event["attributes"]["exception.type"] == "ValueError"
+    assert event["attributes"]["exception.message"] == "card declined"
+    assert span["links"] == [
+        {
+            "trace_id": format(linked.trace_id, "032x"),
+            "span_id": format(linked.span_id, "016x"),
+            "attributes": {"link.kind": "queue"},
+        }
+    ]
 
 
 def test_restart_keeps_acknowledged_logs(tmp_path: Path) -> None:

@@ -22,10 +22,10 @@ def test_parse_dsn() -> None:
 
 
 def test_migrations_are_recorded_and_idempotent(store: Store, engine_dir: Path) -> None:
-    assert store.schema_version() == 3
+    assert store.schema_version() == 4
     versions = store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version")
     again = Store(f"chdb://{engine_dir}?database={store.db}")
-    assert again.schema_version() == 3
+    assert again.schema_version() == 4
     assert store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version") == versions
     again.close()
 

@@ -103,6 +103,11 @@ def seed_shop(store: Store) -> None:
         s.status.code = code
         s.kind = 2 if not parent else 3
         s.attributes.append(KeyValue(key="session.id", value=AnyValue(string_value="sess-alice")))
+        if parent:  # the decline, recorded on the charge span as OpenTelemetry does with exceptions
+            event = s.events.add()
+            event.time_unix_nano, event.name = start + 600_000_000, "exception"
+            for key, value in (("exception.type", "CardDeclined"), ("exception.message", "card expired")):
+                event.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
     batch = Batch(SPAN_COLUMNS)
     add_spans(spans, batch)
     store.insert_columns("spans", SPAN_COLUMNS, batch.data)

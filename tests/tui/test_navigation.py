@@ -61,9 +61,12 @@ async def test_trace_jump_from_search_and_from_session(shop_store: Store, make_a
         assert spans.get_option_at_index(spans.highlighted).id == CHILD_SPAN  # the log's own span
         logs = app.screen.query_one(LogTable)
         assert [r["body"] for r in logs.rows] == ["payment declined: card expired"]
+        events = app.screen.query_one("#span-events")
+        assert events.display and "exception exception.type=CardDeclined" in str(events.render())
         await pilot.press("up")  # the root span
         await settle(pilot)
         assert [r["body"] for r in logs.rows] == ["POST /checkout 502 in 840ms"]
+        assert not events.display  # it has no events
         await pilot.press("up")  # the whole trace
         await settle(pilot)
         assert [r["body"] for r in logs.rows] == ["payment declined: card expired", "POST /checkout 502 in 840ms"]

@@ -12,13 +12,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.format import duration, one_line
+from tui.format import clock, duration, one_line
 from tui.widgets.log_table import Column, LogTable
 
 if TYPE_CHECKING:
     from tui.app import HlogApp
 
 BAR_CELLS = 24
+MAX_EVENT_LINES = 5
 TRACE_COLUMNS = [Column("time", "time", 12), Column("level", "level", 5), Column("service_name", "service", 12)]
 WHOLE_TRACE = "__whole__"
 
@@ -65,12 +66,15 @@ class TraceScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text(f"trace {one_line(self.trace_id)}", style="bold"), id="trace-summary")
         yield OptionList(id="spans")
+        yield Static(id="span-events")
         table = LogTable(id="trace-logs")
         table.columns = list(TRACE_COLUMNS)
         yield table
         yield Footer()
 
     def on_mount(self) -> None:
+        self.spans: dict[str, dict[str, Any]] = {}
+        self.query_one("#span-events", Static).display = False
         self.query_one("#spans", OptionList).focus()
         self._load_spans()
         self._load_logs("")
@@ -84,6 +88,7 @@ class TraceScreen(Screen[None]):
             return
         options = self.query_one("#spans", OptionList)
         options.clear_options()
+        self.spans = {s["span_id"]: s for s in spans}
         if not spans:
             self.query_one("#trace-summary", Static).update(
                 Text(f"trace {one_line(self.trace_id)}: no spans received; showing its logs", style="bold")
@@ -144,8 +149,27 @@ class TraceScreen(Screen[None]):
 
     @on(OptionList.OptionHighlighted, "#spans")
     def _span_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        span_id = event.option.id or ""
-        self._load_logs("" if span_id == WHOLE_TRACE else span_id)
+        span_id = "" if event.option.id == WHOLE_TRACE else event.option.id or ""
+        self._show_events(self.spans.get(span_id, {}).get("events", []))
+        self._load_logs(span_id)
+
+    def _show_events(self, events: list[dict[str, Any]]) -> None:
+        """The highlighted span's events (an exception recorded on it, say), one line each."""
+        panel = self.query_one("#span-events", Static)
+        panel.display = bool(events)
+        text = Text()
+        for event in events[:MAX_EVENT_LINES]:
+            attrs = event.get("attributes", {})
+            detail = " ".join(f"{k}={v}" for k, v in attrs.items() if k != "exception.stacktrace")
+            if text:
+                text.append("\n")
+            text.append(clock(int(event.get("timestamp_ns", 0))) + " ", style="dim")
+            name = event.get("name", "")
+            text.append(one_line(name), style="bold red" if name == "exception" else "bold")
+            text.append(" " + one_line(detail))
+        if len(events) > MAX_EVENT_LINES:
+            text.append(f"\n… {len(events) - MAX_EVENT_LINES} more events", style="dim")
+        panel.update(text)
 
     def action_switch_pane(self) -> None:
         spans = self.query_one("#spans", OptionList)
