@@ -178,8 +178,23 @@ MAX_TRACE_SPANS = 10_000
 
 def span_to_dict(row: Any) -> dict[str, Any]:
     """A row of the spans query as the API's JSON object."""
-    (ts, trace, span, parent, name, kind, service, session, duration, status, message, attrs, res_attrs) = row[:13]
-    events, links = row[13:]
+    (
+        ts,
+        trace,
+        span,
+        parent,
+        name,
+        kind,
+        service,
+        session,
+        duration,
+        status,
+        message,
+        attrs,
+        res_attrs,
+        events,
+        links,
+    ) = row
     return {
         "timestamp": format_ns(ts, 9),
         "timestamp_ns": ts,

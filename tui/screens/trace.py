@@ -58,6 +58,7 @@ class TraceScreen(Screen[None]):
         super().__init__()
         self.trace_id = trace_id
         self.focus_span = focus_span
+        self.spans: dict[str, dict[str, Any]] = {}
 
     @property
     def hlog(self) -> HlogApp:
@@ -73,7 +74,6 @@ class TraceScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.spans: dict[str, dict[str, Any]] = {}
         self.query_one("#span-events", Static).display = False
         self.query_one("#spans", OptionList).focus()
         self._load_spans()
