@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from query.fields import ATTRIBUTE_TOKENS
+
 # {db} is our own validated database identifier; {ttl_seconds} an integer we parsed.
 _LOGS = """
 CREATE TABLE IF NOT EXISTS {db}.logs (
@@ -140,6 +142,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE {db}.spans ADD COLUMN IF NOT EXISTS Events String CODEC(ZSTD(1))",
             "ALTER TABLE {db}.spans ADD COLUMN IF NOT EXISTS Links String CODEC(ZSTD(1))",
+        ),
+    ),
+    Migration(
+        5,
+        "one text index of attribute tokens instead of four bloom filters",
+        (
+            f"ALTER TABLE {{db}}.logs ADD INDEX IF NOT EXISTS idx_attrs {ATTRIBUTE_TOKENS} TYPE {{exact_index}} "
+            "GRANULARITY {text_index_granularity}",
+            "ALTER TABLE {db}.logs MATERIALIZE INDEX idx_attrs",
+            *(
+                f"ALTER TABLE {{db}}.logs DROP INDEX IF EXISTS {name}"
+                for name in ("idx_log_attr_keys", "idx_log_attr_values", "idx_res_attr_keys", "idx_res_attr_values")
+            ),
         ),
     ),
 )

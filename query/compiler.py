@@ -14,7 +14,7 @@ from typing import Any
 
 from query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
 from query.errors import QueryError
-from query.fields import reserved, valid_attribute_key
+from query.fields import ATTRIBUTE_TOKENS, attribute_token, reserved, valid_attribute_key
 from query.parser import parse
 from query.severity import LEVEL_RANGES, level_from_text
 
@@ -150,19 +150,27 @@ class _Compiler:
         return conditions[0] if len(conditions) == 1 else "(" + " AND ".join(conditions) + ")"
 
     # -- keys --------------------------------------------------------------
-    def attribute_expr(self, key: str, pos: int) -> tuple[str, str]:
-        """(value expression, bound key) for an attribute key, log first, then resource."""
+    def attribute_key(self, key: str, pos: int) -> str:
+        """A valid attribute key, or a QueryError."""
         if not valid_attribute_key(key):
             raise self.error(f"invalid key {key!r}: use letters, digits and _ @ $ . - /", pos)
-        k = self.bind(key)
-        expr = f"if(mapContains(LogAttributes, {k}), LogAttributes[{k}], ResourceAttributes[{k}])"
-        return expr, k
+        return key
+
+    def attribute_expr(self, key: str, pos: int) -> str:
+        """The value of an attribute: the log's own, else its resource's."""
+        k = self.bind(self.attribute_key(key, pos))
+        return f"if(mapContains(LogAttributes, {k}), LogAttributes[{k}], ResourceAttributes[{k}])"
+
+    def has_attribute_token(self, token: str) -> str:
+        """Whether the log's attribute tokens (see query.fields) include `token`; answered by the index."""
+        return f"has({ATTRIBUTE_TOKENS}, {self.bind(token)})"
 
     def exists(self, key: str, pos: int) -> str:
         column = reserved(key)
         if column is None:
-            _, k = self.attribute_expr(key, pos)
-            return f"(mapContains(LogAttributes, {k}) OR mapContains(ResourceAttributes, {k}))"
+            token = attribute_token(self.attribute_key(key, pos))
+            assert token is not None  # keys are at most MAX_KEY_CHARS ASCII characters
+            return self.has_attribute_token(token)
         if column.kind == "time":
             return "1"
         return f"{column.column} != ''"
@@ -187,27 +195,22 @@ class _Compiler:
             return self.phrase(value.text) if value.kind == "string" else self.word(value.text)
         if column is not None and column.kind == "time":
             raise self.error("timestamp takes a comparison: > >= < <=", value.pos)
-        if column is None:
-            expr, k = self.attribute_expr(key, pos)
-        else:
-            expr, k = column.column, ""
+        wildcard = value.kind == "word" and "*" in value.text
+        if column is None and value.kind != "regex" and not wildcard and value.text:
+            token = attribute_token(self.attribute_key(key, pos), value.text)
+            if token is not None:  # the same as `value of key = text`, without reading the maps
+                return self.has_attribute_token(token)
+        expr = self.attribute_expr(key, pos) if column is None else column.column
         if value.kind == "regex":
             return f"match({expr}, {self.regex(value)})"
-        if value.kind == "word" and "*" in value.text:
+        if wildcard:
             return f"{expr} ILIKE {self.bind(like_pattern(value.text))}"
         text = value.text
         if column is not None and column.kind == "level":
             text = level_from_text(text) or text.upper()
         elif column is not None and column.kind == "id":
             text = text.lower()
-        v = self.bind(text)
-        if column is None and text:
-            # the same as `expr = v` for a non-empty v, in plain map lookups the
-            # bloom-filter indexes on map values can prune with
-            return (
-                f"(LogAttributes[{k}] = {v} OR (ResourceAttributes[{k}] = {v} AND NOT mapContains(LogAttributes, {k})))"
-            )
-        return f"{expr} = {v}"
+        return f"{expr} = {self.bind(text)}"
 
     def regex(self, value: Value) -> str:
         try:
@@ -219,7 +222,7 @@ class _Compiler:
     def compare(self, key: str, op: str, value: Value, pos: int) -> str:
         column = reserved(key)
         if column is None:
-            expr, _ = self.attribute_expr(key, pos)
+            expr = self.attribute_expr(key, pos)
             number = parse_number(value.text)
             if number is None or value.kind == "regex":
                 raise self.error(f"'{op}' needs a number or a duration like 250ms, not {value.text!r}", value.pos)

@@ -53,3 +53,24 @@ def reserved(key: str) -> Column | None:
 def valid_attribute_key(key: str) -> bool:
     """Attribute keys are letters, digits and `_ @ $ . - /`; they reach SQL only as bound values."""
     return len(key) <= MAX_KEY_CHARS and bool(_ATTRIBUTE_KEY.match(key))
+
+
+# The effective attributes of a log (its own, then its resource's for keys it does not
+# have) as tokens `key` and `key=value`, for the text index `idx_attrs` of the logs table
+# (backend/schema.py). `=` in a stored key is escaped as `\=`, so a token reads back one way
+# only; tokens longer than MAX_ATTRIBUTE_TOKEN_BYTES are not indexed. The compiler uses
+# `has(ATTRIBUTE_TOKENS, token)`, which ClickHouse answers from the index alone.
+MAX_ATTRIBUTE_TOKEN_BYTES = 512
+_EFFECTIVE = "mapUpdate(ResourceAttributes, LogAttributes)"
+_ESCAPED_KEY = "replaceAll(k, '=', '\\\\=')"
+ATTRIBUTE_TOKENS = (
+    f"arrayFilter(t -> length(t) <= {MAX_ATTRIBUTE_TOKEN_BYTES}, arrayConcat("
+    f"arrayMap(k -> {_ESCAPED_KEY}, mapKeys({_EFFECTIVE})), "
+    f"arrayMap((k, v) -> concat({_ESCAPED_KEY}, '=', v), mapKeys({_EFFECTIVE}), mapValues({_EFFECTIVE}))))"
+)
+
+
+def attribute_token(key: str, value: str | None = None) -> str | None:
+    """The index token for a valid key (no `=` to escape), or for key=value; None if too long to be indexed."""
+    token = key if value is None else f"{key}={value}"
+    return token if len(token.encode()) <= MAX_ATTRIBUTE_TOKEN_BYTES else None

@@ -19,12 +19,11 @@ def test_values_are_bound_not_inlined() -> None:
         "p0": "ERROR",
         "p1": "checkout",
         "p2": "card declined",
-        "p3": "user.id",
-        "p4": "42",
-        "p5": "duration_ms",
-        "p6": 250.0,
+        "p3": "user.id=42",
+        "p4": "duration_ms",
+        "p5": 250.0,
     }
-    assert "{p0:String}" in compiled.sql and "{p6:Float64}" in compiled.sql
+    assert "{p0:String}" in compiled.sql and "{p5:Float64}" in compiled.sql
 
 
 def test_durations_become_milliseconds() -> None:

@@ -126,6 +126,27 @@ def test_operator(seeded: TestClient, query: str, expected: list[str] | int) -> 
         assert found == sorted(expected)
 
 
+def test_attribute_tokens_keep_the_semantics_of_the_maps(client: TestClient) -> None:
+    post_logs(
+        client,
+        [
+            {"body": "on its resource's host", "attrs": {"user.id": "1", "k": "v=w"}},
+            {"body": "moved to another host", "attrs": {"host.name": "web-9", "a=b": "c"}},
+            {"body": "a long attribute", "attrs": {"blob": "x" * 600, "note": "é" * 300}},
+        ],
+        resource={"service.name": "search", "host.name": "web-2"},
+    )
+    assert bodies(client, "host.name:web-9") == ["moved to another host"]  # the log's own attribute wins
+    assert bodies(client, "host.name:web-2") == ["a long attribute", "on its resource's host"]
+    assert bodies(client, 'a:"b=c"') == []  # the stored key is `a=b`, not `a`
+    assert bodies(client, 'k:"v=w"') == ["on its resource's host"]
+    assert bodies(client, "blob EXISTS") == ["a long attribute"]
+    assert bodies(client, f"blob:{'x' * 600}") == ["a long attribute"]  # too long to be indexed: read from the map
+    assert bodies(client, f"blob:{'x' * 599}") == []
+    assert bodies(client, f"note:{'é' * 300}") == ["a long attribute"]  # 600 bytes
+    assert bodies(client, "user.id!=1") == ["a long attribute", "moved to another host"]
+
+
 def test_timestamp_comparison(seeded: TestClient) -> None:
     from backend.timeutil import format_ns
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from backend import schema
+from backend.search import LogSearch, TimeRange, page_sql
 from backend.store import Store, StoreError, parse_dsn
+from query import compile_query
 
 
 def test_parse_dsn() -> None:
@@ -22,10 +25,10 @@ def test_parse_dsn() -> None:
 
 
 def test_migrations_are_recorded_and_idempotent(store: Store, engine_dir: Path) -> None:
-    assert store.schema_version() == 4
+    assert store.schema_version() == 5
     versions = store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version")
     again = Store(f"chdb://{engine_dir}?database={store.db}")
-    assert again.schema_version() == 4
+    assert again.schema_version() == 5
     assert store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version") == versions
     again.close()
 
@@ -47,3 +50,42 @@ def test_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(StoreError) as info:
         Store("http://127.0.0.1:9/hlog")
     assert "ClickHouse server" in str(info.value)
+
+
+def _add_logs(store: Store, rows: int) -> None:
+    """`rows` logs in one insert (one part): user.id is the row number, host.name a resource attribute."""
+    store._writer.command(
+        f"INSERT INTO {store.db}.logs (Timestamp, Body, LogAttributes, ResourceAttributes) "
+        "SELECT now64(9) - number, concat('log ', toString(number)), map('user.id', toString(number)), "
+        "map('host.name', 'web-1') FROM numbers({rows:UInt64})",
+        parameters={"rows": rows},
+    )
+
+
+def test_an_older_store_is_upgraded_to_the_attribute_index(
+    engine_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
+        old = Store(f"chdb://{engine_dir}?database=t_upgrade_{tmp_path.name[-8:]}")
+        assert old.schema_version() == 4
+        _add_logs(old, 100)
+        old.close()
+    store = Store(f"chdb://{engine_dir}?database={old.db}")
+    assert store.schema_version() == 5
+    rows = store.query("SELECT name FROM system.data_skipping_indices WHERE database = {d:String}", {"d": store.db})
+    indexes = {r[0] for r in rows}
+    assert "idx_attrs" in indexes and not any("attr_keys" in n or "attr_values" in n for n in indexes)
+    search = LogSearch(store)
+    assert [log["body"] for log in search.page("user.id:42", TimeRange()).logs] == ["log 42"]
+    assert search.count("host.name:web-1 user.id EXISTS", TimeRange()) == 100
+    store.close()
+
+
+def test_attribute_search_reads_only_the_granules_the_index_names(store: Store) -> None:
+    _add_logs(store, 4096)  # 8 granules of 512 rows
+    sql, params = page_sql(store.db, compile_query("user.id:4000"), TimeRange(), 10)
+    plan = "\n".join(r[0] for r in store.query("EXPLAIN indexes = 1 " + sql, params))
+    index = plan[plan.index("Name: idx_attrs") :]
+    assert "Granules: 1/8" in index, plan
+    assert LogSearch(store).count("user.id:4000", TimeRange()) == 1
