@@ -157,6 +157,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         ),
     ),
+    Migration(
+        6,
+        "LZ4 for the logs' columns: a log found by an index reads its granule of every column",
+        tuple(
+            f"ALTER TABLE {{db}}.logs MODIFY COLUMN {column} CODEC({codec})"
+            for column, codec in (
+                ("Timestamp", "Delta(8), LZ4"),
+                ("TraceId", "LZ4"),
+                ("SpanId", "LZ4"),
+                ("SessionId", "LZ4"),
+                ("Body", "LZ4"),
+                ("ResourceAttributes", "LZ4"),
+                ("LogAttributes", "LZ4"),
+            )
+        ),
+    ),
 )
 
 MIGRATIONS_TABLE = """

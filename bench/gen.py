@@ -12,7 +12,7 @@ GENERATE_SQL = """
 INSERT INTO {table} (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName,
     ServiceVersion, Environment, SessionId, Body, ResourceAttributes, ScopeName, ScopeVersion, LogAttributes)
 SELECT
-    fromUnixTimestamp64Nano(toInt64({{end_ns:Int64}} - intDiv(number * {{span_ns:Int64}}, {{rows:UInt64}}) - h % 1000))
+    fromUnixTimestamp64Nano(toInt64({{end_ns:Int64}} - number * intDiv({{span_ns:Int64}}, {{rows:UInt64}}) - h % 1000))
         AS ts,
     lower(hex(MD5(toString(intDiv(number, 8))))) AS trace,
     lower(hex(substring(MD5(toString(number)), 1, 8))) AS span,

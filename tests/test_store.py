@@ -25,10 +25,10 @@ def test_parse_dsn() -> None:
 
 
 def test_migrations_are_recorded_and_idempotent(store: Store, engine_dir: Path) -> None:
-    assert store.schema_version() == 5
+    assert store.schema_version() == 6
     versions = store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version")
     again = Store(f"chdb://{engine_dir}?database={store.db}")
-    assert again.schema_version() == 5
+    assert again.schema_version() == 6
     assert store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version") == versions
     again.close()
 
@@ -72,10 +72,16 @@ def test_an_older_store_is_upgraded_to_the_attribute_index(
         _add_logs(old, 100)
         old.close()
     store = Store(f"chdb://{engine_dir}?database={old.db}")
-    assert store.schema_version() == 5
+    assert store.schema_version() == 6
     rows = store.query("SELECT name FROM system.data_skipping_indices WHERE database = {d:String}", {"d": store.db})
     indexes = {r[0] for r in rows}
     assert "idx_attrs" in indexes and not any("attr_keys" in n or "attr_values" in n for n in indexes)
+    codecs = store.query(
+        "SELECT compression_codec FROM system.columns WHERE database = {d:String} AND table = 'logs' "
+        "AND name IN ('Body', 'LogAttributes', 'Timestamp')",
+        {"d": store.db},
+    )
+    assert sorted(c[0] for c in codecs) == ["CODEC(Delta(8), LZ4)", "CODEC(LZ4)", "CODEC(LZ4)"]
     search = LogSearch(store)
     assert [log["body"] for log in search.page("user.id:42", TimeRange()).logs] == ["log 42"]
     assert search.count("host.name:web-1 user.id EXISTS", TimeRange()) == 100
