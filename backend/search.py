@@ -95,14 +95,22 @@ def page_sql(
     cursor = before or after
     if cursor is not None:
         params["cts"], params["cid"] = cursor.ts, cursor.id
+        # the bound on Timestamp is what ClickHouse turns into a primary key range; the
+        # tuple comparison is the exact keyset position (cheaper per row than an OR)
         ts = "fromUnixTimestamp64Nano({cts:Int64})"
         if after is not None:
             order = "ASC"
-            where += f" AND Timestamp >= {ts} AND (Timestamp > {ts} OR Id > {{cid:UInt64}})"
+            where += f" AND Timestamp >= {ts} AND (Timestamp, Id) > ({ts}, {{cid:UInt64}})"
         else:
-            where += f" AND Timestamp <= {ts} AND (Timestamp < {ts} OR Id < {{cid:UInt64}})"
+            where += f" AND Timestamp <= {ts} AND (Timestamp, Id) < ({ts}, {{cid:UInt64}})"
     params["lim"] = limit
-    sql = f"SELECT {_SELECT} FROM {db}.logs WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
+    # Reading in order, ClickHouse merges a stream per part (a day at least); without read-ahead
+    # buffering it reads an older part only as far as the page needs: `service_name:X level:error`
+    # over 7 days of 10 M logs 35 -> 18 ms, a phrase 44 -> 22 ms (bench/search.py).
+    sql = (
+        f"SELECT {_SELECT} FROM {db}.logs WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}} "
+        "SETTINGS read_in_order_use_buffering = 0"
+    )
     return sql, params
 
 
