@@ -138,6 +138,7 @@ def test_attribute_tokens_keep_the_semantics_of_the_maps(client: TestClient) -> 
         resource={"service.name": "search", "host.name": "web-2"},
     )
     assert bodies(client, "host.name:web-9") == ["moved to another host"]  # the log's own attribute wins
+    assert bodies(client, "host.name:WEB-9") == []  # equality is exact, as on the map
     assert bodies(client, "host.name:web-2") == ["a long attribute", "on its resource's host"]
     assert bodies(client, 'a:"b=c"') == []  # the stored key is `a=b`, not `a`
     assert bodies(client, 'k:"v=w"') == ["on its resource's host"]
