@@ -94,6 +94,19 @@ def post_logs(client: TestClient, records: list[dict[str, Any]], resource: dict[
     return response
 
 
+def page_bodies(client: TestClient, limit: int, **params: str) -> list[str]:
+    """The bodies of every log GET /api/logs returns, page after page by its cursor."""
+    bodies: list[str] = []
+    cursor = None
+    while True:
+        query = {"limit": limit, **params} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/logs", params=query).json()
+        bodies += [log["body"] for log in page["logs"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return bodies
+
+
 class Server:
     """`hlog serve` in a child process on an ephemeral port."""
 

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from backend import http_otlp
 from backend.app import Backend
 from backend.store import Store
-from tests.conftest import logs_request, post_logs
+from tests.conftest import logs_request, page_bodies, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -214,14 +214,7 @@ def test_keyset_pages_are_stable_and_complete(client: TestClient) -> None:
     ts = time.time_ns() - 10**9
     # many rows share one timestamp: the row id must break the ties
     post_logs(client, [{"body": f"row {i}", "ts": ts + (i // 10)} for i in range(95)])
-    seen, cursor = [], None
-    while True:
-        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
-        page = client.get("/api/logs", params=params).json()
-        seen += [x["body"] for x in page["logs"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    seen = page_bodies(client, 7)
     assert len(seen) == 95 and len(set(seen)) == 95
     newest = client.get("/api/logs", params={"limit": 1}).json()["logs"][0]
     after = client.get("/api/logs", params={"after": newest["cursor"]}).json()

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from backend.timeutil import format_ns
-from tests.conftest import post_logs
+from tests.conftest import page_bodies, post_logs
 
 T0 = time.time_ns() - 3600 * 10**9  # an hour ago, well inside retention
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -158,23 +158,12 @@ def test_pages_are_exact_across_days_and_parts(client: TestClient) -> None:
     post_logs(client, records)
     expected = [r["body"] for r in sorted(records, key=lambda r: -r["ts"])]
 
-    def walk(limit: int, **params: str) -> list[str]:
-        seen: list[str] = []
-        cursor = None
-        while True:
-            query = {"limit": limit, **params} | ({"cursor": cursor} if cursor else {})
-            page = client.get("/api/logs", params=query).json()
-            seen += [log["body"] for log in page["logs"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return seen
-
     for limit in (1, 3, 100):
-        found = walk(limit)
+        found = page_bodies(client, limit)
         assert len(found) == len(expected) and [b.rsplit(" ", 1)[0] for b in found] == [
             b.rsplit(" ", 1)[0] for b in expected
         ], (limit, found)
-    window = walk(2, **{"from": format_ns(now - 72 * hour, 9), "to": format_ns(now - hour, 9)})
+    window = page_bodies(client, 2, **{"from": format_ns(now - 72 * hour, 9), "to": format_ns(now - hour, 9)})
     assert sorted(window) == ["2 d 1", "2 d 2", "3 h 1", "3 h 2"]
 
 
