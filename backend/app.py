@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend import __version__, http_api, http_otlp
 from backend.explore import Explorer
-from backend.ingest import MAX_PENDING_RECORDS, Committer
+from backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
 from backend.search import LogSearch
 
 if TYPE_CHECKING:
@@ -78,10 +78,11 @@ class Backend:
         token: str | None = None,
         max_pending_records: int = MAX_PENDING_RECORDS,
         extensions: Sequence[Extension] = (),
+        flush_interval: float = FLUSH_INTERVAL_SECONDS,
     ) -> None:
         self.store = store
         self.extensions = list(extensions)
-        self.committer = Committer(store, max_pending_records)
+        self.committer = Committer(store, max_pending_records, flush_interval)
         self.search = LogSearch(store)
         self.explorer = Explorer(store)
         self.token = token

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="alert windows end this long before now, so late logs still count (default 10s)",
     )
+    serve.add_argument(
+        "--flush-interval",
+        default="1s",
+        metavar="DURATION",
+        help="acknowledged logs wait in the write-ahead log at most this long before a large insert "
+        "into the store (default 1s); searches always see them",
+    )
 
     search = sub.add_parser(
         "search",
@@ -183,6 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host, port = _split_listen(args.listen)
         retention = parse_duration_ns(args.retention) // 10**9 if args.retention else None
         alert_delay = parse_duration_ns(args.alert_delay) / 1e9
+        flush_interval = parse_duration_ns(args.flush_interval) / 1e9
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
     if not _is_loopback(host) and not args.token:
@@ -203,7 +211,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(str(err))
     from alerts.service import AlertService
 
-    backend = Backend(store, token=args.token, extensions=[AlertService(store, delay_seconds=alert_delay)])
+    backend = Backend(
+        store,
+        token=args.token,
+        extensions=[AlertService(store, delay_seconds=alert_delay)],
+        flush_interval=flush_interval,
+    )
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     days = store.retention_seconds / 86400

@@ -1,19 +1,27 @@
-"""Group commit: concurrent OTLP requests are coalesced into one insert per table.
+"""Group commit through a write-ahead log.
 
-A request is answered only once its rows are in the store (durability), and is
-refused with Overloaded when the queue of records waiting for the store is full.
+A request is answered once its rows are in the write-ahead log (appended and
+fdatasync'ed with whatever other requests arrived meanwhile); the rows are then
+moved into the store in large inserts: when enough are buffered, after at most the
+flush interval, before any read of the store (so a search sees every acknowledged
+row), and at stop. A request is refused with Overloaded when too many records wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
+from backend import wal
 from backend.otlp import Batch, Rejections, add_request
-from backend.store import LOG_COLUMNS, SPAN_COLUMNS
+from backend.store import LOG_COLUMNS, SPAN_COLUMNS, StoreError, to_arrow
 
 if TYPE_CHECKING:
     from backend.store import Store
@@ -21,7 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PENDING_RECORDS = 400_000
-MAX_COMMIT_RECORDS = 100_000
+FLUSH_RECORDS = 100_000
+FLUSH_INTERVAL_SECONDS = 1.0
+RETRY_FLUSH_SECONDS = 5.0
 RETENTION_MARGIN_SECONDS = 60
 
 
@@ -31,8 +41,8 @@ class Overloaded(RuntimeError):
 
 @dataclass
 class _Pending:
-    batch: Batch
-    records: int
+    frame: wal.Frame
+    encoded: bytes
     future: asyncio.Future[None]
 
 
@@ -46,109 +56,211 @@ class IngestStats:
     refused_requests: int = 0
     commits: int = 0
     failed_commits: int = 0
+    replayed: int = 0
 
 
 class Committer:
-    """Owns the queue of decoded requests and the task that writes them to the store."""
+    """Owns the write-ahead log, the rows acknowledged but not yet in the store, and the
+    tasks that write the log and flush it to the store."""
 
-    def __init__(self, store: Store, max_pending_records: int = MAX_PENDING_RECORDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_pending_records: int = MAX_PENDING_RECORDS,
+        flush_interval: float = FLUSH_INTERVAL_SECONDS,
+        flush_records: int = FLUSH_RECORDS,
+    ) -> None:
         self.store = store
         self.max_pending_records = max_pending_records
+        self.flush_interval = flush_interval
+        self.flush_records = flush_records
         self.stats = IngestStats()
         self._queue: list[_Pending] = []
-        self._in_flight_records = 0
+        self._preparing = 0  # records being flattened or written to the log (event loop only)
+        self._wal: wal.WriteAheadLog | None = None
+        self._wal_lock = threading.Lock()  # the log's active segment and the buffer
+        self._flush_lock = threading.Lock()  # one flush at a time
+        self._buffer: list[wal.Frame] = []
+        self._buffered = 0
+        self._sealed: list[tuple[Path, list[wal.Frame]]] = []  # flushed segments whose insert failed
+        self._unflushed = 0  # records in _sealed
         self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._flush_due: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
     @property
     def pending_records(self) -> int:
-        """Records accepted into the queue and not yet committed."""
-        return self._in_flight_records
+        """Records accepted and not yet in the store."""
+        return self._preparing + self._buffered + self._unflushed
 
     async def start(self) -> None:
-        """Start the writer task on the running loop."""
-        self._wake = asyncio.Event()
+        """Open the write-ahead log, replay what a previous run left in it, start the tasks."""
+        self._wal = await asyncio.to_thread(wal.WriteAheadLog, self.store.target.wal_dir())
+        try:
+            await asyncio.to_thread(self._replay)
+        except BaseException:
+            self._wal.close()
+            self._wal = None
+            raise
+        self._wake, self._flush_due = asyncio.Event(), asyncio.Event()
         self._closing = False
-        self._task = asyncio.create_task(self._run(), name="hlog-committer")
+        self.store.before_read = self._flush_for_read
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="hlog-wal-writer"),
+            asyncio.create_task(self._flush_loop(), name="hlog-flusher"),
+        ]
 
     async def stop(self) -> None:
-        """Commit what is queued, then stop the writer task."""
+        """Write what is queued, move everything to the store, close the log."""
         self._closing = True
-        if self._task is None or self._wake is None:
+        if self._wake is None or self._flush_due is None or self._wal is None:
             return
         self._wake.set()
-        await self._task
-        self._task = None
+        self._flush_due.set()
+        await asyncio.gather(*self._tasks)
+        self._tasks = []
+        self.store.before_read = None
+        try:
+            await asyncio.to_thread(self.flush)
+        except StoreError as err:
+            log.error("ingest: %d records stay in the write-ahead log until the next start: %s", self._unflushed, err)
+        self._wal.close()
+        self._wal = None
 
     async def submit(self, kind: str, message: Any, records: int) -> Rejections:
-        """Flatten a decoded request (in a worker thread, so requests are flattened while
-        the previous group is being inserted), queue its rows and wait until they are committed."""
+        """Flatten a decoded request (in a worker thread), write its rows to the log with
+        the other requests that arrive meanwhile, and return once they are durable."""
         if self._closing or self._wake is None:
             raise Overloaded("the server is shutting down")
-        if self._in_flight_records and self._in_flight_records + records > self.max_pending_records:
+        pending = self.pending_records
+        if pending and pending + records > self.max_pending_records:
             self.stats.refused_requests += 1
-            raise Overloaded(f"{self._in_flight_records} records are waiting for the store")
-        self._in_flight_records += records
+            raise Overloaded(f"{pending} records are waiting for the store")
+        self._preparing += records
         try:
-            batch, rejections = await asyncio.to_thread(self._flatten, kind, message)
-        except BaseException:
-            self._in_flight_records -= records
-            raise
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(batch, records, future))
-        self._wake.set()
-        await future
+            frame, encoded, rejections = await asyncio.to_thread(self._prepare, kind, message)
+            if frame is not None:
+                future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._queue.append(_Pending(frame, encoded, future))
+                self._wake.set()
+                await future
+        finally:
+            self._preparing -= records
         self.stats.requests += 1
         self.stats.rejected += rejections.count
         return rejections
 
-    def _flatten(self, kind: str, message: Any) -> tuple[Batch, Rejections]:
-        batch = Batch(LOG_COLUMNS if kind == "logs" else SPAN_COLUMNS)
+    def _prepare(self, kind: str, message: Any) -> tuple[wal.Frame | None, bytes, Rejections]:
+        columns, table = (LOG_COLUMNS, "logs") if kind == "logs" else (SPAN_COLUMNS, "spans")
+        batch = Batch(columns)
         # rows the retention TTL would drop in the next merge are refused, not stored
         oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
-        return batch, add_request(kind, message, batch, batch, oldest_ns)
+        rejections = add_request(kind, message, batch, batch, oldest_ns)
+        if not batch.rows:
+            return None, b"", rejections
+        rows = to_arrow(columns, batch.data)
+        return (table, rows), wal.encode(table, rows), rejections
 
-    async def _run(self) -> None:
-        assert self._wake is not None
+    async def _write_loop(self) -> None:
+        assert self._wake is not None and self._flush_due is not None
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                take, size = 0, 0
-                while take < len(self._queue) and (take == 0 or size + self._queue[take].records <= MAX_COMMIT_RECORDS):
-                    size += self._queue[take].records
-                    take += 1
-                items, self._queue = self._queue[:take], self._queue[take:]
+                items, self._queue = self._queue, []
                 try:
-                    await asyncio.to_thread(self._commit, [item.batch for item in items])
-                except Exception as err:
-                    self.stats.failed_commits += 1
-                    log.error("ingest: commit of %d records failed: %s", size, err)
+                    await asyncio.to_thread(self._append, items)
+                except OSError as err:
+                    error = StoreError(f"cannot write the write-ahead log: {err.strerror or err}")
+                    log.error("ingest: %s", error)
                     for item in items:
-                        if not item.future.done():
-                            item.future.set_exception(err)
+                        item.future.set_exception(error)
                 else:
                     for item in items:
-                        if not item.future.done():
-                            item.future.set_result(None)
-                finally:
-                    self._in_flight_records -= size
+                        item.future.set_result(None)
+                    if self._buffered >= self.flush_records:
+                        self._flush_due.set()
             if self._closing:
                 return
 
-    def _commit(self, batches: list[Batch]) -> None:
-        """Runs in a worker thread: one insert per table for every queued batch."""
-        for columns, table in ((LOG_COLUMNS, "logs"), (SPAN_COLUMNS, "spans")):
-            mine = [b for b in batches if b.columns == columns and b.rows]
-            if not mine:
-                continue
-            merged = mine[0]
-            if len(mine) > 1:
-                merged = Batch(columns)
-                for batch in mine:
-                    for target, source in zip(merged.data, batch.data, strict=True):
-                        target.extend(source)
-            self.store.insert_columns(table, columns, merged.data)
-            self.stats.records += merged.rows
+    def _append(self, items: list[_Pending]) -> None:
+        """Runs in a worker thread: one write and one fdatasync for every queued request."""
+        assert self._wal is not None
+        with self._wal_lock:
+            self._wal.append([item.encoded for item in items])
+            self._buffer.extend(item.frame for item in items)
+            self._buffered += sum(item.frame[1].num_rows for item in items)
+
+    async def _flush_loop(self) -> None:
+        assert self._flush_due is not None
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._flush_due.wait(), self.flush_interval)
+            except TimeoutError:
+                pass
+            self._flush_due.clear()
+            if self._closing:
+                return
+            try:
+                await asyncio.to_thread(self.flush)
+            except StoreError as err:
+                log.error("ingest: %d records wait in the write-ahead log, retrying: %s", self._unflushed, err)
+                await asyncio.sleep(RETRY_FLUSH_SECONDS)
+
+    def flush(self) -> None:
+        """Move every acknowledged row into the store (any thread; readers call it first).
+        Raises StoreError when the store refuses; the rows stay in the log and are retried."""
+        assert self._wal is not None
+        with self._flush_lock:
+            with self._wal_lock:
+                if self._buffer:
+                    segment = self._wal.seal()
+                    assert segment is not None
+                    self._sealed.append((segment, self._buffer))
+                    self._unflushed += self._buffered
+                    self._buffer, self._buffered = [], 0
+            while self._sealed:
+                segment, frames = self._sealed[0]
+                try:
+                    rows = self._insert(segment, frames)
+                except StoreError:
+                    self.stats.failed_commits += 1
+                    raise
+                self._sealed.pop(0)
+                self._unflushed -= rows
+                segment.unlink()
+
+    def _flush_for_read(self) -> None:
+        """Before a read: make acknowledged rows visible. When the store refuses the insert,
+        the read still answers from what is stored (the flusher reports and retries)."""
+        try:
+            self.flush()
+        except StoreError as err:
+            log.warning("ingest: a read does not see %d acknowledged records yet: %s", self._unflushed, err)
+
+    def _insert(self, segment: Path, frames: list[wal.Frame]) -> int:
+        """Insert a segment's rows, one insert per table named after the segment: inserting a
+        segment again (a replay after a crash between insert and unlink) stores nothing twice."""
+        total = 0
+        for table in wal.KINDS:
+            parts = [rows for kind, rows in frames if kind == table]
+            if parts:
+                rows = pa.concat_tables(parts).combine_chunks()
+                self.store.insert_arrow(table, rows, token=f"hlog-wal-{segment.stem}-{table}")
+                total += rows.num_rows
+        self.stats.records += total
         self.stats.commits += 1
+        return total
+
+    def _replay(self) -> None:
+        """Runs in a worker thread at start: store the segments a previous run left."""
+        assert self._wal is not None
+        for segment in self._wal.segments():
+            frames, torn = wal.read_segment(segment)
+            if torn:
+                log.warning("ingest: %s ends with %d bytes of an unacknowledged write; ignored", segment, torn)
+            rows = self._insert(segment, frames)
+            self.stats.replayed += rows
+            segment.unlink()
+            log.info("ingest: replayed %d records from the write-ahead log %s", rows, segment.name)

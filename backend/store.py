@@ -9,7 +9,7 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +76,7 @@ _UINT8_COLUMNS = frozenset({"TraceFlags", "SeverityNumber"})
 _UINT64_COLUMNS = frozenset({"Duration"})
 
 
-def _to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
+def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
     """An Arrow table from column lists: Timestamp in ns, maps from dicts, strings."""
     arrays: list[pa.Array] = []
     for name, values in zip(columns, data, strict=True):
@@ -110,10 +110,15 @@ class StoreError(RuntimeError):
     """The store cannot be opened or a statement failed; the message is for people."""
 
 
+def data_dir() -> Path:
+    """`$XDG_DATA_HOME/hlog`, else `~/.local/share/hlog`."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "hlog"
+
+
 def default_store_path() -> Path:
     """`$XDG_DATA_HOME/hlog/store`, else `~/.local/share/hlog/store`."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "hlog" / "store"
+    return data_dir() / "store"
 
 
 def default_store_dsn() -> str:
@@ -135,6 +140,14 @@ class StoreTarget:
             return f"embedded store at {self.location}"
         parsed = urlparse(self.location)
         return f"ClickHouse server {parsed.scheme}://{parsed.hostname}:{parsed.port or ''} database {self.database}"
+
+    def wal_dir(self) -> Path:
+        """Where ingest keeps its write-ahead log: inside an embedded store's directory,
+        else in the user's data directory, one per server and database."""
+        if self.kind == "chdb":
+            return Path(self.location) / "hlog-wal"
+        parsed = urlparse(self.location)
+        return data_dir() / "wal" / f"{parsed.hostname}-{parsed.port or parsed.scheme}-{self.database}"
 
 
 def parse_dsn(dsn: str) -> StoreTarget:
@@ -209,6 +222,8 @@ class Store:
         self._readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
         self._clients: list[Client] = []
         self._write_lock = threading.Lock()
+        # called before every read: ingest sets it so that acknowledged rows it still buffers are visible
+        self.before_read: Callable[[], None] | None = None
         try:
             self._writer = self._connect()
             self._writer.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
@@ -300,6 +315,8 @@ class Store:
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         """Run a SELECT with bound parameters and return its rows."""
+        if self.before_read is not None:
+            self.before_read()
         try:
             with self._reader() as client:
                 return client.query(sql, parameters=params or {}).result_rows
@@ -307,10 +324,11 @@ class Store:
             raise _friendly(err, self.target) from err
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
-        """Run a statement that returns no rows (DDL, INSERT ... SELECT) on the writer."""
+        """Run a statement that returns no rows (DDL, INSERT ... SELECT) on the writer;
+        like every insert but the write-ahead log's, never deduplicated."""
         try:
             with self._write_lock:
-                self._writer.command(sql, parameters=params or {})
+                self._writer.command(sql, parameters=params or {}, settings={"insert_deduplicate": 0})
         except Exception as err:
             raise _friendly(err, self.target) from err
 
@@ -329,12 +347,17 @@ class Store:
         and the engine parses it without holding the GIL, so ingest keeps decoding
         the next requests meanwhile.
         """
-        if not data or not data[0]:
-            return
-        arrow = _to_arrow(columns, data)
+        if data and data[0]:
+            self.insert_arrow(table, to_arrow(columns, data))
+
+    def insert_arrow(self, table: str, rows: pa.Table, token: str | None = None) -> None:
+        """Insert an Arrow table. Inserts are never deduplicated by content (two equal batches
+        of logs are two batches); with a `token`, an insert repeating an earlier one's token
+        is skipped, which is what makes replaying the write-ahead log safe."""
+        settings: dict[str, Any] = {"insert_deduplication_token": token} if token else {"insert_deduplicate": 0}
         try:
             with self._write_lock:
-                self._writer.insert_arrow(f"{self.db}.{table}", arrow)
+                self._writer.insert_arrow(f"{self.db}.{table}", rows, settings=settings)
         except Exception as err:
             raise _friendly(err, self.target) from err
 

@@ -25,10 +25,10 @@ def test_parse_dsn() -> None:
 
 
 def test_migrations_are_recorded_and_idempotent(store: Store, engine_dir: Path) -> None:
-    assert store.schema_version() == 6
+    assert store.schema_version() == 7
     versions = store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version")
     again = Store(f"chdb://{engine_dir}?database={store.db}")
-    assert again.schema_version() == 6
+    assert again.schema_version() == 7
     assert store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version") == versions
     again.close()
 
@@ -72,7 +72,7 @@ def test_an_older_store_is_upgraded_to_the_attribute_index(
         _add_logs(old, 100)
         old.close()
     store = Store(f"chdb://{engine_dir}?database={old.db}")
-    assert store.schema_version() == 6
+    assert store.schema_version() == 7
     rows = store.query("SELECT name FROM system.data_skipping_indices WHERE database = {d:String}", {"d": store.db})
     indexes = {r[0] for r in rows}
     assert "idx_attrs" in indexes and not any("attr_keys" in n or "attr_values" in n for n in indexes)
