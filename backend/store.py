@@ -9,6 +9,7 @@ import os
 import queue
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,13 @@ def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
+def _unique_insert() -> dict[str, str]:
+    """Settings for an insert that must never be taken for a repeat of an earlier one.
+    (The logs and spans tables remember recent inserts for the write-ahead log's replays;
+    a fresh token is how every ClickHouse version since 21 is told "this one is new".)"""
+    return {"insert_deduplication_token": uuid.uuid4().hex}
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or a statement failed; the message is for people."""
 
@@ -142,12 +150,12 @@ class StoreTarget:
         return f"ClickHouse server {parsed.scheme}://{parsed.hostname}:{parsed.port or ''} database {self.database}"
 
     def wal_dir(self) -> Path:
-        """Where ingest keeps its write-ahead log: inside an embedded store's directory,
-        else in the user's data directory, one per server and database."""
+        """Where ingest keeps its write-ahead log, one per database: inside an embedded
+        store's directory, else in the user's data directory, by server."""
         if self.kind == "chdb":
-            return Path(self.location) / "hlog-wal"
+            return Path(self.location) / "hlog-wal" / self.database
         parsed = urlparse(self.location)
-        return data_dir() / "wal" / f"{parsed.hostname}-{parsed.port or parsed.scheme}-{self.database}"
+        return data_dir() / "wal" / f"{parsed.hostname}-{parsed.port or parsed.scheme}" / self.database
 
 
 def parse_dsn(dsn: str) -> StoreTarget:
@@ -328,7 +336,7 @@ class Store:
         like every insert but the write-ahead log's, never deduplicated."""
         try:
             with self._write_lock:
-                self._writer.command(sql, parameters=params or {}, settings={"insert_deduplicate": 0})
+                self._writer.command(sql, parameters=params or {}, settings=_unique_insert())
         except Exception as err:
             raise _friendly(err, self.target) from err
 
@@ -354,7 +362,7 @@ class Store:
         """Insert an Arrow table. Inserts are never deduplicated by content (two equal batches
         of logs are two batches); with a `token`, an insert repeating an earlier one's token
         is skipped, which is what makes replaying the write-ahead log safe."""
-        settings: dict[str, Any] = {"insert_deduplication_token": token} if token else {"insert_deduplicate": 0}
+        settings = {"insert_deduplication_token": token} if token else _unique_insert()
         try:
             with self._write_lock:
                 self._writer.insert_arrow(f"{self.db}.{table}", rows, settings=settings)

@@ -1,0 +1,129 @@
+"""The ingest write-ahead log: acknowledged means durable, reads see it, a restart replays it once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from backend import wal
+from backend.app import Backend
+from backend.otlp import Batch, add_logs
+from backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
+from tests.conftest import Server, logs_request, post_logs
+
+PB = {"Content-Type": "application/x-protobuf"}
+HOUR = 3600.0
+
+
+def count(store: Store, marker: str = "") -> int:
+    sql = f"SELECT count() FROM {store.db}.logs WHERE Body LIKE {{m:String}}"
+    return int(store.query(sql, {"m": f"%{marker}%"})[0][0])
+
+
+def segments(store: Store) -> list[Path]:
+    return sorted(store.target.wal_dir().glob("*.wal"))
+
+
+def test_reads_see_acknowledged_logs_before_they_are_flushed(store: Store) -> None:
+    with TestClient(Backend(store, flush_interval=HOUR).app) as client:
+        post_logs(client, [{"body": f"early {i}"} for i in range(3)])
+        # acknowledged, in the log and not yet in the table
+        [segment] = segments(store)
+        assert segment.stat().st_size > 0
+        raw = store._writer.query(f"SELECT count() FROM {store.db}.logs").result_rows[0][0]
+        assert raw == 0
+        logs = client.get("/api/logs", params={"q": "early"}).json()["logs"]
+        assert sorted(log["body"] for log in logs) == ["early 0", "early 1", "early 2"]
+        assert segments(store) == []  # the read moved them to the store and the segment went
+
+
+def test_a_replayed_segment_is_not_stored_twice(store: Store, tmp_path: Path) -> None:
+    """A crash after the insert and before the segment's removal: the next start inserts it again."""
+    with TestClient(Backend(store, flush_interval=HOUR).app) as client:
+        post_logs(client, [{"body": f"once {i}"} for i in range(50)])
+        post_logs(client, [{"body": f"once {i}"} for i in range(50, 80)])
+        [segment] = segments(store)
+        kept = tmp_path / segment.name
+        shutil.copy(segment, kept)
+        assert count(store, "once") == 80
+    shutil.copy(kept, segment)
+    backend = Backend(store)
+    with TestClient(backend.app):
+        assert backend.committer.stats.replayed == 80
+        assert segments(store) == []
+        assert count(store, "once") == 80
+
+
+def test_equal_batches_are_both_stored(store: Store) -> None:
+    """Deduplication is only for replays: the same logs sent twice are two sets of logs."""
+    batch = Batch(LOG_COLUMNS)
+    add_logs(logs_request([{"body": "same", "ts": 10**18 * 2}]), batch)
+    store.insert_columns("logs", LOG_COLUMNS, batch.data)
+    store.insert_columns("logs", LOG_COLUMNS, batch.data)
+    with TestClient(Backend(store).app) as client:
+        body = logs_request([{"body": "same", "ts": 10**18 * 2}]).SerializeToString()
+        for _ in range(2):
+            assert client.post("/v1/logs", content=body, headers=PB).status_code == 200
+            assert count(store, "same") > 0  # a read between: two flushes, two segments
+    assert count(store, "same") == 4
+
+
+def test_a_torn_frame_at_the_end_is_ignored(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """What a crash in the middle of a write leaves: the whole frames are stored, the rest was never acknowledged."""
+    frames = []
+    for text in ("whole one", "whole two"):
+        batch = Batch(LOG_COLUMNS)
+        add_logs(logs_request([{"body": text}]), batch)
+        frames.append(wal.encode("logs", to_arrow(LOG_COLUMNS, batch.data)))
+    directory = store.target.wal_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{1:020d}.wal").write_bytes(frames[0] + frames[1] + frames[0][: len(frames[0]) // 2])
+    caplog.set_level(logging.WARNING, logger="backend.ingest")
+    with TestClient(Backend(store).app) as client:
+        logs = client.get("/api/logs", params={"q": "whole"}).json()["logs"]
+    assert sorted(log["body"] for log in logs) == ["whole one", "whole two"]
+    assert "bytes of an unacknowledged write" in caplog.text
+    assert segments(store) == []
+
+
+def test_one_backend_per_log(store: Store) -> None:
+    first = wal.WriteAheadLog(store.target.wal_dir())
+    try:
+        with pytest.raises(StoreError, match="in use by another hlog backend"):
+            wal.WriteAheadLog(store.target.wal_dir())
+    finally:
+        first.close()
+    wal.WriteAheadLog(store.target.wal_dir()).close()
+
+
+def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
+    """SIGKILL right after the answers, before any flush: the next start stores every acknowledged log."""
+    marker = uuid.uuid4().hex
+    first = Server(tmp_path / "store", "--flush-interval", "1h").start()
+    try:
+        for n in range(3):
+            body = logs_request([{"body": f"{marker} {n}.{i}"} for i in range(400)]).SerializeToString()
+            assert httpx.post(f"{first.url}/v1/logs", content=body, headers=PB).status_code == 200
+        wal_dir = tmp_path / "store" / "hlog-wal" / "hlog"
+        assert sum(p.stat().st_size for p in wal_dir.glob("*.wal")) > 0
+    finally:
+        assert first.proc is not None
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait()
+    second = Server(tmp_path / "store").start()
+    try:
+        health = httpx.get(f"{second.url}/healthz").json()
+        assert health["ingest"]["replayed"] == 1200
+        found = httpx.get(f"{second.url}/api/logs/count", params={"q": f'"{marker}"'}).json()["count"]
+        assert found == 1200
+        assert list(wal_dir.glob("*.wal")) == []
+    finally:
+        second.stop()
