@@ -91,7 +91,9 @@ async def export(request: Request, kind: str) -> Response:
     rejected_count, reasons = 0, []
     if records:
         try:
-            rejections = await backend.committer.submit(kind, message, records)
+            # workers take protobuf: the body as it came, or the JSON request re-encoded
+            protobuf = message.SerializeToString() if is_json else body
+            rejections = await backend.committer.submit(kind, protobuf, records)
         except Overloaded as err:
             retry = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
             return _respond(503, f"overloaded, retry later: {err}", is_json, retry)

@@ -10,17 +10,19 @@ row), and at stop. A request is refused with Overloaded when too many records wa
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from backend import wal
-from backend.otlp import Batch, Rejections, add_request
+from backend.otlp import Batch, Rejections, add_request, decode
 from backend.store import LOG_COLUMNS, SPAN_COLUMNS, StoreError, to_arrow
 
 if TYPE_CHECKING:
@@ -33,6 +35,36 @@ FLUSH_RECORDS = 100_000
 FLUSH_INTERVAL_SECONDS = 1.0
 RETRY_FLUSH_SECONDS = 5.0
 RETENTION_MARGIN_SECONDS = 60
+PREPARE_PROCESSES = 2
+
+_pool: concurrent.futures.ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _preparers() -> concurrent.futures.ProcessPoolExecutor:
+    """The processes that turn requests into rows: shared by every backend in this process,
+    started on first use, spawned (not forked: this process runs the embedded engine's threads)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            context = multiprocessing.get_context("spawn")
+            _pool = concurrent.futures.ProcessPoolExecutor(PREPARE_PROCESSES, mp_context=context)
+        return _pool
+
+
+def _pool_broke() -> None:
+    global _pool
+    with _pool_lock:
+        _pool = None
+
+
+def prepare(kind: str, body: bytes, oldest_ns: int) -> tuple[bytes, Rejections]:
+    """In a worker process: an OTLP protobuf request ("logs" or "traces") as one encoded
+    write-ahead log frame (b"" when no record can be stored), and what was rejected."""
+    columns, table = (LOG_COLUMNS, "logs") if kind == "logs" else (SPAN_COLUMNS, "spans")
+    batch = Batch(columns)
+    rejections = add_request(kind, decode(kind, body, "application/x-protobuf"), batch, batch, oldest_ns)
+    return (wal.encode(table, to_arrow(columns, batch.data)) if batch.rows else b""), rejections
 
 
 class Overloaded(RuntimeError):
@@ -128,21 +160,29 @@ class Committer:
         self._wal.close()
         self._wal = None
 
-    async def submit(self, kind: str, message: Any, records: int) -> Rejections:
-        """Flatten a decoded request (in a worker thread), write its rows to the log with
-        the other requests that arrive meanwhile, and return once they are durable."""
+    async def submit(self, kind: str, body: bytes, records: int) -> Rejections:
+        """Turn a request (OTLP protobuf of `records` records) into rows in a worker process,
+        write them to the log with the other requests that arrive meanwhile, and return once
+        they are durable."""
         if self._closing or self._wake is None:
             raise Overloaded("the server is shutting down")
         pending = self.pending_records
         if pending and pending + records > self.max_pending_records:
             self.stats.refused_requests += 1
             raise Overloaded(f"{pending} records are waiting for the store")
+        # rows the retention TTL would drop in the next merge are refused, not stored
+        oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
         self._preparing += records
         try:
-            frame, encoded, rejections = await asyncio.to_thread(self._prepare, kind, message)
-            if frame is not None:
-                future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._queue.append(_Pending(frame, encoded, future))
+            loop = asyncio.get_running_loop()
+            try:
+                encoded, rejections = await loop.run_in_executor(_preparers(), prepare, kind, body, oldest_ns)
+            except concurrent.futures.BrokenExecutor:
+                _pool_broke()
+                raise StoreError("an ingest worker process stopped; retry") from None
+            if encoded:
+                future: asyncio.Future[None] = loop.create_future()
+                self._queue.append(_Pending(wal.decode_frame(encoded), encoded, future))
                 self._wake.set()
                 await future
         finally:
@@ -150,17 +190,6 @@ class Committer:
         self.stats.requests += 1
         self.stats.rejected += rejections.count
         return rejections
-
-    def _prepare(self, kind: str, message: Any) -> tuple[wal.Frame | None, bytes, Rejections]:
-        columns, table = (LOG_COLUMNS, "logs") if kind == "logs" else (SPAN_COLUMNS, "spans")
-        batch = Batch(columns)
-        # rows the retention TTL would drop in the next merge are refused, not stored
-        oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
-        rejections = add_request(kind, message, batch, batch, oldest_ns)
-        if not batch.rows:
-            return None, b"", rejections
-        rows = to_arrow(columns, batch.data)
-        return (table, rows), wal.encode(table, rows), rejections
 
     async def _write_loop(self) -> None:
         assert self._wake is not None and self._flush_due is not None

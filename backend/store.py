@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import queue
@@ -82,22 +83,13 @@ def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
     arrays: list[pa.Array] = []
     for name, values in zip(columns, data, strict=True):
         if name in _MAP_COLUMNS:
-            keys: list[str] = []
-            items: list[str] = []
-            offsets = [0]
-            total = 0
-            for mapping in values:
-                keys.extend(mapping)
-                items.extend(mapping.values())
-                total += len(mapping)
-                offsets.append(total)
-            arrays.append(
-                pa.MapArray.from_arrays(
-                    pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(items, pa.string())
-                )
-            )
+            # C-level passes over the dicts (a Python loop per row was a third of ingest's time)
+            offsets = pa.array(itertools.accumulate(map(len, values), initial=0), pa.int32())
+            keys = pa.array(itertools.chain.from_iterable(values), pa.string())
+            items = pa.array(itertools.chain.from_iterable(map(dict.values, values)), pa.string())
+            arrays.append(pa.MapArray.from_arrays(offsets, keys, items))
         elif name == "Timestamp":
-            arrays.append(pa.array(values, pa.int64()).cast(pa.timestamp("ns")))
+            arrays.append(pa.array(values, pa.timestamp("ns")))
         elif name in _UINT8_COLUMNS:
             arrays.append(pa.array(values, pa.uint8()))
         elif name in _UINT64_COLUMNS:

@@ -44,6 +44,12 @@ def encode(kind: str, table: pa.Table) -> bytes:
     return _HEADER.pack(MAGIC, KINDS.index(kind), len(payload), zlib.crc32(payload)) + payload
 
 
+def decode_frame(frame: bytes) -> Frame:
+    """The rows of one frame made by encode()."""
+    _, kind, size, _ = _HEADER.unpack_from(frame)
+    return KINDS[kind], pa.ipc.open_stream(memoryview(frame)[_HEADER.size : _HEADER.size + size]).read_all()
+
+
 def read_segment(path: Path) -> tuple[list[Frame], int]:
     """The frames of a segment, and how many bytes at its end were not a whole frame."""
     data = path.read_bytes()

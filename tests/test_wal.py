@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from backend import wal
+from backend import ingest, wal
 from backend.app import Backend
 from backend.otlp import Batch, add_logs
 from backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
@@ -127,3 +127,21 @@ def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
         assert list(wal_dir.glob("*.wal")) == []
     finally:
         second.stop()
+
+
+def test_a_dead_worker_process_costs_one_retry(store: Store) -> None:
+    """Rows are made in worker processes: when one dies, its request gets 503 and the next is served."""
+    with TestClient(Backend(store).app) as client:
+        post_logs(client, [{"body": "before"}])
+        pool = ingest._preparers()
+        for process in list(pool._processes.values()):  # type: ignore[attr-defined]
+            process.kill()
+            process.join()
+        body = logs_request([{"body": "lost with the worker"}]).SerializeToString()
+        refused = client.post("/v1/logs", content=body, headers=PB)
+        assert refused.status_code == 503 and "worker process stopped" in refused.text
+        assert refused.headers["Retry-After"]
+        post_logs(client, [{"body": "after"}])
+        assert ingest._preparers() is not pool
+        logs = client.get("/api/logs").json()["logs"]
+        assert sorted(log["body"] for log in logs) == ["after", "before"]
