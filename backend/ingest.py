@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -48,8 +49,15 @@ def _preparers() -> concurrent.futures.ProcessPoolExecutor:
     with _pool_lock:
         if _pool is None:
             context = multiprocessing.get_context("spawn")
-            _pool = concurrent.futures.ProcessPoolExecutor(PREPARE_PROCESSES, mp_context=context)
+            _pool = concurrent.futures.ProcessPoolExecutor(
+                PREPARE_PROCESSES, mp_context=context, initializer=_worker_start
+            )
         return _pool
+
+
+def _worker_start() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the backend stops its workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool_broke() -> None:
