@@ -1,10 +1,12 @@
 """Group commit through a write-ahead log.
 
-A request is answered once its rows are in the write-ahead log (appended and
-fdatasync'ed with whatever other requests arrived meanwhile); the rows are then
-moved into the store in large inserts: when enough are buffered, after at most the
-flush interval, before any read of the store (so a search sees every acknowledged
-row), and at stop. A request is refused with Overloaded when too many records wait.
+Worker processes turn each request into rows (Arrow: the CPU-heavy part of ingest,
+kept off this process's GIL). A request is answered once its rows are in the
+write-ahead log (appended and fdatasync'ed with whatever other requests arrived
+meanwhile); the rows are then moved into the store in large inserts: when enough
+are buffered, after at most the flush interval, before any read of the store (so a
+search sees every acknowledged row), and at stop. A request is refused with
+Overloaded when too many records wait.
 """
 
 from __future__ import annotations
@@ -248,8 +250,9 @@ class Committer:
     def flush(self) -> None:
         """Move every acknowledged row into the store (any thread; readers call it first).
         Raises StoreError when the store refuses; the rows stay in the log and are retried."""
-        assert self._wal is not None
         with self._flush_lock:
+            if self._wal is None:  # a read that raced stop(): everything is flushed
+                return
             with self._wal_lock:
                 if self._buffer:
                     segment = self._wal.seal()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import struct
 import time
@@ -24,8 +23,6 @@ from pathlib import Path
 import pyarrow as pa
 
 from backend.store import StoreError
-
-log = logging.getLogger(__name__)
 
 MAGIC = b"HLW1"
 _HEADER = struct.Struct("<4sBII")  # magic, kind, payload bytes, crc32 of the payload
@@ -45,7 +42,7 @@ def encode(kind: str, table: pa.Table) -> bytes:
 
 
 def decode_frame(frame: bytes) -> Frame:
-    """The rows of one frame made by encode()."""
+    """The rows of one whole frame made by encode()."""
     _, kind, size, _ = _HEADER.unpack_from(frame)
     return KINDS[kind], pa.ipc.open_stream(memoryview(frame)[_HEADER.size : _HEADER.size + size]).read_all()
 
@@ -57,11 +54,11 @@ def read_segment(path: Path) -> tuple[list[Frame], int]:
     at = 0
     while at + _HEADER.size <= len(data):
         magic, kind, size, crc = _HEADER.unpack_from(data, at)
-        payload = data[at + _HEADER.size : at + _HEADER.size + size]
-        if magic != MAGIC or kind >= len(KINDS) or len(payload) != size or zlib.crc32(payload) != crc:
+        end = at + _HEADER.size + size
+        if magic != MAGIC or kind >= len(KINDS) or end > len(data) or zlib.crc32(data[at + _HEADER.size : end]) != crc:
             break
-        frames.append((KINDS[kind], pa.ipc.open_stream(payload).read_all()))
-        at += _HEADER.size + size
+        frames.append(decode_frame(data[at:end]))
+        at = end
     return frames, len(data) - at
 
 
