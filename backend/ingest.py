@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -60,6 +61,15 @@ def _preparers() -> concurrent.futures.ProcessPoolExecutor:
 def _worker_start() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the backend stops its workers itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # ...unless it is killed: then a worker would wait for work forever
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="hlog-parent-watch", daemon=True).start()
 
 
 def _pool_broke() -> None:
