@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -104,8 +105,16 @@ def test_one_backend_per_log(store: Store) -> None:
     wal.WriteAheadLog(store.target.wal_dir()).close()
 
 
+def _running(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
-    """SIGKILL right after the answers, before any flush: the next start stores every acknowledged log."""
+    """SIGKILL right after the answers, before any flush: the next start stores every acknowledged
+    log, and the killed backend's worker processes do not linger."""
     marker = uuid.uuid4().hex
     first = Server(tmp_path / "store", "--flush-interval", "1h").start()
     try:
@@ -114,10 +123,18 @@ def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
             assert httpx.post(f"{first.url}/v1/logs", content=body, headers=PB).status_code == 200
         wal_dir = tmp_path / "store" / "hlog-wal" / "hlog"
         assert sum(p.stat().st_size for p in wal_dir.glob("*.wal")) > 0
+        assert first.proc is not None
+        pid = first.proc.pid
+        workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert workers  # the processes that made the rows
     finally:
         assert first.proc is not None
         os.kill(first.proc.pid, signal.SIGKILL)
         first.proc.wait()
+    deadline = time.monotonic() + 30
+    while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(w) for w in workers), "worker processes outlived the killed backend"
     second = Server(tmp_path / "store").start()
     try:
         health = httpx.get(f"{second.url}/healthz").json()
