@@ -24,6 +24,15 @@ def test_parse_dsn() -> None:
             parse_dsn(bad)
 
 
+def test_write_ahead_log_directories(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One log per database: beside an embedded store, else in the user's data directory by server."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert parse_dsn("chdb:///var/lib/hlog?database=prod").wal_dir() == Path("/var/lib/hlog/hlog-wal/prod")
+    server = parse_dsn("https://user:secret@ch.example:8443/logs").wal_dir()
+    assert server == tmp_path / "hlog" / "wal" / "ch.example-8443" / "logs"
+    assert parse_dsn("http://ch.example/logs").wal_dir() != parse_dsn("http://ch.example/other").wal_dir()
+
+
 def test_migrations_are_recorded_and_idempotent(store: Store, engine_dir: Path) -> None:
     assert store.schema_version() == 7
     versions = store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version")
