@@ -89,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--flush-interval",
-        default="1s",
+        default="5s",
         metavar="DURATION",
         help="acknowledged logs wait in the write-ahead log at most this long before a large insert "
-        "into the store (default 1s); searches always see them",
+        "into the store (default 5s); searches always see them",
     )
 
     search = sub.add_parser(
