@@ -41,10 +41,10 @@ def flatten(pairs: Iterable[KeyValue], out: dict[str, str], prefix: str = "", de
     """Flatten OTLP key-values into `out`: maps and arrays become dotted keys (`a.b`, `a.0`)."""
     for pair in pairs:
         value = pair.value
-        # the hot path: most attributes are short strings
-        if value.WhichOneof("value") == "string_value":
-            text = value.string_value
-            out[prefix + pair.key] = text if len(text) <= MAX_VALUE_CHARS else truncate(text)
+        # the hot path: most attributes are short, non-empty strings (any other kind reads as "")
+        text = value.string_value
+        if text and len(text) <= MAX_VALUE_CHARS:
+            out[prefix + pair.key] = text
         else:
             _put(out, prefix + pair.key, value, depth)
     return out
