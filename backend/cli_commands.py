@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from backend.client import ApiClient, connect
 from backend.fileingest import BATCH_RECORDS, parse_lines, to_request
-from backend.search import TimeRange, page_sql
+from backend.search import Cursor, TimeRange, page_sql
 from backend.store import DEFAULT_DATABASE
 from backend.textsafe import safe
 from backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
@@ -134,9 +134,12 @@ async def _follow(api: ApiClient, base: dict[str, Any], limit: int, printer: Pri
     page = await api.logs(**base, limit=min(limit, PAGE_ROWS))
     logs = list(reversed(page["logs"]))
     printer.write(logs)
-    cursor = logs[-1]["cursor"] if logs else None
     params = {"q": base["q"]}
-    if cursor is None:
+    if logs:
+        cursor = logs[-1]["cursor"]
+    else:
+        # a cursor before any log: pages oldest first (several logs may arrive between polls)
+        cursor = Cursor(0, 0).encode()
         params["from"] = base["from"] or format_ns(time.time_ns() - 10**9, 9)
     while True:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)

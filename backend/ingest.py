@@ -12,6 +12,7 @@ Overloaded when too many records wait.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import multiprocessing
@@ -55,7 +56,17 @@ def _preparers() -> concurrent.futures.ProcessPoolExecutor:
             _pool = concurrent.futures.ProcessPoolExecutor(
                 PREPARE_PROCESSES, mp_context=context, initializer=_worker_start
             )
+            atexit.register(_stop_pool)
         return _pool
+
+
+def _stop_pool() -> None:
+    """At exit, while the modules the executor's shutdown uses are still loaded."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown()
+            _pool = None
 
 
 def _worker_start() -> None:

@@ -183,9 +183,10 @@ def test_follow_prints_new_matches(server: Server) -> None:
     )
     try:
         time.sleep(1.5)
-        for i in range(3):
-            line = json.dumps({"msg": f"{marker} {i}", "level": "info"}) + "\n"
-            assert hlog("ingest", "-", "--backend", server.url, stdin=line).returncode == 0
+        # two logs that arrive together (between two polls), then one more
+        for batch in ((0, 1), (2,)):
+            lines = "".join(json.dumps({"msg": f"{marker} {i}", "level": "info"}) + "\n" for i in batch)
+            assert hlog("ingest", "-", "--backend", server.url, stdin=lines).returncode == 0
         assert proc.stdout is not None
         got = [json.loads(proc.stdout.readline())["body"] for _ in range(3)]
         assert got == [f"{marker} 0", f"{marker} 1", f"{marker} 2"]
