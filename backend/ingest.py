@@ -151,6 +151,7 @@ class Committer:
         self._flush_due: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self._refusal = ""  # why this process takes no ingest, if it does not
 
     @property
     def pending_records(self) -> int:
@@ -158,8 +159,16 @@ class Committer:
         return self._preparing + self._buffered + self._unflushed
 
     async def start(self) -> None:
-        """Open the write-ahead log, replay what a previous run left in it, start the tasks."""
-        self._wal = await asyncio.to_thread(wal.WriteAheadLog, self.store.target.wal_dir())
+        """Open the write-ahead log, replay what a previous run left in it, start the tasks.
+        When another backend on this machine holds the log (two on one ClickHouse server
+        database), this one serves reads and refuses ingest."""
+        self._refusal = ""
+        try:
+            self._wal = await asyncio.to_thread(wal.WriteAheadLog, self.store.target.wal_dir())
+        except wal.LogBusy as err:
+            log.warning("ingest: off in this process: %s", err)
+            self._refusal = str(err)
+            return
         try:
             await asyncio.to_thread(self._replay)
         except BaseException:
@@ -195,6 +204,8 @@ class Committer:
         """Turn a request (OTLP protobuf of `records` records) into rows in a worker process,
         write them to the log with the other requests that arrive meanwhile, and return once
         they are durable."""
+        if self._refusal:
+            raise StoreError(self._refusal)
         if self._closing or self._wake is None:
             raise Overloaded("the server is shutting down")
         pending = self.pending_records

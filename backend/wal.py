@@ -32,6 +32,10 @@ SUFFIX = ".wal"
 Frame = tuple[str, pa.Table]
 
 
+class LogBusy(StoreError):
+    """Another backend holds the log (possible with a ClickHouse server: the store itself is shared)."""
+
+
 def encode(kind: str, table: pa.Table) -> bytes:
     """One frame: header and the rows as an Arrow IPC stream."""
     sink = pa.BufferOutputStream()
@@ -76,9 +80,8 @@ class WriteAheadLog:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._lock)
-            raise StoreError(
-                f"the write-ahead log in {directory} is in use by another hlog backend on this store"
-            ) from None
+            message = f"the write-ahead log in {directory} is in use by another hlog backend on this store"
+            raise LogBusy(message) from None
         existing = self.segments()
         self._last = int(existing[-1].stem) if existing else 0
         self._active: Path | None = None

@@ -96,13 +96,21 @@ def test_a_torn_frame_at_the_end_is_ignored(store: Store, caplog: pytest.LogCapt
 
 
 def test_one_backend_per_log(store: Store) -> None:
+    """A second backend on the same log (two on one ClickHouse server database) serves reads, refuses ingest."""
+    post = logs_request([{"body": "second"}]).SerializeToString()
     first = wal.WriteAheadLog(store.target.wal_dir())
     try:
         with pytest.raises(StoreError, match="in use by another hlog backend"):
             wal.WriteAheadLog(store.target.wal_dir())
+        with TestClient(Backend(store).app) as client:
+            assert client.get("/api/logs").status_code == 200
+            refused = client.post("/v1/logs", content=post, headers=PB)
+            assert refused.status_code == 503 and "in use by another hlog backend" in refused.text
     finally:
         first.close()
     wal.WriteAheadLog(store.target.wal_dir()).close()
+    with TestClient(Backend(store).app) as client:
+        assert client.post("/v1/logs", content=post, headers=PB).status_code == 200
 
 
 def _running(pid: str) -> bool:
