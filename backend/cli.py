@@ -217,6 +217,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         extensions=[AlertService(store, delay_seconds=alert_delay)],
         flush_interval=flush_interval,
     )
+    try:
+        backend.committer.open()
+    except StoreError as err:
+        sock.close()
+        store.close()
+        return _fail(str(err))
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     days = store.retention_seconds / 86400

@@ -158,23 +158,30 @@ class Committer:
         """Records accepted and not yet in the store."""
         return self._preparing + self._buffered + self._unflushed
 
-    async def start(self) -> None:
-        """Open the write-ahead log, replay what a previous run left in it, start the tasks.
-        When another backend on this machine holds the log (two on one ClickHouse server
-        database), this one serves reads and refuses ingest."""
-        self._refusal = ""
+    def open(self) -> None:
+        """Open the write-ahead log and store what a previous run left in it (blocking; start()
+        does it when not done). When another backend on this machine holds the log (two on one
+        ClickHouse server database), this one serves reads and refuses ingest."""
+        if self._wal is not None or self._refusal:
+            return
         try:
-            self._wal = await asyncio.to_thread(wal.WriteAheadLog, self.store.target.wal_dir())
+            self._wal = wal.WriteAheadLog(self.store.target.wal_dir())
         except wal.LogBusy as err:
             log.warning("ingest: off in this process: %s", err)
             self._refusal = str(err)
             return
         try:
-            await asyncio.to_thread(self._replay)
+            self._replay()
         except BaseException:
             self._wal.close()
             self._wal = None
             raise
+
+    async def start(self) -> None:
+        """Open the log (see open()), then start the tasks that write and flush it."""
+        await asyncio.to_thread(self.open)
+        if self._wal is None:
+            return
         self._wake, self._flush_due = asyncio.Event(), asyncio.Event()
         self._closing = False
         self.store.before_read = self._flush_for_read
@@ -186,6 +193,7 @@ class Committer:
     async def stop(self) -> None:
         """Write what is queued, move everything to the store, close the log."""
         self._closing = True
+        self._refusal = ""
         if self._wake is None or self._flush_due is None or self._wal is None:
             return
         self._wake.set()
@@ -326,9 +334,12 @@ class Committer:
         return total
 
     def _replay(self) -> None:
-        """Runs in a worker thread at start: store the segments a previous run left."""
+        """At start: store the segments a previous run left."""
         assert self._wal is not None
-        for segment in self._wal.segments():
+        segments = self._wal.segments()
+        if segments:
+            log.warning("ingest: the last run left %d write-ahead log segments; storing them", len(segments))
+        for segment in segments:
             frames, torn = wal.read_segment(segment)
             if torn:
                 log.warning("ingest: %s ends with %d bytes of an unacknowledged write; ignored", segment, torn)
