@@ -195,6 +195,13 @@ def test_follow_prints_new_matches(server: Server) -> None:
         proc.wait()
 
 
+def test_serve_explains_a_write_ahead_log_it_cannot_open(tmp_path: Path) -> None:
+    (tmp_path / "hlog-wal").write_text("not a directory")
+    result = hlog("serve", "--listen", "127.0.0.1:0", "--store", f"chdb://{tmp_path}")
+    assert result.returncode == 1
+    assert "cannot open the write-ahead log" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_serve_refuses_public_listen_without_token(tmp_path: Path) -> None:
     result = hlog("serve", "--listen", "0.0.0.0:0", "--store", f"chdb://{tmp_path}")
     assert result.returncode == 2 and "--token" in result.stderr
