@@ -207,6 +207,7 @@ class Committer:
             log.error("ingest: %d records stay in the write-ahead log until the next start: %s", self._unflushed, err)
         self._wal.close()
         self._wal = None
+        self._sealed, self._unflushed = [], 0  # on disk: the next start stores them
 
     async def submit(self, kind: str, body: bytes, records: int) -> Rejections:
         """Turn a request (OTLP protobuf of `records` records) into rows in a worker process,
@@ -231,6 +232,8 @@ class Committer:
                 _pool_broke()
                 raise StoreError("an ingest worker process stopped; retry") from None
             if encoded:
+                if self._closing:  # stop() began while the rows were being made
+                    raise Overloaded("the server is shutting down")
                 future: asyncio.Future[None] = loop.create_future()
                 self._queue.append(_Pending(wal.decode_frame(encoded), encoded, future))
                 self._wake.set()
