@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.ingest import Overloaded
-from backend.otlp import DecodeFailure, decode, record_count
+from backend.otlp import DecodeFailure
 from backend.store import StoreError
 
 if TYPE_CHECKING:
@@ -84,23 +84,16 @@ async def export(request: Request, kind: str) -> Response:
     except zlib.error as err:
         return _respond(400, f"invalid gzip body: {err}", is_json)
     try:
-        message = decode(kind, body, _JSON_TYPE if is_json else _PROTOBUF_TYPES[0])
+        rejections = await backend.committer.submit(kind, body, _JSON_TYPE if is_json else _PROTOBUF_TYPES[0])
     except DecodeFailure as err:
         return _respond(400, str(err), is_json)
-    records = record_count(kind, message)
-    rejected_count, reasons = 0, []
-    if records:
-        try:
-            # workers take protobuf: the body as it came, or the JSON request re-encoded
-            protobuf = message.SerializeToString() if is_json else body
-            rejections = await backend.committer.submit(kind, protobuf, records)
-        except Overloaded as err:
-            retry = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
-            return _respond(503, f"overloaded, retry later: {err}", is_json, retry)
-        except StoreError as err:
-            retry = {"Retry-After": str(RETRY_AFTER_STORE_DOWN_SECONDS)}
-            return _respond(503, f"store unavailable: {err}", is_json, retry)
-        rejected_count, reasons = rejections.count, rejections.reasons
+    except Overloaded as err:
+        retry = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
+        return _respond(503, f"overloaded, retry later: {err}", is_json, retry)
+    except StoreError as err:
+        retry = {"Retry-After": str(RETRY_AFTER_STORE_DOWN_SECONDS)}
+        return _respond(503, f"store unavailable: {err}", is_json, retry)
+    rejected_count, reasons = rejections.count, rejections.reasons
     response = ExportLogsServiceResponse() if kind == "logs" else ExportTraceServiceResponse()
     if rejected_count:
         noun = "log records" if kind == "logs" else "spans"

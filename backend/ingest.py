@@ -1,8 +1,8 @@
 """Group commit through a write-ahead log.
 
-Worker processes turn each request into rows (Arrow: the CPU-heavy part of ingest,
-kept off this process's GIL). A request is answered once its rows are in the
-write-ahead log (appended and fdatasync'ed with whatever other requests arrived
+Worker processes decode each request and turn it into rows (Arrow: the CPU-heavy
+part of ingest, kept off this process's GIL). A request is answered once its rows are
+in the write-ahead log (appended and fdatasync'ed with whatever other requests arrived
 meanwhile); the rows are then moved into the store in large inserts: when enough
 are buffered, after at most the flush interval, before any read of the store (so a
 search sees every acknowledged row), and at stop. A request is refused with
@@ -22,12 +22,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pyarrow as pa
 
 from backend import wal
-from backend.otlp import Batch, Rejections, add_request, decode
+from backend.otlp import Batch, Rejections, add_request, decode, record_count
 from backend.store import LOG_COLUMNS, SPAN_COLUMNS, StoreError, to_arrow
 
 if TYPE_CHECKING:
@@ -89,13 +89,16 @@ def _pool_broke() -> None:
         _pool = None
 
 
-def prepare(kind: str, body: bytes, oldest_ns: int) -> tuple[bytes, Rejections]:
-    """In a worker process: an OTLP protobuf request ("logs" or "traces") as one encoded
-    write-ahead log frame (b"" when no record can be stored), and what was rejected."""
+def prepare(kind: str, body: bytes, content_type: str, oldest_ns: int) -> tuple[bytes, int, Rejections]:
+    """In a worker process: decode an OTLP request ("logs" or "traces"; raises DecodeFailure)
+    into one encoded write-ahead log frame (b"" when no record can be stored); returns it
+    with the request's record count and what was rejected."""
+    message = decode(kind, body, content_type)
     columns, table = (LOG_COLUMNS, "logs") if kind == "logs" else (SPAN_COLUMNS, "spans")
     batch = Batch(columns)
-    rejections = add_request(kind, decode(kind, body, "application/x-protobuf"), batch, batch, oldest_ns)
-    return (wal.encode(table, to_arrow(columns, batch.data)) if batch.rows else b""), rejections
+    rejections = add_request(kind, message, batch, batch, oldest_ns)
+    frame = wal.encode(table, to_arrow(columns, batch.data)) if batch.rows else b""
+    return frame, record_count(kind, message), rejections
 
 
 class Overloaded(RuntimeError):
@@ -139,7 +142,7 @@ class Committer:
         self.flush_records = flush_records
         self.stats = IngestStats()
         self._queue: list[_Pending] = []
-        self._preparing = 0  # records being flattened or written to the log (event loop only)
+        self._writing = 0  # records of requests waiting for their log write (event loop only)
         self._wal: wal.WriteAheadLog | None = None
         self._wal_lock = threading.Lock()  # the log's active segment and the buffer
         self._flush_lock = threading.Lock()  # one flush at a time
@@ -156,7 +159,7 @@ class Committer:
     @property
     def pending_records(self) -> int:
         """Records accepted and not yet in the store."""
-        return self._preparing + self._buffered + self._unflushed
+        return self._writing + self._buffered + self._unflushed
 
     def open(self) -> None:
         """Open the write-ahead log and store what a previous run left in it (blocking; start()
@@ -209,40 +212,47 @@ class Committer:
         self._wal = None
         self._sealed, self._unflushed = [], 0  # on disk: the next start stores them
 
-    async def submit(self, kind: str, body: bytes, records: int) -> Rejections:
-        """Turn a request (OTLP protobuf of `records` records) into rows in a worker process,
+    async def submit(self, kind: str, body: bytes, content_type: str) -> Rejections:
+        """Decode a request and turn it into rows in a worker process (raises DecodeFailure),
         write them to the log with the other requests that arrive meanwhile, and return once
         they are durable."""
         if self._refusal:
             raise StoreError(self._refusal)
         if self._closing or self._wake is None:
             raise Overloaded("the server is shutting down")
-        pending = self.pending_records
-        if pending and pending + records > self.max_pending_records:
-            self.stats.refused_requests += 1
-            raise Overloaded(f"{pending} records are waiting for the store")
+        if self.pending_records >= self.max_pending_records:
+            self._refuse()
         # rows the retention TTL would drop in the next merge are refused, not stored
         oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
-        self._preparing += records
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
+            encoded, records, rejections = await loop.run_in_executor(
+                _preparers(), prepare, kind, body, content_type, oldest_ns
+            )
+        except concurrent.futures.BrokenExecutor:
+            _pool_broke()
+            raise StoreError("an ingest worker process stopped; retry") from None
+        pending = self.pending_records
+        if pending and pending + records > self.max_pending_records:
+            self._refuse()
+        if encoded:
+            if self._closing:  # stop() began while the rows were being made
+                raise Overloaded("the server is shutting down")
+            self._writing += records
             try:
-                encoded, rejections = await loop.run_in_executor(_preparers(), prepare, kind, body, oldest_ns)
-            except concurrent.futures.BrokenExecutor:
-                _pool_broke()
-                raise StoreError("an ingest worker process stopped; retry") from None
-            if encoded:
-                if self._closing:  # stop() began while the rows were being made
-                    raise Overloaded("the server is shutting down")
                 future: asyncio.Future[None] = loop.create_future()
                 self._queue.append(_Pending(wal.decode_frame(encoded), encoded, future))
                 self._wake.set()
                 await future
-        finally:
-            self._preparing -= records
+            finally:
+                self._writing -= records
         self.stats.requests += 1
         self.stats.rejected += rejections.count
         return rejections
+
+    def _refuse(self) -> NoReturn:
+        self.stats.refused_requests += 1
+        raise Overloaded(f"{self.pending_records} records are waiting for the store")
 
     async def _write_loop(self) -> None:
         assert self._wake is not None and self._flush_due is not None
