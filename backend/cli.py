@@ -191,6 +191,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         retention = parse_duration_ns(args.retention) // 10**9 if args.retention else None
         alert_delay = parse_duration_ns(args.alert_delay) / 1e9
         flush_interval = parse_duration_ns(args.flush_interval) / 1e9
+        if flush_interval <= 0:
+            raise ValueError("--flush-interval must be more than 0s, e.g. 500ms or 5s")
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
     if not _is_loopback(host) and not args.token:

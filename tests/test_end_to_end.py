@@ -205,6 +205,8 @@ def test_serve_explains_a_write_ahead_log_it_cannot_open(tmp_path: Path) -> None
 def test_serve_refuses_public_listen_without_token(tmp_path: Path) -> None:
     result = hlog("serve", "--listen", "0.0.0.0:0", "--store", f"chdb://{tmp_path}")
     assert result.returncode == 2 and "--token" in result.stderr
+    result = hlog("serve", "--flush-interval", "0s", "--store", f"chdb://{tmp_path}")
+    assert result.returncode == 2 and "--flush-interval must be more than 0s" in result.stderr
 
 
 def test_healthz_reports_ingest_counters(server: Server) -> None:
