@@ -47,8 +47,9 @@ _pool_lock = threading.Lock()
 
 
 def _preparers() -> concurrent.futures.ProcessPoolExecutor:
-    """The processes that turn requests into rows: shared by every backend in this process,
-    started on first use, spawned (not forked: this process runs the embedded engine's threads)."""
+    """The processes that decode requests and turn them into rows: shared by every backend in
+    this process, started on first use, spawned (not forked: this process runs the embedded
+    engine's threads), shut down at exit."""
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -56,7 +57,6 @@ def _preparers() -> concurrent.futures.ProcessPoolExecutor:
             _pool = concurrent.futures.ProcessPoolExecutor(
                 PREPARE_PROCESSES, mp_context=context, initializer=_worker_start
             )
-            atexit.register(_stop_pool)
         return _pool
 
 
@@ -67,6 +67,9 @@ def _stop_pool() -> None:
         if _pool is not None:
             _pool.shutdown()
             _pool = None
+
+
+atexit.register(_stop_pool)
 
 
 def _worker_start() -> None:
@@ -96,7 +99,7 @@ def prepare(kind: str, body: bytes, content_type: str, oldest_ns: int) -> tuple[
     message = decode(kind, body, content_type)
     columns, table = (LOG_COLUMNS, "logs") if kind == "logs" else (SPAN_COLUMNS, "spans")
     batch = Batch(columns)
-    rejections = add_request(kind, message, batch, batch, oldest_ns)
+    rejections = add_request(kind, message, batch, oldest_ns)
     frame = wal.encode(table, to_arrow(columns, batch.data)) if batch.rows else b""
     return frame, record_count(kind, message), rejections
 

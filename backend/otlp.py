@@ -250,12 +250,12 @@ def decode(kind: str, body: bytes, content_type: str) -> ExportLogsServiceReques
     return message
 
 
-def add_request(kind: str, message: Any, logs: Batch, spans: Batch, oldest_ns: int = 0) -> Rejections:
-    """Append a decoded request of `kind` ("logs" or "traces") to the batch it feeds;
+def add_request(kind: str, message: Any, batch: Batch, oldest_ns: int = 0) -> Rejections:
+    """Append a decoded request of `kind` ("logs" or "traces") to `batch` (of that table's columns);
     records older than `oldest_ns` would be dropped by the retention TTL, so they are rejected."""
     if kind == "logs":
-        return add_logs(message, logs, oldest_ns)
-    return add_spans(message, spans, oldest_ns)
+        return add_logs(message, batch, oldest_ns)
+    return add_spans(message, batch, oldest_ns)
 
 
 def record_count(kind: str, message: Any) -> int:

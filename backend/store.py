@@ -333,7 +333,7 @@ class Store:
             raise _friendly(err, self.target) from err
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Insert a few rows (bookkeeping tables; logs and spans go through insert_columns)."""
+        """Insert a few rows (bookkeeping tables; logs and spans go through insert_arrow)."""
         try:
             with self._write_lock:
                 self._writer.insert(f"{self.db}.{table}", rows, column_names=list(columns))
@@ -341,12 +341,7 @@ class Store:
             raise _friendly(err, self.target) from err
 
     def insert_columns(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]) -> None:
-        """Insert column-oriented data (one list per column) in one statement.
-
-        The rows travel as Arrow: building it is a few C-level passes over the lists,
-        and the engine parses it without holding the GIL, so ingest keeps decoding
-        the next requests meanwhile.
-        """
+        """Insert column-oriented data (one list per column, as a Batch holds) in one statement, as Arrow."""
         if data and data[0]:
             self.insert_arrow(table, to_arrow(columns, data))
 
