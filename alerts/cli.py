@@ -7,9 +7,10 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from alerts.netpolicy import WebhookPolicy
 from alerts.rules import DEFAULT_COOLDOWN_SECONDS, DEFAULT_FREQUENCY_SECONDS, DEFAULT_WINDOW_SECONDS, span_text
 from backend.client import ApiError, connect
-from backend.textsafe import safe
+from backend.textsafe import safe, safe_lines
 from backend.timeutil import format_ns, parse_duration_ns
 
 if TYPE_CHECKING:
@@ -48,6 +49,13 @@ def add_parser(sub: Any, connection: Any) -> None:
     history.add_argument("--format", choices=["table", "json"], default="table")
     for parser in (listing, add, edit, history, *[commands.choices[n] for n in ("rm", "enable", "disable", "test")]):
         connection(parser)
+        parser.add_argument(
+            "--allow-webhook-network",
+            action="append",
+            default=[],
+            metavar="CIDR",
+            help="with --store: let webhooks reach this network (as hlog serve's option of the same name)",
+        )
 
 
 def _rule_options(parser: argparse.ArgumentParser, creating: bool) -> None:
@@ -148,15 +156,17 @@ async def run(args: argparse.Namespace) -> int:
     """Run an `hlog alerts` command."""
     from alerts.service import AlertService
 
-    def extensions(store: Store) -> list[AlertService]:
-        return [AlertService(store, evaluate=False)]
-
     command = args.alerts_command
     try:
+        policy = WebhookPolicy.allowing(*args.allow_webhook_network)
         body = _rule_body(args, command == "add") if command in ("add", "edit") else None
     except ValueError as err:
         print(f"hlog: {err}", file=sys.stderr)
         return EXIT_USAGE
+
+    def extensions(store: Store) -> list[AlertService]:
+        return [AlertService(store, evaluate=False, policy=policy)]
+
     async with connect(args.backend, args.store, args.token, extensions) as api:
         try:
             result = await _call(api, command, args, body)
@@ -164,7 +174,7 @@ async def run(args: argparse.Namespace) -> int:
             field = err.payload.get("field")
             where = f" ({field})" if field else ""
             context = err.payload.get("context")
-            print(f"hlog: {err}{where}" + (f"\n{context}" if context else ""), file=sys.stderr)
+            print(safe(f"hlog: {err}{where}") + (f"\n{safe_lines(context)}" if context else ""), file=sys.stderr)
             return EXIT_USAGE if err.status == 400 else 1
     if args.format == "json":
         print(json.dumps(result, indent=2))
@@ -179,18 +189,18 @@ async def run(args: argparse.Namespace) -> int:
         failed = [d for d in result["deliveries"] if not d["delivered"]]
         for d in result["deliveries"]:
             print(
-                f"{d['destination']}: "
-                + ("delivered" if d["delivered"] else f"FAILED after {d['attempts']} attempts: {d['error']}")
+                f"{safe(d['destination'])}: "
+                + ("delivered" if d["delivered"] else f"FAILED after {d['attempts']} attempts: {safe(d['error'])}")
             )
         return 1 if failed else 0
     elif command == "history":
         for h in result["history"]:
             what = (
-                f"→ {h['destination']}: " + ("delivered" if h["delivered"] else f"failed: {h['error']}")
+                f"→ {safe(h['destination'])}: " + ("delivered" if h["delivered"] else f"failed: {safe(h['error'])}")
                 if h["destination"]
-                else (h["error"] or "")
+                else safe(h["error"] or "")
             )
-            group = f" [{h['group']}]" if h["group"] else ""
+            group = f" [{safe(h['group'])}]" if h["group"] else ""
             print(
                 f"{_when(h['time_ms'])}  {h['state']:<9}{group} count {h['count']} "
                 f"(threshold {h['threshold']:g})  {what}"

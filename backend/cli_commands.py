@@ -18,7 +18,7 @@ from backend.client import ApiClient, connect
 from backend.fileingest import BATCH_RECORDS, parse_lines, to_request
 from backend.search import Cursor, TimeRange, page_sql
 from backend.store import DEFAULT_DATABASE
-from backend.textsafe import safe
+from backend.textsafe import json_safe, safe, safe_lines
 from backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
 from query import QueryError, compile_query
 
@@ -38,7 +38,8 @@ class Printer:
         self.out = out
         self.tty = out.isatty()
         self.width = shutil.get_terminal_size((160, 40)).columns
-        self._csv = csv.writer(out) if fmt == "csv" else None
+        # RFC 4180's \r\n into a pipe; on a terminal a bare \r is a control character like any other
+        self._csv = csv.writer(out, lineterminator="\n" if self.tty else "\r\n") if fmt == "csv" else None
         if self._csv is not None:
             self._csv.writerow(CSV_FIELDS)
 
@@ -46,10 +47,8 @@ class Printer:
         """Print logs, in the order given."""
         for log in logs:
             if self.fmt == "jsonl":
-                text = json.dumps(log, ensure_ascii=False)
-                # JSON leaves DEL and C1 controls raw; escape them so a terminal never acts on them
-                self.out.write(safe(text) if self.tty else text)
-                self.out.write("\n")
+                # JSON leaves DEL, C1 and bidi controls raw: written as \u escapes, the data stays exact
+                self.out.write(json_safe(json.dumps(log, ensure_ascii=False)) + "\n")
             elif self._csv is not None:
                 self._csv.writerow([safe(str(log[f])) if self.tty else log[f] for f in CSV_FIELDS])
             else:
@@ -57,7 +56,7 @@ class Printer:
         self.out.flush()
 
     def _table_line(self, log: dict[str, Any]) -> str:
-        level = log["level"] or "-"
+        level = safe(log["level"]) or "-"
         stamp = format_ns(log["timestamp_ns"], 3)
         service = safe(log["service_name"])[:18]
         session = safe(log["session_id"])[:12]
@@ -100,7 +99,7 @@ async def search(args: argparse.Namespace) -> int:
         if args.limit < 1:
             raise ValueError("--limit must be at least 1")
     except QueryError as err:
-        print(f"hlog: invalid query: {err.describe()}", file=sys.stderr)
+        print(f"hlog: invalid query: {safe_lines(err.describe())}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as err:
         print(f"hlog: {err}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from query.compiler import CompiledQuery, compile_query, format_term, parse_number, parse_timestamp_ns
+from query.compiler import CompiledQuery, compile_query, format_term, format_value, parse_number, parse_timestamp_ns
 from query.errors import QueryError
 from query.parser import parse
 
@@ -11,6 +11,7 @@ __all__ = [
     "QueryError",
     "compile_query",
     "format_term",
+    "format_value",
     "parse",
     "parse_number",
     "parse_timestamp_ns",

@@ -213,8 +213,8 @@ class _Compiler:
         return f"{expr} = {self.bind(text)}"
 
     def regex(self, value: Value) -> str:
-        try:
-            re.compile(value.text)
+        try:  # RE2 writes a code point as \x{202e}; Python as \U0000202e
+            re.compile(_PYTHON_HEX_ESCAPE.sub(lambda m: m.group(1) + f"\\U{int(m.group(2), 16):08x}", value.text))
         except re.error as err:
             raise self.error(f"invalid regular expression: {err}", value.pos) from None
         return self.bind(value.text)
@@ -247,15 +247,39 @@ class _Compiler:
 
 
 _PLAIN_VALUE = re.compile(r"^[^\s()\"':=<>!]+$")
+_REGEX_SPECIAL = frozenset("\\^$.|?*+()[]{}/")
+_PYTHON_HEX_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\x\{([0-9a-fA-F]{1,6})\}")
+
+
+def literal_regex(value: str) -> str:
+    """A `/regex/` term value matching exactly `value`, written in printable characters only:
+    a character a terminal could act on (a control, a bidi override) becomes `\\x1b` or
+    `\\x{202e}`, so the query shows it inertly and still finds the real value."""
+    out = []
+    for ch in value:
+        if not ch.isprintable():
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\x{{{code:x}}}")
+        elif ch in _REGEX_SPECIAL:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "/^" + "".join(out) + "$/"
+
+
+def format_value(value: str) -> str:
+    """A value in the search language that matches exactly `value`: bare when it can be, else
+    quoted, else (for text with control or bidi characters) an anchored regex."""
+    if not value.isprintable():
+        return literal_regex(value)
+    if _PLAIN_VALUE.match(value) and value.upper() not in ("AND", "OR", "NOT") and "*" not in value:
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def format_term(key: str, value: str, exclude: bool = False) -> str:
     """`key:value` in the search language, quoting the value when it needs it."""
-    if _PLAIN_VALUE.match(value) and value.upper() not in ("AND", "OR", "NOT") and "*" not in value:
-        quoted = value
-    else:
-        quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return ("-" if exclude else "") + f"{key}:{quoted}"
+    return ("-" if exclude else "") + f"{key}:{format_value(value)}"
 
 
 def compile_node(node: Node, query: str = "") -> CompiledQuery:

@@ -168,6 +168,7 @@ def _range(args: argparse.Namespace) -> Range:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `hlog-tui`."""
+    os.umask(0o077)  # an embedded store, the history and the token hold private data: owner only
     args = build_parser().parse_args(argv)
     try:
         time_range = _range(args)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from rich.style import Style
 from rich.text import Text
 
-from backend.textsafe import safe
+from backend.textsafe import safe, safe_lines
 
 LEVEL_STYLES: dict[str, Style] = {
     "TRACE": Style(color="bright_black"),
@@ -67,5 +67,5 @@ def pretty_body(body: str) -> Text:
             pass
         else:
             lines = json.dumps(parsed, indent=2, ensure_ascii=False).splitlines()
-            return Text("\n".join(safe(line) for line in lines))
-    return Text("\n".join(safe(line) for line in body.split("\n")))
+            return Text(safe_lines("\n".join(lines)))
+    return Text(safe_lines(body))

@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from backend.textsafe import safe
+
 MAX_HISTORY = 200
 
 
@@ -24,12 +26,15 @@ class History:
         if path is not None:
             try:
                 loaded = json.loads(path.read_text())
-                self.entries = [e for e in loaded if isinstance(e, str)][-MAX_HISTORY:]
+                # the file is untrusted: a control character in it is made inert before any widget sees it
+                cleaned = (safe(e) for e in (loaded if isinstance(loaded, list) else []) if isinstance(e, str))
+                self.entries = list(dict.fromkeys(cleaned))[-MAX_HISTORY:]
             except (OSError, ValueError):
                 self.entries = []
 
     def add(self, query: str) -> None:
         """Remember a query (moving it to the end if it was there)."""
+        query = safe(query)
         if not query.strip():
             return
         if query in self.entries:

@@ -10,10 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from backend.access import TokenError, load_or_create_token
 from backend.app import Backend
-from backend.client import REQUEST_TIMEOUT_SECONDS, ApiClient, default_backend_url, probe
+from backend.client import ApiClient, default_backend_url, in_process_http, probe, remote_http
 from backend.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,9 +49,7 @@ class Link:
 
 def in_process(backend: Backend) -> ApiClient:
     """An API client talking to `backend` inside this process (no socket)."""
-    transport = httpx.ASGITransport(app=backend.app)
-    http = httpx.AsyncClient(transport=transport, base_url="http://hlog.local", timeout=REQUEST_TIMEOUT_SECONDS)
-    return ApiClient(http, backend.store.target.describe())
+    return ApiClient(in_process_http(backend), backend.store.target.describe())
 
 
 async def _serve_ingest(backend: Backend, link: Link, port: int = INGEST_PORT) -> None:
@@ -91,18 +88,22 @@ async def connect(
     if store_dsn is None:
         url = backend_url or default_backend_url()
         if await probe(url):
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            http = httpx.AsyncClient(base_url=url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
-            return Link(ApiClient(http, f"backend {url}"), f"backend {url}")
+            return Link(ApiClient(remote_http(url, token), f"backend {url}"), f"backend {url}")
     store = await asyncio.to_thread(Store, store_dsn)
     return await embed(with_alerts(store), serve_ingest)
 
 
 def with_alerts(store: Store) -> Backend:
-    """A backend on `store` that also evaluates alert rules, as `hlog serve` does."""
+    """A backend on `store` that also evaluates alert rules, as `hlog serve` does. Its API takes
+    the user's token, so `hlog search` can go through it while it receives OTLP."""
     from alerts.service import AlertService
 
-    return Backend(store, extensions=[AlertService(store)])
+    try:
+        token: str | None = load_or_create_token()
+    except TokenError as err:
+        log.warning("%s; the API of this process takes a token of its own", err)
+        token = None
+    return Backend(store, token=token, extensions=[AlertService(store)])
 
 
 async def embed(backend: Backend, serve_ingest: bool = False, ingest_port: int = INGEST_PORT) -> Link:

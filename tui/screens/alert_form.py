@@ -14,8 +14,10 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Stat
 
 from alerts.rules import span_text
 from backend.client import ApiError
+from backend.textsafe import safe, safe_lines
 from backend.timeutil import format_ns, parse_duration_ns
 from query import QueryError, compile_query
+from tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from tui.app import HlogApp
@@ -50,9 +52,9 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         with VerticalScroll(id="alert-form"):
             yield Label("Edit alert rule" if rule else "New alert rule", classes="dialog-title")
             yield Label("Name")
-            yield Input(rule.get("name", ""), placeholder="checkout errors", id="name")
+            yield SafeInput(rule.get("name", ""), placeholder="checkout errors", id="name")
             yield Label("Query")
-            yield Input(self.initial_query, placeholder="level:error service:checkout", id="query")
+            yield SafeInput(self.initial_query, placeholder="level:error service:checkout", id="query")
             yield Static(id="query-status")
             with Horizontal(classes="form-row"):
                 yield Select(
@@ -61,16 +63,16 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
                     allow_blank=False,
                     id="condition",
                 )
-                yield Input(f"{rule.get('threshold', 20):g}", placeholder="20", id="threshold")
+                yield SafeInput(f"{rule.get('threshold', 20):g}", placeholder="20", id="threshold")
                 yield Label(" in ")
-                yield Input(span_text(rule.get("window_seconds", 300)), placeholder="5m", id="window")
+                yield SafeInput(span_text(rule.get("window_seconds", 300)), placeholder="5m", id="window")
             with Horizontal(classes="form-row"):
                 yield Label("check every ")
-                yield Input(span_text(rule.get("frequency_seconds", 60)), placeholder="1m", id="frequency")
+                yield SafeInput(span_text(rule.get("frequency_seconds", 60)), placeholder="1m", id="frequency")
                 yield Label(" then stay quiet for ")
-                yield Input(span_text(rule.get("cooldown_seconds", 1800)), placeholder="30m", id="cooldown")
+                yield SafeInput(span_text(rule.get("cooldown_seconds", 1800)), placeholder="30m", id="cooldown")
             yield Label("Group by (optional key: one alert per value)")
-            yield Input(rule.get("group_by", ""), placeholder="service_name", id="group_by")
+            yield SafeInput(rule.get("group_by", ""), placeholder="service_name", id="group_by")
             for kind in KINDS:
                 yield Label(
                     {
@@ -79,9 +81,9 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
                         "webhook": "JSON webhook URL",
                     }[kind]
                 )
-                yield Input(by_kind[kind]["url"], placeholder="https://…", id=f"url-{kind}")
+                yield SafeInput(by_kind[kind]["url"], placeholder="https://…", id=f"url-{kind}")
             yield Label("Webhook secret (signs the body, HMAC-SHA256)")
-            yield Input(by_kind["webhook"]["secret"], password=True, id="secret")
+            yield SafeInput(by_kind["webhook"]["secret"], password=True, id="secret")
             yield Checkbox("Send a message when the alert resolves", rule.get("notify_resolved", True), id="resolved")
             yield Static(id="form-status")
             with Horizontal(classes="form-row"):
@@ -127,7 +129,8 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         try:
             count = await self.hlog.api.count(q=query, **{"from": format_ns(now - window_ns, 9)})
         except Exception as err:
-            self.query_one("#query-status", Static).update(Text(f"✓ valid query; no count: {err}", style="yellow"))
+            status = Text(f"✓ valid query; no count: {safe(str(err))}", style="yellow")
+            self.query_one("#query-status", Static).update(status)
             return
         self.query_one("#query-status", Static).update(
             Text(f"✓ valid query: {count:,} matching logs in the last {span_text(window_ns // 10**9)}", style="green")
@@ -177,7 +180,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         return body
 
     def _status(self, text: str, style: str) -> None:
-        self.query_one("#form-status", Static).update(Text(text, style=style))
+        self.query_one("#form-status", Static).update(Text(safe_lines(text), style=style))
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
@@ -197,7 +200,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         except ApiError as err:
             self._status(f"✗ {err.payload.get('field', '')}: {err}", "bold red")
             return
-        self.notify(f"Alert rule {saved['name']!r} saved", timeout=3)
+        self.notify(f"Alert rule {safe(saved['name'])!r} saved", timeout=3)
         self.dismiss(saved)
 
     @on(Button.Pressed, "#send-test")
@@ -208,7 +211,9 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
     async def _send_test(self) -> None:
         self._status("sending a test message…", "yellow")
         try:
-            result = await self.hlog.api.call("POST", "/api/alerts/test", self._body())
+            # an edited rule's masked secrets are filled in by the backend from the saved rule
+            body = {**self._body(), "id": self.rule.get("id", "")}
+            result = await self.hlog.api.call("POST", "/api/alerts/test", body)
         except (ValueError, ApiError) as err:
             self._status(f"✗ {err}", "bold red")
             return

@@ -78,7 +78,7 @@ class AlertsScreen(Screen[None]):
         for rule in self.rules:
             word = ">=" if rule["condition"] == "above" else "<="
             table.add_row(
-                Text(rule["state"], style=STATE_STYLES.get(rule["state"], "")),
+                Text(one_line(rule["state"]), style=STATE_STYLES.get(rule["state"], "")),
                 one_line(rule["name"]),
                 f"{word} {rule['threshold']:g} in {span_text(rule['window_seconds'])}",
                 stamp(rule["last_fired_ms"] * 1_000_000)[:19] if rule["last_fired_ms"] else "never",
@@ -121,12 +121,12 @@ class AlertsScreen(Screen[None]):
         text = Text(f"history of {one_line(rule['name'])}\n", style="bold")
         for entry in history[:30]:
             text.append(stamp(entry["time_ms"] * 1_000_000)[:19] + "  ", style="dim")
-            text.append(f"{entry['state']:<9}", style=STATE_STYLES.get(entry["state"], ""))
+            text.append(f"{one_line(entry['state']):<9}", style=STATE_STYLES.get(entry["state"], ""))
             if entry["group"]:
                 text.append(f"[{one_line(entry['group'])}] ")
             text.append(f"count {entry['count']}  ")
             if entry["destination"]:
-                text.append(f"→ {entry['destination']} ")
+                text.append(f"→ {one_line(entry['destination'])} ")
                 text.append(
                     "delivered" if entry["delivered"] else f"failed: {one_line(entry['error'])}",
                     style="green" if entry["delivered"] else "red",

@@ -10,6 +10,7 @@ from textual.widgets import Input, Label, SelectionList
 
 from query.fields import valid_attribute_key
 from tui.widgets.log_table import DEFAULT_COLUMNS, Column
+from tui.widgets.safe_input import SafeInput
 
 OPTIONAL = [
     Column("service_version", "version", 8),
@@ -39,7 +40,7 @@ class ColumnsScreen(ModalScreen[list[Column] | None]):
                 "Columns: space toggles, enter applies (with the attribute typed below)", classes="dialog-title"
             )
             yield SelectionList[str](*[(c.title, c.key, c.key in self.current) for c in self.choices], id="choices")
-            yield Input(placeholder="add an attribute column, e.g. user.id", id="attribute")
+            yield SafeInput(placeholder="add an attribute column, e.g. user.id", id="attribute")
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()

@@ -12,6 +12,7 @@ from textual.widgets.option_list import Option
 
 from backend.timeutil import format_ns, parse_time_ns
 from tui.timerange import PRESETS, Range
+from tui.widgets.safe_input import SafeInput
 
 
 class RangeScreen(ModalScreen[Range | None]):
@@ -29,8 +30,8 @@ class RangeScreen(ModalScreen[Range | None]):
             yield OptionList(*[Option(f"last {p}", id=p) for p in PRESETS], id="presets")
             yield Label("or from / to (ISO 8601 or a duration ago: 2h, 3d):")
             start, end = self.current.start_ns, self.current.end_ns
-            yield Input(value=format_ns(start, 0) if start else "", placeholder="from, e.g. 2h", id="from")
-            yield Input(value=format_ns(end, 0) if end else "", placeholder="to (empty: now)", id="to")
+            yield SafeInput(value=format_ns(start, 0) if start else "", placeholder="from, e.g. 2h", id="from")
+            yield SafeInput(value=format_ns(end, 0) if end else "", placeholder="to (empty: now)", id="to")
             yield Static(id="range-error")
 
     def on_mount(self) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input, Static
 from backend.client import ApiError
 from backend.timeutil import format_ns
 from query import format_term
+from tui.format import one_line
 from tui.timerange import Range
 from tui.widgets.detail import DetailPane
 from tui.widgets.histogram import Histogram
@@ -189,12 +190,13 @@ class SearchScreen(Screen[None]):
         error = self.query_one("#query-error", Static)
         if err.payload.get("type") == "query":
             text = Text()
-            text.append(f"✗ {err.payload['message']} (column {err.payload['column']})\n", style="bold red")
+            message = one_line(str(err.payload["message"]))
+            text.append(f"✗ {message} (column {err.payload['column']})\n", style="bold red")
             line, caret = str(err.payload["context"]).split("\n", 1)
-            text.append("  " + line + "\n  " + caret, style="red")
+            text.append("  " + one_line(line) + "\n  " + one_line(caret), style="red")
             error.update(text)
         else:
-            error.update(Text(f"✗ {err}", style="bold red"))
+            error.update(Text(f"✗ {one_line(str(err))}", style="bold red"))
         error.add_class("-shown")
 
     def _unreachable(self, err: Exception) -> None:

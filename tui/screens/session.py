@@ -87,7 +87,7 @@ class SessionScreen(Screen[None]):
         text.append(f"\n{stamp(s['first_ns'])} → {stamp(s['last_ns'])}  ({duration(s['duration_ns'])})", style="dim")
         text.append(f"\n{s['log_count']:,} logs   ")
         for level, n in sorted(s["levels"].items()):
-            text.append(f"{level} {n:,}  ", style=LEVEL_STYLES.get(level, ""))
+            text.append(f"{one_line(level)} {n:,}  ", style=LEVEL_STYLES.get(level, ""))
         text.append(
             f"  {s['errors']:,} errors" if s["errors"] else "  no errors", style="bold red" if s["errors"] else "green"
         )
@@ -99,7 +99,7 @@ class SessionScreen(Screen[None]):
         text = Text()
         text.append(stamp(r["start_ns"])[11:23] + "  ", style="dim")
         status = r["status"] or ("ERROR" if r["errors"] else "")
-        text.append(f"{status or '-':<5} ", style="bold red" if status == "ERROR" else "green")
+        text.append(f"{one_line(status) or '-':<5} ", style="bold red" if status == "ERROR" else "green")
         text.append(one_line(r["name"] or r["trace_id"][:16]))
         if r["duration_ns"]:
             text.append(f"  {duration(r['duration_ns'])}", style="cyan")

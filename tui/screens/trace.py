@@ -132,7 +132,7 @@ class TraceScreen(Screen[None]):
         text.append("━" * min(length, bar - offset), style="red" if error else "cyan")
         text.append(" " * max(0, bar - offset - length))
         text.append(f" {duration(span['duration_ns']):>8}", style="cyan")
-        text.append(f"  {span['status_code']}", style="bold red" if error else "green")
+        text.append(f"  {one_line(span['status_code'])}", style="bold red" if error else "green")
         return text
 
     @work(exclusive=True, group="logs")

@@ -54,7 +54,7 @@ class DetailPane(VerticalScroll):
             return
         title = Text()
         title.append(stamp(log["timestamp_ns"]) + "  ", style="dim")
-        title.append(f"{log['level'] or '-':<5}", style=level_style(log["level"]))
+        title.append(f"{one_line(log['level']) or '-':<5}", style=level_style(log["level"]))
         title.append("  " + one_line(log["service_name"]), style="bold")
         header.update(title)
         body.update(pretty_body(log["body"]))

@@ -8,9 +8,10 @@ from typing import Any
 
 from textual.binding import Binding
 from textual.suggester import Suggester
-from textual.widgets import Input
 
+from query import format_value
 from tui.history import History
+from tui.widgets.safe_input import SafeInput
 
 OPERATORS = (":", "=", "!=", ">", ">=", "<", "<=", " EXISTS")
 _LAST_TERM = re.compile(r"(?:^|[\s(])(-?)([A-Za-z0-9_@$.\-/]*)(?:(!=|>=|<=|[:=<>])([^\s()]*))?$")
@@ -38,21 +39,19 @@ class QuerySuggester(Suggester):
             if not key:
                 return None
             for candidate in await self._keys():
-                if candidate.startswith(key) and candidate != key:
+                if candidate.startswith(key) and candidate != key and candidate.isprintable():
                     return head + candidate + ":"
             return None
-        for candidate in await self._values(key, typed or ""):
-            if candidate.startswith(typed or "") and candidate != typed:
-                shown = (
-                    candidate
-                    if re.fullmatch(r"[^\s()\"':=<>!]+", candidate)
-                    else '"' + candidate.replace('"', '\\"') + '"'
-                )
+        typed = typed or ""
+        for candidate in await self._values(key, typed):
+            # a value with control characters is offered as an inert regex that still matches it
+            shown = format_value(candidate)
+            if shown.startswith(typed) and shown != typed:
                 return head + key + op + shown
         return None
 
 
-class SearchBar(Input):
+class SearchBar(SafeInput):
     """The query line: Enter runs it, up/down walk the history."""
 
     BINDINGS = [

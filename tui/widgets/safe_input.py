@@ -1,0 +1,24 @@
+"""SafeInput: a text input that never holds a character a terminal could act on."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from backend.textsafe import safe
+
+
+class SafeInput(Input):
+    """An Input whose value and suggestion never hold control, ESC, DEL or bidi characters:
+    typed, pasted, suggested, recalled from history or set by code, such a character is
+    written out visibly (`\\x1b`, `\\u202e`), so it can neither drive the terminal nor be
+    saved back (history, alert rules) to fire later."""
+
+    def validate_value(self, value: str) -> str:
+        return safe(value)
+
+    def validate__suggestion(self, suggestion: str) -> str:
+        return safe(suggestion)
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        # escape before the cursor moves past the inserted text
+        super().replace(safe(text), start, end)
