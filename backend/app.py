@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from starlette.applications import Starlette
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend import __version__, http_api, http_otlp
+from backend.access import Gatekeeper
 from backend.explore import Explorer
 from backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
 from backend.search import LogSearch
@@ -23,38 +22,6 @@ if TYPE_CHECKING:
     from backend.store import Store
 
 SERVICE_NAME = "hlog"
-CORS_HEADERS = [
-    "content-type",
-    "content-encoding",
-    "authorization",
-    "x-hlog-request",
-    "x-highlight-request",
-    "traceparent",
-    "tracestate",
-    "baggage",
-]
-_OPEN_PATHS = frozenset({"/healthz"})
-
-
-class _BearerAuth:
-    """Requires `Authorization: Bearer <token>` on every path but /healthz."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                response = JSONResponse(
-                    {"error": {"type": "auth", "message": "missing or wrong bearer token"}},
-                    401,
-                    {"WWW-Authenticate": "Bearer"},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 class Extension(Protocol):
@@ -79,13 +46,18 @@ class Backend:
         max_pending_records: int = MAX_PENDING_RECORDS,
         extensions: Sequence[Extension] = (),
         flush_interval: float = FLUSH_INTERVAL_SECONDS,
+        ingest_needs_token: bool = False,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.extensions = list(extensions)
         self.committer = Committer(store, max_pending_records, flush_interval)
         self.search = LogSearch(store)
         self.explorer = Explorer(store)
-        self.token = token
+        # the API always needs a token: without one, a random one that only this process knows
+        self.token = token or secrets.token_urlsafe(32)
+        self.ingest_needs_token = ingest_needs_token
+        self.allowed_hosts = list(allowed_hosts)
         self.app = self._build_app()
 
     async def start(self) -> None:
@@ -149,15 +121,10 @@ class Backend:
             routes.extend(extension.routes)
         app = Starlette(routes=routes, lifespan=lifespan)
         app.state.backend = self
-        if self.token:
-            app.add_middleware(_BearerAuth, token=self.token)
-        # browsers send their own logs with the session header: allow it (added last: outermost,
-        # so preflight requests are answered before authentication)
         app.add_middleware(
-            CORSMiddleware,
-            allow_origins=["*"],
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=CORS_HEADERS,
-            max_age=600,
+            Gatekeeper,
+            token=self.token,
+            ingest_needs_token=self.ingest_needs_token,
+            allowed_hosts=self.allowed_hosts,
         )
         return app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import socket
@@ -13,8 +12,10 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from backend import __version__
+from backend.access import check_token, default_allowed_hosts, is_loopback_host, load_or_create_token, token_path
 from backend.client import ApiError, default_backend_url
 from backend.store import StoreError, default_store_dsn
+from backend.textsafe import safe
 from backend.timeutil import parse_duration_ns
 
 DEFAULT_LISTEN = "127.0.0.1:4318"
@@ -78,7 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token",
         default=os.environ.get("HLOG_TOKEN"),
-        help="require this bearer token (env HLOG_TOKEN); required off loopback",
+        help="the bearer token the API requires (env HLOG_TOKEN; at least 16 characters). Default: the "
+        "token in the user's data directory, created on first use, which hlog and hlog-tui read themselves",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the API answers to besides loopback, the listen address and this machine's "
+        "names (repeatable; against DNS rebinding)",
+    )
+    serve.add_argument(
+        "--allow-webhook-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="let alert webhooks reach this network, e.g. 10.20.0.0/16 for an internal chat server "
+        "(repeatable; loopback, link-local and private addresses are refused by default)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
@@ -143,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"hlog: {message}", file=sys.stderr)
+    print(f"hlog: {safe(message)}", file=sys.stderr)
     return code
 
 
@@ -152,15 +170,6 @@ def _split_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:4318")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _graceful_server_class() -> type:
@@ -183,6 +192,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the backend until interrupted."""
     import uvicorn
 
+    from alerts.netpolicy import WebhookPolicy
     from backend.app import Backend
     from backend.store import Store
 
@@ -193,10 +203,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush_interval = parse_duration_ns(args.flush_interval) / 1e9
         if flush_interval <= 0:
             raise ValueError("--flush-interval must be more than 0s, e.g. 500ms or 5s")
+        policy = WebhookPolicy.allowing(*args.allow_webhook_network)
+        token = check_token(args.token) if args.token else load_or_create_token()
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
-    if not _is_loopback(host) and not args.token:
-        return _fail(f"listening on {host} exposes your logs: set --token (or HLOG_TOKEN) first", EXIT_USAGE)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -215,9 +225,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     backend = Backend(
         store,
-        token=args.token,
-        extensions=[AlertService(store, delay_seconds=alert_delay)],
+        token=token,
+        extensions=[AlertService(store, delay_seconds=alert_delay, policy=policy)],
         flush_interval=flush_interval,
+        ingest_needs_token=not is_loopback_host(host),
+        allowed_hosts=[*default_allowed_hosts(host), *args.allowed_host],
     )
     try:
         backend.committer.open()
@@ -230,7 +242,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     days = store.retention_seconds / 86400
     print(
         f"hlog {__version__}: listening on http://{shown}:{bound_port} "
-        f"({store.target.describe()}, retention {days:g}d)",
+        f"({store.target.describe()}, retention {days:g}d; "
+        + ("API token from --token" if args.token else f"API token in {token_path()}")
+        + ")",
         file=sys.stderr,
         flush=True,
     )
@@ -273,6 +287,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `hlog`."""
+    os.umask(0o077)  # the store, its log and the token hold private data: owner only
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
+from backend.access import read_token
 from backend.app import SERVICE_NAME, Backend, Extension
 from backend.store import Store, StoreError
 
@@ -19,6 +20,7 @@ DEFAULT_BACKEND_URL = "http://127.0.0.1:4318"
 PROBE_TIMEOUT_SECONDS = 0.5
 REQUEST_TIMEOUT_SECONDS = 60.0
 MAX_RETRIES = 5
+IN_PROCESS_URL = "http://localhost"
 
 
 class ApiError(RuntimeError):
@@ -130,7 +132,24 @@ async def probe(url: str) -> bool:
 
 
 def _auth(token: str | None) -> dict[str, str]:
+    """The Authorization header for `token`, else for the user's token file (docs/api.md, Access)."""
+    token = token or read_token()
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def remote_http(url: str, token: str | None) -> httpx.AsyncClient:
+    """An HTTP client of the backend at `url`, with the API token."""
+    return httpx.AsyncClient(base_url=url, headers=_auth(token), timeout=REQUEST_TIMEOUT_SECONDS)
+
+
+def in_process_http(backend: Backend) -> httpx.AsyncClient:
+    """An HTTP client of `backend` inside this process (no socket), with its token."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=backend.app),
+        base_url=IN_PROCESS_URL,
+        headers={"Authorization": f"Bearer {backend.token}"},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -146,7 +165,7 @@ async def connect(
     if store_dsn is None:
         url = backend_url or default_backend_url()
         if await probe(url):
-            async with httpx.AsyncClient(base_url=url, headers=_auth(token), timeout=REQUEST_TIMEOUT_SECONDS) as http:
+            async with remote_http(url, token) as http:
                 yield ApiClient(http, f"backend {url}")
             return
         if backend_url is not None:
@@ -154,11 +173,7 @@ async def connect(
     store = await asyncio.to_thread(Store, store_dsn)
     try:
         backend = Backend(store, extensions=extensions(store) if extensions else ())
-        async with backend.running():
-            transport = httpx.ASGITransport(app=backend.app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://hlog.local", timeout=REQUEST_TIMEOUT_SECONDS
-            ) as http:
-                yield ApiClient(http, store.target.describe())
+        async with backend.running(), in_process_http(backend) as http:
+            yield ApiClient(http, store.target.describe())
     finally:
         store.close()

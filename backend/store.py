@@ -116,6 +116,14 @@ def data_dir() -> Path:
     return Path(base) / "hlog"
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) readable by its owner only; tighten it if it exists."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
 def default_store_path() -> Path:
     """`$XDG_DATA_HOME/hlog/store`, else `~/.local/share/hlog/store`."""
     return data_dir() / "store"
@@ -239,7 +247,7 @@ class Store:
 
     def _connect(self) -> Client:
         if self.target.kind == "chdb":
-            Path(self.target.location).mkdir(parents=True, exist_ok=True)
+            private_dir(Path(self.target.location))
             _check_not_locked(self.target)
             client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.location}")
         else:

@@ -72,7 +72,7 @@ class WriteAheadLog:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock = os.open(directory / "lock", os.O_CREAT | os.O_RDWR, 0o600)
         except OSError as err:
             raise StoreError(f"cannot open the write-ahead log in {directory}: {err.strerror}") from None

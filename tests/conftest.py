@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -14,17 +15,44 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from starlette.testclient import TestClient
 
+from backend.access import read_token
 from backend.app import Backend
 from backend.store import Store
 
 # chDB allows one engine per process, bound to one path: every in-process test shares
 # this directory and gets a database of its own.
 _ENGINE_DIR = Path(os.environ.get("HLOG_TEST_ENGINE_DIR", "")) if os.environ.get("HLOG_TEST_ENGINE_DIR") else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never touch the user's data: the token file and default store live in a temporary
+    directory, shared with the processes the tests start."""
+    if "HLOG_TEST_DATA_HOME" not in os.environ:
+        os.environ["HLOG_TEST_DATA_HOME"] = tempfile.mkdtemp(prefix="hlog-test-data-")
+    os.environ["XDG_DATA_HOME"] = os.environ["HLOG_TEST_DATA_HOME"]
+
+
+def auth() -> dict[str, str]:
+    """The Authorization header of the user's API token (what `hlog serve` made), for raw requests."""
+    return {"Authorization": f"Bearer {read_token()}"}
+
+
+def api_get(url: str, path: str, **params: Any) -> Any:
+    """GET a running backend's API with the user's token; the JSON answer."""
+    response = httpx.get(url + path, params=params, headers=auth(), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def api_client(backend: Backend) -> TestClient:
+    """A TestClient of `backend`'s app that carries its API token, as `hlog` and hlog-tui do."""
+    return TestClient(backend.app, base_url="http://localhost", headers={"Authorization": f"Bearer {backend.token}"})
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +75,7 @@ def backend(store: Store) -> Backend:
 
 @pytest.fixture
 def client(backend: Backend) -> Iterator[TestClient]:
-    with TestClient(backend.app) as c:
+    with api_client(backend) as c:
         yield c
 
 

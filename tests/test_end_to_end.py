@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link
 
-from tests.conftest import Server
+from tests.conftest import Server, api_get, auth, logs_request
 
 
 def hlog(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -80,7 +80,7 @@ def test_opentelemetry_sdk_logs_and_spans(server: Server) -> None:
     assert next(x for x in logs if x["body"] == "outside any span")["trace_id"] == ""
     found = search_json(server, f'service_name:{service} step>=48 session_id:sess-otel "done"')
     assert sorted(x["body"] for x in found) == ["step 48 done", "step 49 done"]
-    (span,) = httpx.get(f"{server.url}/api/traces/{trace_id}").json()["spans"]
+    (span,) = api_get(server.url, f"/api/traces/{trace_id}")["spans"]
     assert (span["name"], span["kind"], span["service_name"]) == ("POST /checkout", "INTERNAL", service)
     assert span["session_id"] == "sess-otel" and span["duration_ns"] > 0 and span["parent_span_id"] == ""
     assert span["resource_attributes"]["service.version"] == "2.0"
@@ -202,9 +202,17 @@ def test_serve_explains_a_write_ahead_log_it_cannot_open(tmp_path: Path) -> None
     assert "cannot open the write-ahead log" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_refuses_public_listen_without_token(tmp_path: Path) -> None:
-    result = hlog("serve", "--listen", "0.0.0.0:0", "--store", f"chdb://{tmp_path}")
-    assert result.returncode == 2 and "--token" in result.stderr
+def test_serve_off_loopback_takes_ingest_only_with_the_token(tmp_path: Path) -> None:
+    server = Server(tmp_path / "public", "--listen", "0.0.0.0:0").start()
+    try:
+        url = server.url.replace("0.0.0.0", "127.0.0.1")
+        body = logs_request([{"body": "from another machine"}]).SerializeToString()
+        headers = {"Content-Type": "application/x-protobuf"}
+        assert httpx.post(url + "/v1/logs", content=body, headers=headers).status_code == 401
+        assert httpx.post(url + "/v1/logs", content=body, headers={**headers, **auth()}).status_code == 200
+        assert api_get(url, "/api/logs/count", q='"another machine"')["count"] == 1
+    finally:
+        server.stop()
     result = hlog("serve", "--flush-interval", "0s", "--store", f"chdb://{tmp_path}")
     assert result.returncode == 2 and "--flush-interval must be more than 0s" in result.stderr
 

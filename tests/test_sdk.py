@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
-from starlette.testclient import TestClient
 
 from backend.app import Backend
 from backend.store import Store
-from tests.conftest import Server
+from tests.conftest import Server, api_client, api_get
 from tests.test_end_to_end import hlog
 
 
@@ -65,7 +64,7 @@ class App:
 
 
 def logs(server: Server, query: str) -> list[dict]:
-    return httpx.get(server.url + "/api/logs", params={"q": query, "after": "0-0", "limit": 1000}).json()["logs"]
+    return api_get(server.url, "/api/logs", q=query, after="0-0", limit=1000)["logs"]
 
 
 def wait_for(server: Server, query: str, count: int, timeout: float = 20) -> list[dict]:
@@ -108,7 +107,7 @@ def test_session_and_trace_follow_the_request_across_services(server: Server) ->
         and "boom" in failed["attributes"]["exception.stacktrace"]
     )
     assert found[0]["attributes"]["logger.name"] == "app" and "code.line.number" in found[0]["attributes"]
-    spans = httpx.get(f"{server.url}/api/traces/{found[0]['trace_id']}").json()["spans"]
+    spans = api_get(server.url, f"/api/traces/{found[0]['trace_id']}")["spans"]
     kinds = sorted((s["service_name"], s["kind"]) for s in spans)
     assert kinds == [
         ("sdk-back", "SERVER"),
@@ -118,7 +117,7 @@ def test_session_and_trace_follow_the_request_across_services(server: Server) ->
         ("sdk-front", "SERVER"),
     ]
     assert all(s["session_id"] == "sess-two" for s in spans)
-    summary = httpx.get(server.url + "/api/sessions/sess-two").json()
+    summary = api_get(server.url, "/api/sessions/sess-two")
     assert summary["services"] == ["sdk-back", "sdk-front"] and summary["errors"] == 2
     assert summary["requests"][0]["name"] == "GET /front" and summary["requests"][0]["duration_ns"] > 0
     # the work done under sdk.session() belongs to that session
@@ -183,7 +182,7 @@ def test_backend_down_does_not_hurt_the_app(tmp_path: Path) -> None:
         stats = app.stop()
     try:
         assert stats["dropped_logs"] == 6 and stats["exported_logs"] == 2, stats  # drops counted, not silent
-        found = httpx.get(endpoint + "/api/logs", params={"q": "service:sdk-back"}).json()["logs"]
+        found = api_get(endpoint, "/api/logs", q="service:sdk-back")["logs"]
         assert sorted(x["body"] for x in found) == ["back failed", "back handling"]
     finally:
         if backend is not None:
@@ -192,7 +191,7 @@ def test_backend_down_does_not_hurt_the_app(tmp_path: Path) -> None:
 
 
 def test_cors_allows_browser_sdks(store: Store) -> None:
-    with TestClient(Backend(store, token="t").app) as client:
+    with api_client(Backend(store, token="t")) as client:
         preflight = client.options(
             "/v1/logs",
             headers={

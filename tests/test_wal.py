@@ -12,13 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from backend import ingest, wal
 from backend.app import Backend
 from backend.otlp import Batch, add_logs
 from backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
-from tests.conftest import Server, logs_request, post_logs
+from tests.conftest import Server, api_client, api_get, logs_request, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
 HOUR = 3600.0
@@ -34,7 +33,7 @@ def segments(store: Store) -> list[Path]:
 
 
 def test_reads_see_acknowledged_logs_before_they_are_flushed(store: Store) -> None:
-    with TestClient(Backend(store, flush_interval=HOUR).app) as client:
+    with api_client(Backend(store, flush_interval=HOUR)) as client:
         post_logs(client, [{"body": f"early {i}"} for i in range(3)])
         # acknowledged, in the log and not yet in the table
         [segment] = segments(store)
@@ -48,7 +47,7 @@ def test_reads_see_acknowledged_logs_before_they_are_flushed(store: Store) -> No
 
 def test_a_replayed_segment_is_not_stored_twice(store: Store, tmp_path: Path) -> None:
     """A crash after the insert and before the segment's removal: the next start inserts it again."""
-    with TestClient(Backend(store, flush_interval=HOUR).app) as client:
+    with api_client(Backend(store, flush_interval=HOUR)) as client:
         post_logs(client, [{"body": f"once {i}"} for i in range(50)])
         post_logs(client, [{"body": f"once {i}"} for i in range(50, 80)])
         [segment] = segments(store)
@@ -57,7 +56,7 @@ def test_a_replayed_segment_is_not_stored_twice(store: Store, tmp_path: Path) ->
         assert count(store, "once") == 80
     shutil.copy(kept, segment)
     backend = Backend(store)
-    with TestClient(backend.app):
+    with api_client(backend):
         assert backend.committer.stats.replayed == 80
         assert segments(store) == []
         assert count(store, "once") == 80
@@ -69,7 +68,7 @@ def test_equal_batches_are_both_stored(store: Store) -> None:
     add_logs(logs_request([{"body": "same", "ts": 10**18 * 2}]), batch)
     store.insert_columns("logs", LOG_COLUMNS, batch.data)
     store.insert_columns("logs", LOG_COLUMNS, batch.data)
-    with TestClient(Backend(store).app) as client:
+    with api_client(Backend(store)) as client:
         body = logs_request([{"body": "same", "ts": 10**18 * 2}]).SerializeToString()
         for _ in range(2):
             assert client.post("/v1/logs", content=body, headers=PB).status_code == 200
@@ -88,7 +87,7 @@ def test_a_torn_frame_at_the_end_is_ignored(store: Store, caplog: pytest.LogCapt
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{1:020d}.wal").write_bytes(frames[0] + frames[1] + frames[0][: len(frames[0]) // 2])
     caplog.set_level(logging.WARNING, logger="backend.ingest")
-    with TestClient(Backend(store).app) as client:
+    with api_client(Backend(store)) as client:
         logs = client.get("/api/logs", params={"q": "whole"}).json()["logs"]
     assert sorted(log["body"] for log in logs) == ["whole one", "whole two"]
     assert "bytes of an unacknowledged write" in caplog.text
@@ -102,14 +101,14 @@ def test_one_backend_per_log(store: Store) -> None:
     try:
         with pytest.raises(StoreError, match="in use by another hlog backend"):
             wal.WriteAheadLog(store.target.wal_dir())
-        with TestClient(Backend(store).app) as client:
+        with api_client(Backend(store)) as client:
             assert client.get("/api/logs").status_code == 200
             refused = client.post("/v1/logs", content=post, headers=PB)
             assert refused.status_code == 503 and "in use by another hlog backend" in refused.text
     finally:
         first.close()
     wal.WriteAheadLog(store.target.wal_dir()).close()
-    with TestClient(Backend(store).app) as client:
+    with api_client(Backend(store)) as client:
         assert client.post("/v1/logs", content=post, headers=PB).status_code == 200
 
 
@@ -147,7 +146,7 @@ def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
     try:
         health = httpx.get(f"{second.url}/healthz").json()
         assert health["ingest"]["replayed"] == 1200
-        found = httpx.get(f"{second.url}/api/logs/count", params={"q": f'"{marker}"'}).json()["count"]
+        found = api_get(second.url, "/api/logs/count", q=f'"{marker}"')["count"]
         assert found == 1200
         assert list(wal_dir.glob("*.wal")) == []
     finally:
@@ -156,7 +155,7 @@ def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
 
 def test_a_dead_worker_process_costs_one_retry(store: Store) -> None:
     """Rows are made in worker processes: when one dies, its request gets 503 and the next is served."""
-    with TestClient(Backend(store).app) as client:
+    with api_client(Backend(store)) as client:
         post_logs(client, [{"body": "before"}])
         pool = ingest._preparers()
         for process in list(pool._processes.values()):  # type: ignore[attr-defined]
