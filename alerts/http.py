@@ -11,13 +11,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from alerts.netpolicy import WebhookRefused
 from alerts.rules import Rule, RuleError, validate
+from alerts.secrets import masked, unmask
 from backend.store import StoreError
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
 
 MAX_RULE_BYTES = 256 * 1024
+READ_ONLY_FIELDS = ("state", "last_fired_ms", "groups")
 
 
 def _error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
@@ -34,6 +37,8 @@ async def _body(request: Request) -> dict[str, Any]:
         raise RuleError("rule", f"invalid JSON: {err}") from None
     if not isinstance(data, dict):
         raise RuleError("rule", "expected a JSON object")
+    for shown_only in READ_ONLY_FIELDS:  # what GET adds: a GET-modify-PUT round trip works
+        data.pop(shown_only, None)
     return data
 
 
@@ -58,10 +63,21 @@ def routes(service: AlertService) -> list[Route]:
         states = await run_in_threadpool(rules.states)
         return JSONResponse({"rules": [service.describe(r, states) for r in all_rules]})
 
+    async def checked(data: dict[str, Any], stored: Rule | None) -> Rule:
+        """A rule from the request: valid, its masked secrets filled from `stored`, and every
+        destination allowed by the webhook policy."""
+        rule = unmask(validate(Rule.from_json(data)), stored)
+        for i, destination in enumerate(rule.destinations):
+            try:
+                await service.policy.check_saved(destination.url)
+            except WebhookRefused as err:
+                raise RuleError(f"destinations.{i}.url", str(err)) from None
+        return rule
+
     async def create(request: Request) -> Response:
         data = await _body(request)
         data.pop("id", None)
-        rule = validate(Rule.from_json(data))
+        rule = await checked(data, None)
         await run_in_threadpool(rules.save, rule)
         return JSONResponse(service.describe(rule, {}), 201)
 
@@ -76,8 +92,8 @@ def routes(service: AlertService) -> list[Route]:
         existing = await found(request.path_params["rule_id"])
         if isinstance(existing, JSONResponse):
             return existing
-        data = {**existing.to_json(), **await _body(request), "id": existing.id}
-        rule = validate(Rule.from_json(data))
+        data = {**masked(existing.to_json()), **await _body(request), "id": existing.id}
+        rule = await checked(data, existing)
         await run_in_threadpool(rules.save, rule)
         states = await run_in_threadpool(rules.states, rule.id)
         return JSONResponse(service.describe(rule, states))
@@ -106,11 +122,13 @@ def routes(service: AlertService) -> list[Route]:
         return await _test(rule)
 
     async def test_unsaved(request: Request) -> Response:
+        """A test of a rule being written; with the `id` of a saved rule, its masked secrets are used."""
         data = await _body(request)
-        data.pop("id", None)
+        rule_id = str(data.pop("id", "") or "")
+        stored = await run_in_threadpool(rules.get, rule_id) if rule_id else None
         data.setdefault("name", "test")
         data.setdefault("threshold", 1)
-        return await _test(validate(Rule.from_json(data)), record=False)
+        return await _test(await checked(data, stored), record=False)
 
     async def _test(rule: Rule, record: bool = True) -> Response:
         if not rule.destinations:

@@ -8,11 +8,14 @@ import hmac
 import json
 import shlex
 import time
+import uuid
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import httpx
 
+from alerts.netpolicy import WebhookPolicy, WebhookRefused
 from alerts.rules import Destination, Rule, span_text
 from backend.textsafe import safe
 from backend.timeutil import format_ns
@@ -24,6 +27,7 @@ MAX_RETRY_AFTER_SECONDS = 30.0
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 300
 SIGNATURE_HEADER = "X-Hlog-Signature"
+DELIVERY_HEADER = "X-Hlog-Delivery"
 USER_AGENT = "hlog-alerts"
 _COLORS = {"ALERTING": 0xE01E5A, "OK": 0x2EB67D, "TEST": 0x4A90E2}
 
@@ -74,17 +78,24 @@ class Alert:
         return lines
 
 
+def slack_escape(text: str) -> str:
+    """Slack's escaping of its control characters: `<!channel>` or `<@U123>` from log data
+    stays text instead of pinging people."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(alert: Alert) -> dict[str, Any]:
-    """A Slack incoming-webhook message: text (for notifications) and blocks."""
-    samples = "\n".join(alert.sample_lines())
+    """A Slack incoming-webhook message: text (for notifications) and blocks. Everything that
+    Slack formats is escaped (plain_text headers are never parsed for mentions)."""
+    samples = slack_escape("\n".join(alert.sample_lines()))
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": alert.summary}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(alert.summary)}},
     ]
     if samples:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"```{samples}```"}})
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{alert.command}`"}]})
-    return {"text": f"{alert.title}: {alert.summary}", "blocks": blocks}
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{slack_escape(alert.command)}`"}]})
+    return {"text": slack_escape(f"{alert.title}: {alert.summary}"), "blocks": blocks}
 
 
 def discord_payload(alert: Alert) -> dict[str, Any]:
@@ -99,6 +110,7 @@ def discord_payload(alert: Alert) -> dict[str, Any]:
         fields.append({"name": "Logs", "value": f"```{samples[:1000]}```"})
     fields.append({"name": "Open in hlog-tui", "value": f"`{alert.command}`"[:1024]})
     return {
+        "allowed_mentions": {"parse": []},  # @everyone, @here, <@id> from log data ping nobody
         "content": alert.title[:2000],
         "embeds": [
             {
@@ -142,9 +154,34 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 of `timestamp.body`, hex: the `v1` part of X-Hlog-Signature."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: str, delivery_id: str, body: bytes) -> str:
+    """HMAC-SHA256 of `timestamp.delivery_id.body`, hex: the `v1` part of X-Hlog-Signature."""
+    message = f"{timestamp}.{delivery_id}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _reason(err: Exception) -> str:
+    """A short account of a failed request in our words: an error's text can carry the URL
+    (with its secret path) or bytes the target sent."""
+    if isinstance(err, WebhookRefused):
+        return f"refused: {safe(str(err))}"
+    if isinstance(err, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(err, httpx.ConnectError):
+        return "cannot connect"
+    if isinstance(err, httpx.HTTPError):
+        return f"request failed ({type(err).__name__})"
+    return f"internal error ({type(err).__name__})"
+
+
+def _status_text(status: int) -> str:
+    """`HTTP 404 Not Found`, with the standard phrase rather than the one the target sent."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    text = f"HTTP {status} {phrase}".strip()
+    return text + " (redirects are not followed)" if 300 <= status < 400 else text
 
 
 @dataclass
@@ -159,47 +196,73 @@ class Delivery:
 
 
 class Notifier:
-    """Sends alerts. Network errors, 429 and 5xx are retried (honouring Retry-After), 3 attempts at most."""
+    """Sends alerts, only where `policy` allows (checked after DNS resolution, at every attempt,
+    and sent to the address checked). Network errors, 429 and 5xx are retried (honouring
+    Retry-After), 3 attempts at most. Redirects are not followed."""
 
     def __init__(
-        self, timeout: float = TIMEOUT_SECONDS, attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF_SECONDS
+        self,
+        timeout: float = TIMEOUT_SECONDS,
+        attempts: int = MAX_ATTEMPTS,
+        backoff: float = BACKOFF_SECONDS,
+        policy: WebhookPolicy | None = None,
     ) -> None:
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
+        self.policy = policy or WebhookPolicy()
 
     def _request(self, destination: Destination, alert: Alert) -> tuple[bytes, dict[str, str]]:
         payload = {"slack": slack_payload, "discord": discord_payload}.get(destination.kind, webhook_payload)(alert)
         body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-        if destination.kind == "webhook":
-            headers.update(destination.headers)
-            if destination.secret:
-                stamp = str(int(time.time()))
-                headers[SIGNATURE_HEADER] = f"t={stamp},v1={sign(destination.secret, stamp, body)}"
+        delivery_id = uuid.uuid4().hex
+        headers = {
+            **(destination.headers if destination.kind == "webhook" else {}),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            DELIVERY_HEADER: delivery_id,
+        }
+        if destination.kind == "webhook" and destination.secret:
+            stamp = str(int(time.time()))
+            headers[SIGNATURE_HEADER] = f"t={stamp},v1={sign(destination.secret, stamp, delivery_id, body)}"
         return body, headers
+
+    async def _post(self, http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST to the address the policy checked, naming the host in Host (and TLS SNI)."""
+        host, address = await self.policy.resolve(url)
+        target = httpx.URL(url)
+        pinned = target.copy_with(host=str(address))
+        headers = {**headers, "Host": target.netloc.decode("ascii").rpartition("@")[2]}
+        extensions = {"sni_hostname": host} if target.scheme == "https" else {}
+        return await http.post(pinned, content=body, headers=headers, extensions=extensions)
 
     async def send(self, destination: Destination, alert: Alert) -> Delivery:
         """Deliver one alert to one destination; never raises."""
-        body, headers = self._request(destination, alert)
+        label = destination.label()
+        try:
+            body, headers = self._request(destination, alert)
+        except Exception as err:  # a rule saved before today's checks: report it, never stop the others
+            return Delivery(label, False, 0, _reason(err))
         error, status = "", None
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False) as http:
             for attempt in range(1, self.attempts + 1):
                 wait = self.backoff * 2 ** (attempt - 1)
                 try:
-                    response = await http.post(destination.url, content=body, headers=headers)
-                except httpx.HTTPError as err:
-                    error, status = f"{type(err).__name__}: {err}"[:300], None
+                    response = await self._post(http, destination.url, body, headers)
+                except WebhookRefused as err:
+                    return Delivery(label, False, attempt, _reason(err))
+                except Exception as err:
+                    error, status = _reason(err), None
                 else:
                     status = response.status_code
                     if status < 300:
-                        return Delivery(destination.label(), True, attempt, "", status)
-                    error = f"HTTP {status}: {response.text[:200]}"
+                        return Delivery(label, True, attempt, "", status)
+                    error = _status_text(status)
                     if status != 429 and status < 500:
-                        return Delivery(destination.label(), False, attempt, error, status)
+                        return Delivery(label, False, attempt, error, status)
                     retry_after = response.headers.get("Retry-After", "")
                     if retry_after.replace(".", "", 1).isdigit():
                         wait = min(float(retry_after), MAX_RETRY_AFTER_SECONDS)
                 if attempt < self.attempts:
                     await asyncio.sleep(wait)
-        return Delivery(destination.label(), False, self.attempts, error, status)
+        return Delivery(label, False, self.attempts, error, status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,6 +18,26 @@ DEFAULT_WINDOW_SECONDS = 5 * 60
 DEFAULT_FREQUENCY_SECONDS = 60
 DEFAULT_COOLDOWN_SECONDS = 30 * 60
 MAX_NAME_CHARS = 200
+# headers a destination cannot set: the connection's own, and what hlog sets on each delivery
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "user-agent",
+        "x-hlog-signature",
+        "x-hlog-delivery",
+    }
+)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,4096}")
 
 
 class RuleError(ValueError):
@@ -143,11 +164,27 @@ def validate(rule: Rule) -> Rule:
         if destination.kind not in DESTINATION_KINDS:
             kinds = ", ".join(DESTINATION_KINDS)
             raise RuleError(f"destinations.{i}.kind", f"unknown kind {destination.kind!r}: use {kinds}")
-        parsed = urlparse(destination.url)
+        if not isinstance(destination.url, str) or not destination.url.isprintable() or " " in destination.url:
+            raise RuleError(f"destinations.{i}.url", "must be an http(s) URL without spaces or control characters")
+        if not isinstance(destination.secret, str):
+            raise RuleError(f"destinations.{i}.secret", "expected a string")
+        try:
+            parsed = urlparse(destination.url)
+            parsed.port  # noqa: B018 (raises for a port out of range)
+        except ValueError:
+            raise RuleError(f"destinations.{i}.url", "must be an http(s) URL") from None
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise RuleError(f"destinations.{i}.url", "must be an http(s) URL")
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in destination.headers.items()):
-            raise RuleError(f"destinations.{i}.headers", "header names and values must be strings")
+        if not isinstance(destination.headers, dict):
+            raise RuleError(f"destinations.{i}.headers", "expected an object of header names and values")
+        for name, value in destination.headers.items():
+            where = f"destinations.{i}.headers.{name}"
+            if not isinstance(name, str) or not isinstance(value, str) or not _TOKEN.fullmatch(name):
+                raise RuleError(f"destinations.{i}.headers", "header names must be HTTP tokens and values strings")
+            if name.lower() in RESERVED_HEADERS or name.lower().startswith("proxy-"):
+                raise RuleError(where, "this header is set by hlog or the connection and cannot be overridden")
+            if not _HEADER_VALUE.fullmatch(value):
+                raise RuleError(where, "the value must be printable ASCII (no control characters)")
     rule.window_seconds = int(rule.window_seconds)
     rule.frequency_seconds = int(rule.frequency_seconds)
     rule.cooldown_seconds = int(rule.cooldown_seconds)

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from alerts import http
 from alerts.evaluator import DEFAULT_DELAY_SECONDS, Evaluator
+from alerts.netpolicy import WebhookPolicy
 from alerts.notify import Notifier
+from alerts.secrets import masked
 from alerts.storage import GroupState, RuleStore
 
 if TYPE_CHECKING:
@@ -28,10 +30,12 @@ class AlertService:
         notifier: Notifier | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         evaluate: bool = True,
+        policy: WebhookPolicy | None = None,
     ) -> None:
         self.evaluate = evaluate
+        self.policy = policy or (notifier.policy if notifier else WebhookPolicy())
         self.rules = RuleStore(store)
-        self.evaluator = Evaluator(store, self.rules, notifier, delay_seconds, clock_ns)
+        self.evaluator = Evaluator(store, self.rules, notifier or Notifier(policy=self.policy), delay_seconds, clock_ns)
         self.routes = http.routes(self)
 
     async def start(self) -> None:
@@ -44,7 +48,7 @@ class AlertService:
         await self.evaluator.stop()
 
     def describe(self, rule: Rule, states: dict[tuple[str, str], GroupState]) -> dict[str, Any]:
-        """A rule with its state: the worst of its groups, DISABLED when off."""
+        """A rule with its state (the worst of its groups, DISABLED when off), secrets masked."""
         groups = [s for (rid, _), s in states.items() if rid == rule.id]
         if not rule.enabled:
             state = "DISABLED"
@@ -54,7 +58,7 @@ class AlertService:
             state = "OK"
         last_fired = max((s.last_fired_ms for s in groups), default=0)
         return {
-            **rule.to_json(),
+            **masked(rule.to_json()),
             "state": state,
             "last_fired_ms": last_fired or None,
             "groups": [

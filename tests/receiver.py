@@ -28,14 +28,17 @@ class Receiver:
     server: ThreadingHTTPServer
     received: list[Received] = field(default_factory=list)
     script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    bodies: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def on(self, path: str, *responses: tuple[int, dict[str, str]]) -> None:
+    def on(self, path: str, *responses: tuple[int, dict[str, str]], body: bytes = b"ok") -> None:
+        """Answer `path` with these (status, headers) in turn, then 200; every answer carries `body`."""
         self.script[path] = list(responses)
+        self.bodies[path] = body
 
     def at(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
@@ -53,9 +56,10 @@ def start_receiver() -> Iterator[Receiver]:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", "2")
+            answer = receiver.bodies.get(self.path, b"ok")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(answer)
 
         def log_message(self, *args: Any) -> None:
             pass

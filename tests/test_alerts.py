@@ -9,20 +9,22 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from starlette.testclient import TestClient
 
 from alerts.evaluator import Evaluator
+from alerts.netpolicy import WebhookPolicy
 from alerts.notify import Notifier
 from alerts.rules import Destination, Rule, RuleError, validate
 from alerts.service import AlertService
 from alerts.storage import RuleStore
 from backend.app import Backend
 from backend.store import Store
-from tests.conftest import logs_request
+from tests.conftest import api_client, logs_request
 from tests.receiver import Receiver, start_receiver
 from tests.tui.conftest import ingest
 
 MINUTE = 60 * 10**9
+# the receivers in these tests listen on loopback, which webhooks may not reach by default
+LOOPBACK = WebhookPolicy.allowing("127.0.0.0/8")
 NOW = time.time_ns()
 
 
@@ -51,7 +53,7 @@ def errors(store: Store, n: int, at: int, service: str = "checkout") -> None:
 
 def make(store: Store, clock: Clock) -> tuple[Evaluator, RuleStore]:
     rules = RuleStore(store)
-    return Evaluator(store, rules, Notifier(backoff=0.01), delay_seconds=10, clock_ns=clock), rules
+    return Evaluator(store, rules, Notifier(backoff=0.01, policy=LOOPBACK), delay_seconds=10, clock_ns=clock), rules
 
 
 def rule_for(receiver: Receiver, **kwargs) -> Rule:  # type: ignore[no-untyped-def]
@@ -196,7 +198,9 @@ async def test_slack_discord_and_signed_webhook_payloads(store: Store, receiver:
     signed = receiver.at("/signed")[0]
     assert signed.headers["Authorization"] == "Bearer t"
     stamp, signature = (part.split("=", 1)[1] for part in signed.headers["X-Hlog-Signature"].split(","))
-    expected = hmac.new(b"s3cret", stamp.encode() + b"." + signed.body, hashlib.sha256).hexdigest()
+    delivery = signed.headers["X-Hlog-Delivery"]
+    signed_text = f"{stamp}.{delivery}.".encode() + signed.body
+    expected = hmac.new(b"s3cret", signed_text, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(signature, expected)
 
 
@@ -223,8 +227,8 @@ def test_validation(change: dict, field: str, message: str) -> None:  # type: ig
 
 
 def test_api(store: Store, receiver: Receiver) -> None:
-    service = AlertService(store, evaluate=False, notifier=Notifier(backoff=0.01))
-    with TestClient(Backend(store, extensions=[service]).app) as client:
+    service = AlertService(store, evaluate=False, notifier=Notifier(backoff=0.01, policy=LOOPBACK))
+    with api_client(Backend(store, extensions=[service])) as client:
         body = {
             "name": "errors",
             "query": "level:error",
@@ -261,7 +265,7 @@ def test_api(store: Store, receiver: Receiver) -> None:
 def test_cli(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
     from tests.test_end_to_end import hlog
 
-    store = ["--store", f"chdb://{tmp_path / 'store'}"]
+    store = ["--store", f"chdb://{tmp_path / 'store'}", "--allow-webhook-network", "127.0.0.0/8"]
     added = hlog(
         "alerts",
         "add",
@@ -290,8 +294,8 @@ def test_cli(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-d
     assert added.returncode == 0, added.stderr
     rule = json.loads(added.stdout)
     assert (rule["threshold"], rule["window_seconds"], rule["frequency_seconds"]) == (20, 300, 60)
-    assert rule["destinations"] == [
-        {"kind": "webhook", "url": receiver.url + "/cli", "secret": "s", "headers": {"X-Team": "pay"}}
+    assert rule["destinations"] == [  # secrets are never shown back
+        {"kind": "webhook", "url": receiver.url + "/cli", "secret": "********", "headers": {"X-Team": "********"}}
     ]
     listed = hlog("alerts", "list", *store)
     assert rule["id"] in listed.stdout and "checkout errors" in listed.stdout and "OK" in listed.stdout
@@ -314,7 +318,7 @@ def test_hlog_serve_evaluates_rules_and_notifies(tmp_path, receiver: Receiver) -
     from tests.conftest import Server
     from tests.test_end_to_end import hlog
 
-    server = Server(tmp_path / "store", "--alert-delay", "0s").start()
+    server = Server(tmp_path / "store", "--alert-delay", "0s", "--allow-webhook-network", "127.0.0.1/32").start()
     try:
         added = hlog(
             "alerts",

@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from alerts.netpolicy import WebhookPolicy
 from alerts.service import AlertService
 from backend.app import Backend
 from backend.otlp import Batch, add_logs, add_spans
@@ -125,8 +126,10 @@ def make_app(tmp_path: Path) -> Callable[..., HlogApp]:
 
     def build(store: Store, query: str = "", time_range: Range | None = None, **kwargs: Any) -> HlogApp:
         async def factory() -> Any:
-            # alert rules are served, but not evaluated in the background during UI tests
-            link = await embed(Backend(store, extensions=[AlertService(store, evaluate=False)]))
+            # alert rules are served, but not evaluated in the background during UI tests; the
+            # webhook receivers of these tests listen on loopback, which the operator must allow
+            service = AlertService(store, evaluate=False, policy=WebhookPolicy.allowing("127.0.0.0/8"))
+            link = await embed(Backend(store, extensions=[service]))
             link.where = "test store"  # not the temporary path, so snapshots are stable
             return link
 
