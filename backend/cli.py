@@ -208,6 +208,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the HTTP client logs each request's URL, and a webhook URL's path is a secret (Slack, Discord)
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

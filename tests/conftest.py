@@ -143,6 +143,12 @@ class Server:
         self.extra = extra
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self.log: list[str] = []  # what it wrote to stderr
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
 
     def start(self) -> Server:
         cmd = [
@@ -165,11 +171,12 @@ class Server:
             line = self.proc.stderr.readline()
             if not line:
                 break
+            self.log.append(line)
             m = re.search(r"listening on (http://\S+)", line)
             if m:
                 self.url = m.group(1)
-                # keep draining stderr so a chatty server never blocks on a full pipe
-                threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+                # keep draining stderr (kept in `log`) so a chatty server never blocks on a full pipe
+                threading.Thread(target=self._drain, daemon=True).start()
                 return self
         raise RuntimeError(f"hlog serve did not start: {self.proc.poll()}")
 

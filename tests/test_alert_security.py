@@ -244,7 +244,9 @@ def test_secrets_never_reach_the_cli_or_the_backends_log(tmp_path: Path, receive
 
     # the receiver refuses everything: deliveries fail and the backend logs about them
     receiver.on("/signed", *[(500, {})] * 20)
-    server = Server(tmp_path / "store", "--alert-delay", "0s", "--allow-webhook-network", "127.0.0.1/32")
+    server = Server(
+        tmp_path / "store", "--alert-delay", "0s", "--allow-webhook-network", "127.0.0.1/32", "--log-level", "debug"
+    )
     server.start()
     try:
         add = hlog(
@@ -268,8 +270,8 @@ def test_secrets_never_reach_the_cli_or_the_backends_log(tmp_path: Path, receive
         assert any("HTTP 500 Internal Server Error" in o for o in outputs)
     finally:
         server.stop()
-    assert server.proc is not None
-    for text in outputs:
+    assert server.log, "the backend's log was not captured"
+    for text in [*outputs, "".join(server.log)]:
         _assert_no_secret(text)
 
 

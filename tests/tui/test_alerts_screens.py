@@ -10,6 +10,7 @@ from alerts.storage import RuleStore
 from backend.store import Store
 from tests.receiver import Receiver, start_receiver
 from tests.tui.conftest import settle
+from tests.tui.test_hostile_text import rendered
 from tui.screens.alert_form import AlertFormScreen
 from tui.screens.alerts import AlertsScreen
 from tui.screens.search import SearchScreen
@@ -86,3 +87,74 @@ async def test_create_test_and_manage_a_rule(shop_store: Store, make_app, receiv
         assert isinstance(app.screen, AlertsScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, SearchScreen)
+
+
+async def test_secrets_are_never_on_screen_and_an_unchanged_form_keeps_them(  # type: ignore[no-untyped-def]
+    shop_store: Store, make_app, receiver: Receiver
+) -> None:
+    secret, header, slack_token = "tui-signing-secret-9", "Bearer tui-header-secret-3", "T1/B2/tuislacktoken"
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        created = await app.api.call(
+            "POST",
+            "/api/alerts",
+            {
+                "name": "with secrets",
+                "query": "level:error",
+                "threshold": 1,
+                "destinations": [
+                    {
+                        "kind": "webhook",
+                        "url": receiver.url + "/s",
+                        "secret": secret,
+                        "headers": {"Authorization": header},
+                    },
+                    {"kind": "slack", "url": f"{receiver.url}/services/{slack_token}"},
+                ],
+            },
+        )
+        screens = []
+        await pilot.press("A")
+        await settle(pilot)
+        screens.append(rendered(app))
+        await pilot.press("enter")  # the form, filled from the rule
+        await settle(pilot)
+        assert isinstance(app.screen, AlertFormScreen)
+        screens.append(rendered(app))
+        await pilot.press("ctrl+s")  # saved unchanged: the masked values stand for the stored ones
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        screens.append(rendered(app))
+        (rule,) = RuleStore(shop_store).all()  # (the app's store closes with it)
+    for screen in screens:
+        for value in (secret, header, slack_token, "tuislacktoken"):
+            assert value.encode() not in screen
+    assert rule.id == created["id"]
+    by_kind = {d.kind: d for d in rule.destinations}
+    webhook, slack = by_kind["webhook"], by_kind["slack"]
+    assert (webhook.secret, webhook.headers, slack.url) == (
+        secret,
+        {"Authorization": header},
+        f"{receiver.url}/services/{slack_token}",
+    )
+
+
+async def test_inputs_never_hold_control_characters(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    from textual import events
+
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        bar = app.screen.query_one("#search")
+        bar.post_message(events.Paste("level:\x1b]52;c;eA==\x07\u202eX\nsecond line"))  # a paste
+        await settle(pilot)
+        assert bar.value == "level:\\x1b]52;c;eA==\\x07\\u202eX"  # escaped, first line only
+        bar.value = "set\x1b[2Jby code"
+        assert bar.value == "set\\x1b[2Jby code"
+        await pilot.press("escape", "a")
+        await settle(pilot)
+        name = app.screen.query_one("#name")
+        name.insert_text_at_cursor("\x9b2J")
+        assert name.value == "\\x9b2J"
