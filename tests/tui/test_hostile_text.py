@@ -268,3 +268,52 @@ def test_hlog_search_output_is_inert_on_a_terminal_and_exact_in_a_pipe(tmp_path:
         assert json.loads(piped)["body"] == HOSTILE  # a program reading the pipe gets the data exactly
     if fmt == "csv":
         assert HOSTILE.replace("\r", "\n") in piped  # exact (the text-mode pipe reads \r as a line end)
+
+
+def test_hlog_alerts_output_is_inert_on_a_terminal(tmp_path: Path) -> None:
+    """Rule names, groups from log data and delivery results printed by `hlog alerts list|history|test`."""
+    from tests.receiver import start_receiver
+
+    receivers = start_receiver()
+    receiver = next(receivers)
+    receiver.on("/hook", *[(500, {})] * 50, body=HOSTILE.encode())  # the target's answer is hostile too
+    server = Server(tmp_path / "store", "--alert-delay", "0s", "--allow-webhook-network", "127.0.0.1/32").start()
+    try:
+        request = logs_request([{"body": "boom", "level": "ERROR", "attrs": {"clip.attr": HOSTILE}}])
+        headers = {"Content-Type": "application/x-protobuf"}
+        assert (
+            httpx.post(server.url + "/v1/logs", content=request.SerializeToString(), headers=headers).status_code == 200
+        )
+        rule = {
+            "name": HOSTILE,
+            "query": "level:error",
+            "threshold": 1,
+            "frequency_seconds": 1,
+            "group_by": "clip.attr",
+            "destinations": [{"kind": "webhook", "url": receiver.url + "/hook"}],
+        }
+        created = httpx.post(server.url + "/api/alerts", json=rule, headers=auth())
+        assert created.status_code == 201, created.text
+        rid = created.json()["id"]
+        def delivered() -> bool:
+            history = httpx.get(f"{server.url}/api/alerts/{rid}/history", headers=auth()).json()["history"]
+            return any(entry["destination"] for entry in history)
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not delivered():
+            time.sleep(0.2)
+        assert delivered(), "the rule never fired"
+        env = {**os.environ, "TERM": "xterm-256color", "HLOG_BACKEND": server.url}
+        for args in (["list"], ["history", rid], ["test", rid]):
+            cli = PtyProgram([sys.executable, "-m", "backend.cli", "alerts", *args], env)
+            try:
+                deadline = time.monotonic() + 60
+                while cli.proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            finally:
+                cli.stop()
+            assert foreign_output(bytes(cli.raw), [HOSTILE]) == [], args
+            assert b"X\\x1b]52;c;" in cli.raw or b"HTTP 500" in cli.raw, bytes(cli.raw)[-500:]
+    finally:
+        server.stop()
+        receivers.close()
