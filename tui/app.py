@@ -18,7 +18,7 @@ from textual.widgets import Static
 from backend.client import ApiClient, default_backend_url
 from backend.timeutil import parse_duration_ns, parse_time_ns
 from tui.history import History, default_history_path
-from tui.link import Link
+from tui.link import INGEST_PORT, Link
 from tui.timerange import Range
 
 if TYPE_CHECKING:
@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-listen", action="store_true", help="with an embedded store, do not receive OTLP on 127.0.0.1:4318"
     )
     parser.add_argument(
+        "--ingest-port",
+        type=int,
+        default=INGEST_PORT,
+        metavar="PORT",
+        help=f"with an embedded store, receive OTLP on 127.0.0.1:PORT (default {INGEST_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
         "--demo", action="store_true", help="open a separate demo store filled with realistic traffic (a few seconds)"
     )
     return parser
@@ -181,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.demo:
             return await _demo_link()
-        return await link.connect(args.backend, args.store, args.token, serve_ingest=not args.no_listen)
+        return await link.connect(
+            args.backend, args.store, args.token, serve_ingest=not args.no_listen, ingest_port=args.ingest_port
+        )
 
     app = HlogApp(factory, args.query, time_range, history_path=default_history_path())
     if args.theme:
@@ -192,6 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         app.theme = args.theme
+    # multiprocessing's resource tracker (used by the ingest workers of an embedded backend) cannot
+    # start once Textual has replaced stderr: start it now
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     app.run()
     return 0
 

@@ -82,7 +82,11 @@ async def _serve_ingest(backend: Backend, link: Link, port: int = INGEST_PORT) -
 
 
 async def connect(
-    backend_url: str | None, store_dsn: str | None, token: str | None = None, serve_ingest: bool = True
+    backend_url: str | None,
+    store_dsn: str | None,
+    token: str | None = None,
+    serve_ingest: bool = True,
+    ingest_port: int = INGEST_PORT,
 ) -> Link:
     """A running backend when one answers (and no store was named), else one in this process."""
     if store_dsn is None:
@@ -90,7 +94,7 @@ async def connect(
         if await probe(url):
             return Link(ApiClient(remote_http(url, token), f"backend {url}"), f"backend {url}")
     store = await asyncio.to_thread(Store, store_dsn)
-    return await embed(with_alerts(store), serve_ingest)
+    return await embed(with_alerts(store), serve_ingest, ingest_port)
 
 
 def with_alerts(store: Store) -> Backend:

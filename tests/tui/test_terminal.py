@@ -73,3 +73,55 @@ def test_type_a_query_in_a_real_terminal(tmp_path: Path) -> None:
         assert "tui" not in tmux(socket, "list-sessions")
     finally:
         tmux(socket, "kill-server")
+
+
+def test_the_tui_receives_otlp_while_open(tmp_path: Path) -> None:
+    """hlog-tui on its own store receives what the OpenTelemetry SDK sends (its receiver answered 500
+    when the ingest workers started after Textual had taken stderr) and shows it live."""
+    import logging
+    import re
+
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    from tests.tui.pty_terminal import PtyProgram
+
+    store = f"chdb://{tmp_path / 'store'}"
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state")}
+    tui = PtyProgram([sys.executable, "-m", "tui.app", "--store", store, "--ingest-port", "0"], env, cols=250)
+    try:
+        screen = tui.wait_for("receiving OTLP on")
+        match = re.search(r"receiving OTLP on (http://[\d.]+:\d+)", screen)
+        assert match, screen
+        provider = LoggerProvider(resource=Resource.create({"service.name": "otel-into-tui"}))
+        provider.add_log_record_processor(
+            SimpleLogRecordProcessor(OTLPLogExporter(endpoint=match.group(1) + "/v1/logs"))
+        )
+        log = logging.getLogger("otel-into-tui-" + uuid.uuid4().hex[:6])
+        log.propagate = False
+        log.addHandler(LoggingHandler(logger_provider=provider))
+        tui.send("L")  # live tail
+        tui.wait_for("Live")
+        for i in range(3):
+            log.warning("sent through the sdk %d", i)
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+        screen = tui.wait_for("sent through the sdk 2")
+        assert "sent through the sdk 0" in screen and "otel-into-tui" in screen
+        tui.send("q")
+        deadline = time.monotonic() + 30
+        while tui.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tui.proc.poll() == 0
+    finally:
+        tui.stop()
+    # and in the store, for every later run
+    found = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "search", '"sent through the sdk"', "--count", "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert found.stdout.strip() == "3", found.stderr
