@@ -8,6 +8,7 @@ when it no longer holds (a "resolved" message unless the rule turns that off).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_DELAY_SECONDS = 10
 TICK_SECONDS = 1.0
 SAMPLE_ROWS = 5
+# one delivery (every attempt and backoff) ends by then, whatever the destination does
+DELIVERY_DEADLINE_SECONDS = 45.0
 
 
 def transition(previous: GroupState, holds: bool, now_ms: int, cooldown_ms: int) -> tuple[str, str | None]:
@@ -57,39 +60,52 @@ class Evaluator:
         self.clock_ns = clock_ns
         self._next_due: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._running: dict[str, asyncio.Task[list[HistoryEntry]]] = {}  # rule id -> its evaluation
 
     async def start(self) -> None:
         """Start checking rules in the background."""
         self._task = asyncio.create_task(self._run(), name="hlog-alerts")
 
     async def stop(self) -> None:
-        """Stop checking rules."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Stop checking rules (evaluations under way are cancelled)."""
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._running.clear()
 
     async def _run(self) -> None:
         while True:
             try:
-                await self.tick()
+                await self._start_due()
             except Exception as err:  # the store may be briefly unavailable; keep the loop alive
                 log.error("alerts: evaluation round failed: %s", err)
             await asyncio.sleep(TICK_SECONDS)
 
     async def tick(self) -> None:
-        """Evaluate every enabled rule that is due."""
+        """Evaluate every enabled rule that is due, and wait for them."""
+        await asyncio.gather(*await self._start_due())
+
+    def _done(self, rule_id: str, _: asyncio.Task[list[HistoryEntry]]) -> None:
+        self._running.pop(rule_id, None)
+
+    async def _start_due(self) -> list[asyncio.Task[list[HistoryEntry]]]:
+        """Start the evaluation of every enabled rule that is due, each a task of its own: a slow
+        query or destination of one rule delays no other. A rule still being evaluated waits."""
         now = self.clock_ns()
+        started = []
         for rule in await asyncio.to_thread(self.rules.all):
             if not rule.enabled:
                 self._next_due.pop(rule.id, None)
                 continue
-            if now >= self._next_due.get(rule.id, 0):
+            if rule.id not in self._running and now >= self._next_due.get(rule.id, 0):
                 self._next_due[rule.id] = now + rule.frequency_seconds * 10**9
-                await self.evaluate(rule, now)
+                task = asyncio.create_task(self.evaluate(rule, now), name=f"hlog-alert-{rule.id}")
+                self._running[rule.id] = task
+                task.add_done_callback(functools.partial(self._done, rule.id))
+                started.append(task)
+        return started
 
     def window(self, rule: Rule, now_ns: int) -> TimeRange:
         """The window a check covers: it ends `delay` before now, so late logs still count."""
@@ -116,22 +132,10 @@ class Evaluator:
         now_ms = now_ns // 1_000_000
         entries: list[HistoryEntry] = []
         try:
-            counts = await asyncio.to_thread(self._counts, rule, window)
             states = await asyncio.to_thread(self.rules.states, rule.id)
+            counts = await asyncio.to_thread(self._counts, rule, window)
         except Exception as err:
-            entry = HistoryEntry(
-                now_ms,
-                rule.id,
-                rule.name,
-                "",
-                "ERROR",
-                0,
-                rule.threshold,
-                rule.window_seconds,
-                error=f"query failed: {err}",
-            )
-            await asyncio.to_thread(self._save, [GroupState(rule.id, "", "ERROR", now_ms)], [entry])
-            return [entry]
+            return await self._failed(rule, now_ms, err)
         groups = set(counts)
         groups |= {g for (_, g), s in states.items() if s.state in ("ALERTING", "SILENCED")}
         changed: list[GroupState] = []
@@ -177,6 +181,31 @@ class Evaluator:
         await asyncio.to_thread(self._save, changed, entries)
         return entries
 
+    async def _failed(self, rule: Rule, now_ms: int, err: Exception) -> list[HistoryEntry]:
+        """The rule's query failed: ERROR, recorded in the history when it becomes so, not every round."""
+        entry = HistoryEntry(
+            now_ms,
+            rule.id,
+            rule.name,
+            "",
+            "ERROR",
+            0,
+            rule.threshold,
+            rule.window_seconds,
+            error=f"query failed: {err}",
+        )
+        try:
+            previous = (await asyncio.to_thread(self.rules.states, rule.id)).get((rule.id, ""))
+            if previous is not None and previous.state == "ERROR":
+                state, entries = previous, []
+            else:
+                state, entries = GroupState(rule.id, "", "ERROR", now_ms), [entry]
+            await asyncio.to_thread(self._save, [state], entries)
+        except Exception as store_err:  # the store itself is down: nothing can be recorded now
+            log.warning("alerts: rule %s failed and its state cannot be saved: %s", rule.id, store_err)
+            return []
+        return entries
+
     def _save(self, states: list[GroupState], entries: list[HistoryEntry]) -> None:
         for state in states:
             self.rules.set_state(state)
@@ -191,7 +220,14 @@ class Evaluator:
         return page.logs
 
     async def _deliver(self, destinations: list[Destination], alert: Alert) -> list[Delivery]:
-        return list(await asyncio.gather(*(self.notifier.send(d, alert) for d in destinations)))
+        async def one(destination: Destination) -> Delivery:
+            try:
+                return await asyncio.wait_for(self.notifier.send(destination, alert), DELIVERY_DEADLINE_SECONDS)
+            except TimeoutError:
+                reason = f"no answer within {DELIVERY_DEADLINE_SECONDS:g}s"
+                return Delivery(destination.label(), False, self.notifier.attempts, reason)
+
+        return list(await asyncio.gather(*(one(d) for d in destinations)))
 
     async def send_test(self, rule: Rule) -> list[Delivery]:
         """A test message to each destination of `rule`, with the current count and sample logs."""

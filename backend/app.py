@@ -82,15 +82,19 @@ class Backend:
             await self.stop()
 
     async def _healthz(self, request: Request) -> Response:
+        """200 "ok", or 503 "degraded" with the reason while ingest cannot write its log or the store."""
         stats = self.committer.stats
+        problem = self.committer.problem
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if problem else "ok",
+                **({"reason": problem} if problem else {}),
                 "service": SERVICE_NAME,
                 "version": __version__,
                 "store": self.store.target.describe(),
                 "ingest": {**stats.__dict__, "pending_records": self.committer.pending_records},
-            }
+            },
+            503 if problem else 200,
         )
 
     def _build_app(self) -> Starlette:

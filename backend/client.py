@@ -126,7 +126,8 @@ async def probe(url: str) -> bool:
     try:
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as http:
             response = await http.get(url.rstrip("/") + "/healthz")
-            return response.status_code == 200 and response.json().get("service") == SERVICE_NAME
+            # 503 is a backend that answers but reports a problem (/healthz "degraded"): still ours to use
+            return response.status_code in (200, 503) and response.json().get("service") == SERVICE_NAME
     except (httpx.HTTPError, ValueError, AttributeError):
         return False
 

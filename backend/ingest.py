@@ -55,7 +55,7 @@ def _preparers() -> concurrent.futures.ProcessPoolExecutor:
         if _pool is None:
             context = multiprocessing.get_context("spawn")
             _pool = concurrent.futures.ProcessPoolExecutor(
-                PREPARE_PROCESSES, mp_context=context, initializer=_worker_start
+                PREPARE_PROCESSES, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
             )
         return _pool
 
@@ -72,11 +72,13 @@ def _stop_pool() -> None:
 atexit.register(_stop_pool)
 
 
-def _worker_start() -> None:
+def _worker_start(parent: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the backend stops its workers itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # ...unless it is killed: then a worker would wait for work forever
-    parent = os.getppid()
+    # ...unless it is killed: then a worker would wait for work forever. The parent's pid comes
+    # from the parent, so a parent killed before this worker started is noticed too (asking
+    # os.getppid() here would already give 1). (Not prctl's parent-death signal: it follows the
+    # thread that started the worker, not the process.)
 
     def exit_with_parent() -> None:
         while os.getppid() == parent:
@@ -158,6 +160,13 @@ class Committer:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._refusal = ""  # why this process takes no ingest, if it does not
+        self._commit_problem = ""  # why the last move into the store failed, until one succeeds
+        self._log_problem = ""  # why the last write of the log failed, until one succeeds
+
+    @property
+    def problem(self) -> str:
+        """What keeps ingest from working now ("" when nothing does): /healthz reports it."""
+        return self._log_problem or self._commit_problem
 
     @property
     def pending_records(self) -> int:
@@ -269,9 +278,11 @@ class Committer:
                 except OSError as err:
                     error = StoreError(f"cannot write the write-ahead log: {err.strerror or err}")
                     log.error("ingest: %s", error)
+                    self._log_problem = str(error)
                     for item in items:
                         item.future.set_exception(error)
                 else:
+                    self._log_problem = ""
                     for item in items:
                         item.future.set_result(None)
                     if self._buffered >= self.flush_records:
@@ -320,9 +331,11 @@ class Committer:
                 segment, frames = self._sealed[0]
                 try:
                     rows = self._insert(segment, frames)
-                except StoreError:
+                except StoreError as err:
                     self.stats.failed_commits += 1
+                    self._commit_problem = f"acknowledged records cannot be moved into the store: {err}"
                     raise
+                self._commit_problem = ""
                 self._sealed.pop(0)
                 self._unflushed -= rows
                 segment.unlink()

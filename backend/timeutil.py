@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 
 from query import parse_timestamp_ns
 
+# what ClickHouse's DateTime64(9) holds
+MIN_TIME_NS = -2_208_988_800 * 10**9  # 1900-01-01T00:00:00Z
+MAX_TIME_NS = 2**63 - 1  # 2262-04-11T23:47:16.854775807Z
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
 
@@ -31,6 +34,8 @@ def parse_time_ns(text: str, now_ns: int | None = None) -> int:
     ns = parse_timestamp_ns(text)
     if ns is None:
         raise ValueError(f"invalid time {text!r}: use ISO 8601 (2024-05-01T12:00:00Z) or a duration ago (15m, 2h, 7d)")
+    if not MIN_TIME_NS <= ns <= MAX_TIME_NS:
+        raise ValueError(f"time {text!r} is out of range: the store keeps times from 1900-01-01 to 2262-04-11")
     return ns
 
 

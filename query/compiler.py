@@ -233,6 +233,8 @@ class _Compiler:
             ns = parse_timestamp_ns(value.text)
             if ns is None:
                 raise self.error(f"expected a timestamp like 2024-05-01T12:00:00Z, not {value.text!r}", value.pos)
+            if not -(2**63) <= ns < 2**63:
+                raise self.error(f"timestamp {value.text!r} is out of range (years 1900 to 2262)", value.pos)
             return f"Timestamp {op} fromUnixTimestamp64Nano({self.bind(ns, 'Int64')})"
         raise self.error(f"{column.name} cannot be compared with '{op}'; use ':' or '!='", value.pos)
 

@@ -29,6 +29,12 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     bodies: dict[str, bytes] = field(default_factory=dict)
+    held: dict[str, threading.Event] = field(default_factory=dict)
+
+    def hold(self, path: str) -> threading.Event:
+        """Keep requests to `path` waiting for an answer until the returned event is set."""
+        self.held[path] = threading.Event()
+        return self.held[path]
 
     @property
     def url(self) -> str:
@@ -51,6 +57,8 @@ def start_receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             receiver.received.append(Received(self.path, dict(self.headers.items()), body))
+            if self.path in receiver.held:
+                receiver.held[self.path].wait(60)
             queue = receiver.script.get(self.path) or []
             status, headers = queue.pop(0) if queue else (200, {})
             self.send_response(status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -350,3 +351,49 @@ def test_hlog_serve_evaluates_rules_and_notifies(tmp_path, receiver: Receiver) -
         assert listed["rules"][0]["state"] in ("ALERTING", "SILENCED") and listed["rules"][0]["last_fired_ms"]
     finally:
         server.stop()
+
+
+async def test_a_stalled_webhook_delays_no_other_rule(store: Store, receiver: Receiver) -> None:
+    evaluator, rules = make(store, time.time_ns)  # type: ignore[arg-type]
+    errors(store, 5, time.time_ns() - MINUTE)
+    released = receiver.hold("/stalled")
+    rules.save(
+        rule_for(
+            receiver, name="a stalled", threshold=1, destinations=[Destination("webhook", receiver.url + "/stalled")]
+        )
+    )
+    rules.save(
+        rule_for(receiver, name="b quick", threshold=1, destinations=[Destination("webhook", receiver.url + "/quick")])
+    )
+    await evaluator.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not receiver.at("/quick"):
+            await asyncio.sleep(0.05)
+        # the other rule's message arrived while the stalled destination still had not answered
+        assert receiver.at("/quick") and receiver.at("/stalled") and not released.is_set()
+    finally:
+        released.set()
+        await evaluator.stop()
+
+
+async def test_a_broken_destination_or_query_stops_no_other_rule(store: Store, receiver: Receiver) -> None:
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    errors(store, 5, NOW - MINUTE)
+    # saved before today's checks: a header value the HTTP client cannot encode
+    broken = rule_for(receiver, name="a broken header", threshold=1)
+    broken.destinations[0].headers = {"X-Team": "caf\u00e9"}
+    rules.save(broken)
+    bad_query = rules.save(rule_for(receiver, name="b bad regex", query="message:/(?<=a)b/"))
+    rules.save(
+        rule_for(receiver, name="c fine", threshold=1, destinations=[Destination("webhook", receiver.url + "/ok")])
+    )
+    for _ in range(3):
+        await evaluator.tick()
+        clock.now += 2 * MINUTE
+    assert len(receiver.at("/ok")) == 1
+    failed = [h for rule in rules.all() for h in rules.history(rule.id) if h["destination"] and not h["delivered"]]
+    assert failed and all("internal error" in h["error"] or "refused" in h["error"] for h in failed), failed
+    # ERROR is recorded when the rule becomes so, not at every round
+    assert [h["state"] for h in rules.history(bad_query.id)] == ["ERROR"]

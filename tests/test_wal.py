@@ -6,6 +6,8 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -169,3 +171,32 @@ def test_a_dead_worker_process_costs_one_retry(store: Store) -> None:
         assert ingest._preparers() is not pool
         logs = client.get("/api/logs").json()["logs"]
         assert sorted(log["body"] for log in logs) == ["after", "before"]
+
+
+def test_a_worker_whose_backend_died_before_it_started_exits() -> None:
+    """A worker learns its parent's pid from the parent: one started after the backend was killed (its
+    parent is then already init) must not take that for its parent and wait for work forever."""
+    program = "import time; from backend.ingest import _worker_start; _worker_start(2**22 + 12345); time.sleep(120)"
+    worker = subprocess.Popen([sys.executable, "-c", program])
+    try:
+        assert worker.wait(timeout=60) == 0
+    finally:
+        worker.kill()
+
+
+def test_healthz_is_degraded_while_commits_fail_and_ok_after(store: Store) -> None:
+    with api_client(Backend(store, flush_interval=HOUR)) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
+        post_logs(client, [{"body": "before the outage"}])
+        store.command(f"DETACH TABLE {store.db}.logs")  # the store refuses inserts into logs
+        try:
+            post_logs(client, [{"body": "during the outage"}])  # acknowledged: it is in the log
+            client.get("/api/logs/count")  # a read tries to move it into the store, and cannot
+            health = client.get("/healthz")
+            assert health.status_code == 503 and health.json()["status"] == "degraded"
+            assert "cannot be moved into the store" in health.json()["reason"]
+        finally:
+            store.command(f"ATTACH TABLE {store.db}.logs")
+        assert client.get("/api/logs/count").json()["count"] == 2  # nothing acknowledged was lost
+        health = client.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok" and "reason" not in health.json()
