@@ -1,11 +1,12 @@
-"""OTLP/HTTP receiver: POST /v1/logs and /v1/traces, protobuf or JSON, optionally gzipped."""
+"""OTLP/HTTP receiver: POST /v1/logs and /v1/traces, protobuf or JSON, optionally gzip, deflate or zstd."""
 
 from __future__ import annotations
 
 import json
 import zlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from backports.zstd import ZstdDecompressor, ZstdError
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -25,6 +26,7 @@ RETRY_AFTER_OVERLOAD_SECONDS = 1
 RETRY_AFTER_STORE_DOWN_SECONDS = 5
 _PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 _JSON_TYPE = "application/json"
+ENCODINGS = ("gzip", "deflate", "zstd")
 
 
 class _TooLarge(Exception):
@@ -52,15 +54,50 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _gunzip(body: bytes) -> bytes:
-    """Decompress gzip without letting a small bomb become a huge buffer."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = inflater.decompress(body, MAX_REQUEST_BYTES + 1)
-    if len(out) > MAX_REQUEST_BYTES or inflater.unconsumed_tail:
-        raise _TooLarge
-    if not inflater.eof:
-        raise zlib.error("truncated gzip stream")
-    return out
+class _Inflater(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
+
+
+def _is_zlib(body: bytes) -> bool:
+    """Whether `body` starts with a zlib header (RFC 1950) rather than raw deflate (RFC 1951)."""
+    return len(body) >= 2 and body[0] & 0x0F == 8 and (body[0] << 8 | body[1]) % 31 == 0
+
+
+def _inflater(encoding: str, body: bytes) -> _Inflater:
+    if encoding == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":  # zlib-wrapped, as HTTP says, or raw, as some clients send
+        return zlib.decompressobj(zlib.MAX_WBITS if _is_zlib(body) else -zlib.MAX_WBITS)
+    return ZstdDecompressor()
+
+
+def _decompress(body: bytes, encoding: str) -> bytes:
+    """Decompress every member (gzip) or frame (zstd) of `body`, never into more than
+    MAX_REQUEST_BYTES: a small bomb cannot become a huge buffer. Raises _TooLarge, or
+    ValueError for a body that is not in its encoding."""
+    out = bytearray()
+    rest = body
+    while rest:
+        inflater = _inflater(encoding, rest)
+        try:
+            out += inflater.decompress(rest, MAX_REQUEST_BYTES + 1 - len(out))
+        except (zlib.error, ZstdError) as err:
+            raise ValueError(f"invalid {encoding} body: {err}") from None
+        cut_short: bytes = getattr(inflater, "unconsumed_tail", b"")  # zlib: input left for lack of room
+        if len(out) > MAX_REQUEST_BYTES or cut_short:
+            raise _TooLarge
+        if not inflater.eof:
+            raise ValueError(f"invalid {encoding} body: it ends before its end")
+        rest = inflater.unused_data
+        if encoding == "deflate" or not rest.strip(b"\0"):  # one stream; padding after the last member
+            break
+    return bytes(out)
 
 
 async def export(request: Request, kind: str) -> Response:
@@ -73,16 +110,17 @@ async def export(request: Request, kind: str) -> Response:
             415, f"unsupported content type {content_type!r}: use application/x-protobuf or application/json", is_json
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", ""):
-        return _respond(415, f"unsupported content encoding {encoding!r}: use gzip or none", is_json)
+    if encoding not in ("identity", "", *ENCODINGS):
+        supported = ", ".join(ENCODINGS)
+        return _respond(415, f"unsupported content encoding {encoding!r}: use {supported} or none", is_json)
     try:
         body = await _read_body(request)
-        if encoding == "gzip":
-            body = _gunzip(body)
+        if encoding in ENCODINGS:
+            body = _decompress(body, encoding)
     except _TooLarge:
         return _respond(413, f"request larger than {MAX_REQUEST_BYTES} bytes", is_json)
-    except zlib.error as err:
-        return _respond(400, f"invalid gzip body: {err}", is_json)
+    except ValueError as err:
+        return _respond(400, str(err), is_json)
     try:
         rejections = await backend.committer.submit(kind, body, _JSON_TYPE if is_json else _PROTOBUF_TYPES[0])
     except DecodeFailure as err:
@@ -95,13 +133,16 @@ async def export(request: Request, kind: str) -> Response:
         return _respond(503, f"store unavailable: {err}", is_json, retry)
     rejected_count, reasons = rejections.count, rejections.reasons
     response = ExportLogsServiceResponse() if kind == "logs" else ExportTraceServiceResponse()
+    messages = list(rejections.warnings)  # stored, but changed: a warning with nothing rejected
     if rejected_count:
         noun = "log records" if kind == "logs" else "spans"
         if kind == "logs":
             response.partial_success.rejected_log_records = rejected_count  # type: ignore[union-attr]
         else:
             response.partial_success.rejected_spans = rejected_count  # type: ignore[union-attr]
-        response.partial_success.error_message = f"{rejected_count} {noun} rejected: " + "; ".join(reasons)
+        messages.insert(0, f"{rejected_count} {noun} rejected: " + "; ".join(reasons))
+    if messages:
+        response.partial_success.error_message = "; ".join(messages)
     if is_json:
         return Response(json_format.MessageToJson(response, indent=None), 200, media_type=_JSON_TYPE)
     return Response(response.SerializeToString(), 200, media_type="application/x-protobuf")

@@ -98,10 +98,11 @@ def prepare(kind: str, body: bytes, content_type: str, oldest_ns: int) -> tuple[
     """In a worker process: decode an OTLP request ("logs" or "traces"; raises DecodeFailure)
     into one encoded write-ahead log frame (b"" when no record can be stored); returns it
     with the request's record count and what was rejected."""
-    message = decode(kind, body, content_type)
+    message, warnings = decode(kind, body, content_type)
     columns, table = (LOG_COLUMNS, "logs") if kind == "logs" else (SPAN_COLUMNS, "spans")
     batch = Batch(columns)
     rejections = add_request(kind, message, batch, oldest_ns)
+    rejections.warnings += warnings
     frame = wal.encode(table, to_arrow(columns, batch.data)) if batch.rows else b""
     return frame, record_count(kind, message), rejections
 

@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from backend.attributes import body_text, first, flatten, truncate
+from backend.wire import WireError, repair_utf8
 from query.severity import normalize_severity
 
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
@@ -26,6 +27,7 @@ OLDER_THAN_RETENTION = "timestamp older than the store's retention period (see h
 _SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS_CODES = ("UNSET", "OK", "ERROR")
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 
 
@@ -52,10 +54,12 @@ class Batch:
 
 @dataclass
 class Rejections:
-    """Records of one request that could not be stored, and why."""
+    """Records of one request that could not be stored, and why; and warnings about what was
+    stored changed (partial_success with nothing rejected)."""
 
     count: int = 0
     reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, reason: str) -> None:
         """Count one rejected record."""
@@ -228,26 +232,56 @@ def _hex_ids_to_base64(node: Any) -> Any:
     return node
 
 
-def decode(kind: str, body: bytes, content_type: str) -> ExportLogsServiceRequest | ExportTraceServiceRequest:
-    """Decode a request body of `kind` ("logs" or "traces"); raises DecodeFailure."""
+def _replace_lone_surrogates(node: Any) -> tuple[Any, int]:
+    """JSON strings with a lone UTF-16 surrogate (what a JavaScript client sends when it cuts a
+    string inside an emoji) with U+FFFD in its place; and how many strings had one."""
+    if isinstance(node, str):
+        fixed, found = _LONE_SURROGATE.subn("\ufffd", node)
+        return fixed, int(found > 0)
+    if isinstance(node, dict):
+        items = [(k, *_replace_lone_surrogates(v)) for k, v in node.items()]
+        return {k: v for k, v, _ in items}, sum(n for _, _, n in items)
+    if isinstance(node, list):
+        values = [_replace_lone_surrogates(v) for v in node]
+        return [v for v, _ in values], sum(n for _, n in values)
+    return node, 0
+
+
+def decode(
+    kind: str, body: bytes, content_type: str
+) -> tuple[ExportLogsServiceRequest | ExportTraceServiceRequest, list[str]]:
+    """Decode a request body of `kind` ("logs" or "traces"), with warnings about what had to be
+    repaired (strings that were not valid Unicode now hold U+FFFD); raises DecodeFailure."""
     message = ExportLogsServiceRequest() if kind == "logs" else ExportTraceServiceRequest()
+    repaired = 0
     if content_type == "application/json":
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
             raise DecodeFailure(f"invalid JSON: {err}") from None
+        except RecursionError:
+            raise DecodeFailure("invalid OTLP/JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise DecodeFailure("invalid OTLP/JSON: the body must be an object")
+        if b"\\u" in body or b"\\U" in body:  # only an escape can make a lone surrogate
+            data, repaired = _replace_lone_surrogates(data)
         try:
             json_format.ParseDict(_hex_ids_to_base64(data), message, ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError, TypeError, RecursionError) as err:
             raise DecodeFailure(f"invalid OTLP/JSON: {str(err)[:300]}") from None
-        return message
-    try:
-        message.ParseFromString(body)
-    except (DecodeError, RecursionError, ValueError) as err:
-        raise DecodeFailure(f"invalid OTLP protobuf: {err}") from None
-    return message
+    else:
+        try:
+            message.ParseFromString(body)
+        except (DecodeError, RecursionError, ValueError) as err:
+            try:  # a string that is not valid UTF-8 fails the whole message: repair it, keep the records
+                fixed, repaired = repair_utf8(message.DESCRIPTOR, body)
+                if not repaired:
+                    raise WireError
+                message.ParseFromString(fixed)
+            except (WireError, DecodeError, RecursionError, ValueError):
+                raise DecodeFailure(f"invalid OTLP protobuf: {err}") from None
+    warnings = [f"{repaired} strings were not valid UTF-8: the bad characters became U+FFFD"] if repaired else []
+    return message, warnings
 
 
 def add_request(kind: str, message: Any, batch: Batch, oldest_ns: int = 0) -> Rejections:

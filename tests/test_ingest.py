@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import time
+import uuid
+import zlib
 
 import httpx
+import pytest
+from backports.zstd import ZstdCompressor
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
@@ -16,7 +21,7 @@ from starlette.testclient import TestClient
 from backend import http_otlp
 from backend.app import Backend
 from backend.store import Store
-from tests.conftest import logs_request, page_bodies, post_logs
+from tests.conftest import Server, api_get, logs_request, page_bodies, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -211,3 +216,84 @@ def test_keyset_pages_are_stable_and_complete(client: TestClient) -> None:
     newest = client.get("/api/logs", params={"limit": 1}).json()["logs"][0]
     after = client.get("/api/logs", params={"after": newest["cursor"]}).json()
     assert after["logs"] == []
+
+
+def test_every_gzip_member_deflate_and_zstd_are_read(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = logs_request([{"body": f"member one {i}"} for i in range(3)]).SerializeToString()
+    second = logs_request([{"body": f"member two {i}"} for i in range(3)]).SerializeToString()
+    # two gzip members (what `cat a.gz b.gz` or a streaming compressor makes): protobuf merges the halves
+    r = client.post(
+        "/v1/logs", content=gzip.compress(first) + gzip.compress(second), headers={**PB, "Content-Encoding": "gzip"}
+    )
+    assert r.status_code == 200, r.content
+    assert len(all_logs(client, "member")) == 6
+    body = logs_request([{"body": "squeezed"}]).SerializeToString()
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    for encoding, compressed in (
+        ("deflate", zlib.compress(body)),  # zlib-wrapped, as HTTP means it
+        ("deflate", raw_deflate.compress(body) + raw_deflate.flush()),  # raw, as some clients send it
+        ("zstd", ZstdCompressor().compress(body, ZstdCompressor.FLUSH_FRAME)),
+    ):
+        r = client.post("/v1/logs", content=compressed, headers={**PB, "Content-Encoding": encoding})
+        assert r.status_code == 200, (encoding, r.content)
+    assert len(all_logs(client, "squeezed")) == 3
+    r = client.post("/v1/logs", content=b"x", headers={**PB, "Content-Encoding": "br"})
+    assert r.status_code == 415 and "zstd" in status_pb2.Status.FromString(r.content).message
+    r = client.post("/v1/logs", content=gzip.compress(body)[:-4], headers={**PB, "Content-Encoding": "gzip"})
+    assert r.status_code == 400  # cut short
+    monkeypatch.setattr(http_otlp, "MAX_REQUEST_BYTES", 1000)
+    for encoding, bomb in (
+        ("gzip", gzip.compress(b"\x00" * 600) * 2),  # each member small, together over the limit
+        ("deflate", zlib.compress(b"\x00" * 100_000)),
+        ("zstd", ZstdCompressor().compress(b"\x00" * 100_000, ZstdCompressor.FLUSH_FRAME)),
+    ):
+        r = client.post("/v1/logs", content=bomb, headers={**PB, "Content-Encoding": encoding})
+        assert r.status_code == 413, encoding
+
+
+def test_the_python_exporter_with_deflate(server: Server) -> None:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    marker = "deflated-" + uuid.uuid4().hex[:8]
+    provider = LoggerProvider()
+    exporter = OTLPLogExporter(endpoint=server.url + "/v1/logs", compression=Compression.Deflate)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    log = logging.getLogger(marker)
+    log.propagate = False
+    log.addHandler(LoggingHandler(logger_provider=provider))
+    log.warning("%s arrived", marker)
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    assert api_get(server.url, "/api/logs/count", q=marker)["count"] == 1
+
+
+def test_one_string_that_is_not_unicode_loses_no_record(client: TestClient) -> None:
+    # OTLP/JSON from a JavaScript client that cut a string inside an emoji: a lone surrogate
+    records = [
+        {"timeUnixNano": str(time.time_ns()), "body": {"stringValue": text}}
+        for text in ("ok one", "cut \\ud83d", "ok two")
+    ]
+    body = (
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": '
+        + json.dumps(records).replace("\\\\ud83d", "\\ud83d")
+        + "}]}]}"
+    )
+    r = client.post("/v1/logs", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    partial = r.json()["partialSuccess"]
+    assert "U+FFFD" in partial["errorMessage"] and "rejectedLogRecords" not in partial
+    assert sorted(x["body"] for x in all_logs(client)) == ["cut \ufffd", "ok one", "ok two"]
+    # protobuf with a string that is not UTF-8 (Latin-1 bytes), beside valid records
+    good = logs_request([{"body": "still here"}, {"body": "PLACEHOLDER"}]).SerializeToString()
+    bad = good.replace(b"PLACEHOLDER", b"caf\xe9 bytes!")  # same length: the framing stays right
+    r = client.post("/v1/logs", content=bad, headers=PB)
+    assert r.status_code == 200, r.content
+    partial_pb = ExportLogsServiceResponse.FromString(r.content).partial_success
+    assert partial_pb.rejected_log_records == 0 and "U+FFFD" in partial_pb.error_message
+    assert "caf\ufffd bytes!" in [x["body"] for x in all_logs(client)]
+    assert "still here" in [x["body"] for x in all_logs(client)]
+    # what is not protobuf at all is still a 400
+    assert client.post("/v1/logs", content=b"\xff\xff\xff garbage", headers=PB).status_code == 400
