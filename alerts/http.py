@@ -15,6 +15,7 @@ from alerts.netpolicy import WebhookRefused
 from alerts.rules import Rule, RuleError, validate
 from alerts.secrets import masked, unmask
 from backend.store import StoreError
+from query import QueryError
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
@@ -52,7 +53,7 @@ def routes(service: AlertService) -> list[Route]:
         except RuleError as err:
             return JSONResponse({"error": err.to_dict()}, 400)
         except StoreError as err:
-            return _error(503, "store", str(err))
+            return _error(503, "store", err.public)
 
     async def found(rule_id: str) -> Rule | JSONResponse:
         rule = await run_in_threadpool(rules.get, rule_id)
@@ -67,6 +68,10 @@ def routes(service: AlertService) -> list[Route]:
         """A rule from the request: valid, its masked secrets filled from `stored`, and every
         destination allowed by the webhook policy."""
         rule = unmask(validate(Rule.from_json(data)), stored)
+        try:  # the store's engine has the last word on a regex
+            await run_in_threadpool(service.evaluator.search.compile, rule.query)
+        except QueryError as err:
+            raise RuleError("query", err.message, {"column": err.column, "context": err.context}) from None
         for i, destination in enumerate(rule.destinations):
             try:
                 await service.policy.check_saved(destination.url)

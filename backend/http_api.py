@@ -35,7 +35,7 @@ def error_response(err: Exception) -> JSONResponse:
     if isinstance(err, BadRequest):
         return JSONResponse({"error": {"type": "request", "message": str(err)}}, 400)
     if isinstance(err, StoreError):
-        return JSONResponse({"error": {"type": "store", "message": str(err)}}, 503, {"Retry-After": "5"})
+        return JSONResponse({"error": {"type": "store", "message": err.public}}, 503, {"Retry-After": "5"})
     raise err
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from backend.timeutil import format_ns
-from query import CompiledQuery, compile_query
+from query import CompiledQuery, QueryError, compile_query
 from query.fields import reserved
 
 if TYPE_CHECKING:
@@ -228,6 +228,20 @@ class LogSearch:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._valid_regexes: set[str] = set()
+
+    def compile(self, query: str) -> CompiledQuery:
+        """The query compiled, its regexes accepted by the store's engine; raises QueryError.
+        (A regex the engine refuses would otherwise fail only once a row reaches it.)"""
+        compiled = compile_query(query)
+        for pattern, position in compiled.regexes:
+            if pattern in self._valid_regexes:
+                continue
+            problem = self.store.regex_error(pattern)
+            if problem:
+                raise QueryError(f"invalid regular expression: {problem}", query, position)
+            self._valid_regexes.add(pattern)
+        return compiled
 
     def page(
         self,
@@ -238,7 +252,7 @@ class LogSearch:
         after: Cursor | None = None,
     ) -> Page:
         """One page of matches; newest first unless `after` is given."""
-        compiled = compile_query(query)
+        compiled = self.compile(query)
         sql, params = page_sql(self.store.db, compiled, time_range, limit + 1, before, after)
         rows = self.store.query(sql, params)
         logs = [row_to_dict(r) for r in rows[:limit]]
@@ -257,12 +271,12 @@ class LogSearch:
 
     def count(self, query: str, time_range: TimeRange) -> int:
         """How many logs match."""
-        sql, params = count_sql(self.store.db, compile_query(query), time_range)
+        sql, params = count_sql(self.store.db, self.compile(query), time_range)
         return int(self.store.query(sql, params)[0][0])
 
     def grouped_count(self, query: str, time_range: TimeRange, key: str, limit: int) -> dict[str, int]:
         """Matches per value of `key` (a reserved key or an attribute), the `limit` biggest groups."""
-        compiled = compile_query(query)
+        compiled = self.compile(query)
         where, params = _where(self.store.db, compiled, time_range)
         params["gk"], params["glim"] = key, limit
         column = reserved(key)
@@ -281,7 +295,7 @@ class LogSearch:
 
     def histogram(self, query: str, time_range: TimeRange, buckets: int = DEFAULT_HISTOGRAM_BUCKETS) -> dict[str, Any]:
         """Matches per time bucket and level over a closed range."""
-        sql, params, step = histogram_sql(self.store.db, compile_query(query), time_range, buckets)
+        sql, params, step = histogram_sql(self.store.db, self.compile(query), time_range, buckets)
         assert time_range.start_ns is not None
         counts: list[dict[str, int]] = [{} for _ in range(buckets)]
         total = 0

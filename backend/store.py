@@ -107,7 +107,12 @@ def _unique_insert() -> dict[str, str]:
 
 
 class StoreError(RuntimeError):
-    """The store cannot be opened or a statement failed; the message is for people."""
+    """The store cannot be opened or a statement failed; the message is for people. `public` is
+    the same without where the store lives, for answers to the network."""
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public if public is not None else message
 
 
 def data_dir() -> Path:
@@ -186,7 +191,8 @@ def _friendly(err: Exception, target: StoreTarget) -> StoreError:
     if "EmbeddedServer already initialized" in text:
         return StoreError(f"this process already has another embedded store open; cannot also open {target.location}")
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return StoreError(f"{target.describe()}: {first}")
+    first = first.split(" In scope ")[0].split(": In scope ")[0]  # the statement, with the user's values
+    return StoreError(f"{target.describe()}: {first}", first)
 
 
 # Embedded engine paths this process has opened: chDB keeps its lock on them until exit.
@@ -330,6 +336,17 @@ class Store:
                 return client.query(sql, parameters=params or {}).result_rows
         except Exception as err:
             raise _friendly(err, self.target) from err
+
+    def regex_error(self, pattern: str) -> str | None:
+        """Why the engine (RE2) refuses `pattern`, or None when it compiles."""
+        try:
+            self.query("SELECT match('', {p:String})", {"p": pattern})
+        except StoreError as err:
+            if "cannot compile re2: " not in err.public:
+                raise
+            reason = err.public.split("cannot compile re2: ", 1)[-1]
+            return reason.split(". Look at ")[0].replace(f"{pattern}, error: ", "", 1)
+        return None
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         """Run a statement that returns no rows (DDL, INSERT ... SELECT) on the writer;

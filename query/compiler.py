@@ -36,6 +36,8 @@ class CompiledQuery:
 
     sql: str
     params: dict[str, Any] = field(default_factory=dict)
+    regexes: tuple[tuple[str, int], ...] = ()
+    """The user's /regex/ values with their positions: the store's engine (RE2) has the last word on them."""
 
 
 def ascii_lower(text: str) -> str:
@@ -85,6 +87,7 @@ class _Compiler:
     def __init__(self, query: str) -> None:
         self.query = query
         self.params: dict[str, Any] = {}
+        self.regexes: list[tuple[str, int]] = []
 
     def bind(self, value: Any, type_: str = "String") -> str:
         name = f"p{len(self.params)}"
@@ -217,6 +220,7 @@ class _Compiler:
             re.compile(_PYTHON_HEX_ESCAPE.sub(lambda m: m.group(1) + f"\\U{int(m.group(2), 16):08x}", value.text))
         except re.error as err:
             raise self.error(f"invalid regular expression: {err}", value.pos) from None
+        self.regexes.append((value.text, value.pos))
         return self.bind(value.text)
 
     def compare(self, key: str, op: str, value: Value, pos: int) -> str:
@@ -287,7 +291,8 @@ def format_term(key: str, value: str, exclude: bool = False) -> str:
 def compile_node(node: Node, query: str = "") -> CompiledQuery:
     """Compile a parsed query; `query` is the source text, for error positions."""
     compiler = _Compiler(query)
-    return CompiledQuery(compiler.node(node), compiler.params)
+    sql = compiler.node(node)
+    return CompiledQuery(sql, compiler.params, tuple(compiler.regexes))
 
 
 def compile_query(query: str) -> CompiledQuery:

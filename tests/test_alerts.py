@@ -397,3 +397,12 @@ async def test_a_broken_destination_or_query_stops_no_other_rule(store: Store, r
     assert failed and all("internal error" in h["error"] or "refused" in h["error"] for h in failed), failed
     # ERROR is recorded when the rule becomes so, not at every round
     assert [h["state"] for h in rules.history(bad_query.id)] == ["ERROR"]
+
+
+def test_a_rule_whose_regex_the_engine_refuses_is_refused_at_save(store: Store) -> None:
+    service = AlertService(store, evaluate=False)
+    with api_client(Backend(store, extensions=[service])) as client:
+        refused = client.post("/api/alerts", json={"name": "r", "query": "message:/(?<=a)b/", "threshold": 1})
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert error["field"] == "query" and "invalid perl operator" in error["message"] and "^" in error["context"]

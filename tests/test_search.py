@@ -7,8 +7,10 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
+from backend.app import Backend
+from backend.store import Store
 from backend.timeutil import format_ns
-from tests.conftest import page_bodies, post_logs
+from tests.conftest import api_client, page_bodies, post_logs
 
 T0 = time.time_ns() - 3600 * 10**9  # an hour ago, well inside retention
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -202,3 +204,25 @@ def test_bad_parameters_are_400(seeded: TestClient) -> None:
         response = seeded.get("/api/logs", params=params)
         assert response.status_code == 400, params
         assert response.json()["error"]["type"] == "request"
+
+
+def test_a_regex_the_engine_refuses_is_a_400_at_its_position(client: TestClient) -> None:
+    post_logs(client, [{"body": "ab"}])
+    # Python's re accepts a lookbehind; ClickHouse's RE2 does not
+    for path in ("/api/logs", "/api/logs/count"):
+        refused = client.get(path, params={"q": "level:info message:/(?<=a)b/"})
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["type"] == "query" and "invalid perl operator" in error["message"] and error["column"] == 20
+
+
+def test_store_errors_name_no_path_and_no_query_text(store: Store) -> None:
+    with api_client(Backend(store)) as client:
+        store.command(f"DETACH TABLE {store.db}.logs")
+        try:
+            failed = client.get("/api/logs", params={"q": '"secret search words"'})
+        finally:
+            store.command(f"ATTACH TABLE {store.db}.logs")
+    assert failed.status_code == 503
+    message = failed.json()["error"]["message"]
+    assert store.target.location not in message and "secret search words" not in message, message
