@@ -77,7 +77,8 @@ class RuleStore:
     def all(self) -> list[Rule]:
         """Every rule, by name."""
         rows = self.store.query(
-            f"SELECT argMax(body, version), argMax(deleted, version) FROM {self.db}.alert_rules GROUP BY id"
+            f"SELECT argMax(body, version), argMax(deleted, version) FROM {self.db}.alert_rules GROUP BY id",
+            reads_ingest=False,
         )
         rules = [Rule.from_json(json.loads(body)) for body, deleted in rows if not deleted]
         return sorted(rules, key=lambda r: (r.name.lower(), r.id))
@@ -88,6 +89,7 @@ class RuleStore:
             f"SELECT argMax(body, version), argMax(deleted, version) FROM {self.db}.alert_rules "
             "WHERE id = {id:String} GROUP BY id",
             {"id": rule_id},
+            reads_ingest=False,
         )
         if not rows or rows[0][1]:
             return None
@@ -102,6 +104,7 @@ class RuleStore:
             "argMax(last_fired_ms, updated_ms), argMax(last_count, updated_ms) "
             f"FROM {self.db}.alert_state {where} GROUP BY rule_id, group_value",
             {"id": rule_id} if rule_id else {},
+            reads_ingest=False,
         )
         return {(r[0], r[1]): GroupState(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows}
 
@@ -168,6 +171,7 @@ class RuleStore:
             f"delivered, error FROM {self.db}.alert_history WHERE rule_id = {{id:String}} "
             "ORDER BY time DESC LIMIT {lim:UInt32}",
             {"id": rule_id, "lim": limit},
+            reads_ingest=False,
         )
         return [
             {

@@ -303,7 +303,7 @@ class Store:
 
     def schema_version(self) -> int:
         """The highest applied migration."""
-        rows = self.query(f"SELECT max(version) FROM {self.db}.hlog_migrations")
+        rows = self.query(f"SELECT max(version) FROM {self.db}.hlog_migrations", reads_ingest=False)
         return int(rows[0][0])
 
     def get_setting(self, key: str) -> str | None:
@@ -327,9 +327,13 @@ class Store:
         finally:
             self._readers.put(client)
 
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
-        """Run a SELECT with bound parameters and return its rows."""
-        if self.before_read is not None:
+    def query(
+        self, sql: str, params: dict[str, Any] | None = None, reads_ingest: bool = True
+    ) -> Sequence[Sequence[Any]]:
+        """Run a SELECT with bound parameters and return its rows. A read of the logs or spans
+        (`reads_ingest`) first makes every acknowledged row visible (before_read); one of hlog's
+        own tables (rules, settings) does not need to, and moves nothing into the store."""
+        if reads_ingest and self.before_read is not None:
             self.before_read()
         try:
             with self._reader() as client:
@@ -340,7 +344,7 @@ class Store:
     def regex_error(self, pattern: str) -> str | None:
         """Why the engine (RE2) refuses `pattern`, or None when it compiles."""
         try:
-            self.query("SELECT match('', {p:String})", {"p": pattern})
+            self.query("SELECT match('', {p:String})", {"p": pattern}, reads_ingest=False)
         except StoreError as err:
             if "cannot compile re2: " not in err.public:
                 raise

@@ -36,7 +36,7 @@ def front(peer: str):  # type: ignore[no-untyped-def]
     return sdk.ASGIMiddleware(Starlette(routes=[Route("/front", handle)]))
 
 
-def back():  # type: ignore[no-untyped-def]
+def back(sdk_handle):  # type: ignore[no-untyped-def]
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -49,7 +49,11 @@ def back():  # type: ignore[no-untyped-def]
             log.error("back failed", exc_info=True)
         return JSONResponse({"ok": True})
 
-    return sdk.ASGIMiddleware(Starlette(routes=[Route("/back", handle)]))
+    async def stats(request):  # type: ignore[no-untyped-def]
+        s = sdk_handle.stats
+        return JSONResponse({"exported_logs": s.exported_logs, "dropped_logs": s.dropped_logs})
+
+    return sdk.ASGIMiddleware(Starlette(routes=[Route("/back", handle), Route("/sdk-stats", stats)]))
 
 
 def wsgi():  # type: ignore[no-untyped-def]
@@ -98,7 +102,7 @@ def main() -> None:
     from sdk.demo.shop import serve
 
     atexit.register(report)
-    serve(front(args.peer) if args.kind == "front" else back(), args.port)
+    serve(front(args.peer) if args.kind == "front" else back(handle), args.port)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ def test_type_a_query_in_a_real_terminal(tmp_path: Path) -> None:
         assert "3 matches" in wait_for(socket, "3 matches")
         assert "evil \\x1b[2J bytes" in screen  # shown escaped, not obeyed
         tmux(socket, "send-keys", "-t", "tui", "/")
+        # typed only once the query bar has the focus (the footer then offers only its own keys)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "Session" in tmux(socket, "capture-pane", "-p", "-t", "tui"):
+            time.sleep(0.1)
         tmux(socket, "send-keys", "-t", "tui", "-l", "level:error")
         tmux(socket, "send-keys", "-t", "tui", "Enter")
         screen = wait_for(socket, "1 matches")
