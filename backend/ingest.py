@@ -129,6 +129,7 @@ class IngestStats:
     commits: int = 0
     failed_commits: int = 0
     replayed: int = 0
+    damaged: int = 0  # acknowledged records a damaged write-ahead log segment lost
 
 
 class Committer:
@@ -370,10 +371,27 @@ class Committer:
         if segments:
             log.warning("ingest: the last run left %d write-ahead log segments; storing them", len(segments))
         for segment in segments:
-            frames, torn = wal.read_segment(segment)
-            if torn:
-                log.warning("ingest: %s ends with %d bytes of an unacknowledged write; ignored", segment, torn)
-            rows = self._insert(segment, frames)
+            content = wal.read_segment(segment)
+            if content.torn_bytes:
+                log.warning(
+                    "ingest: %s ends with %d bytes of an unacknowledged write; ignored", segment, content.torn_bytes
+                )
+            rows = self._insert(segment, content.frames)
             self.stats.replayed += rows
-            segment.unlink()
             log.info("ingest: replayed %d records from the write-ahead log %s", rows, segment.name)
+            if content.damaged_bytes:
+                kept = segment.with_suffix(wal.DAMAGED_SUFFIX)
+                segment.rename(kept)
+                records = (
+                    f"{content.damaged_records} acknowledged records"
+                    if content.damaged_records
+                    else ("acknowledged records (how many, the damage hides)")
+                )
+                self.stats.damaged += content.damaged_records
+                log.error(
+                    "ingest: %d damaged bytes of %s could not be read: %s are lost; the %d records around them "
+                    "are stored, and the segment is kept as %s",
+                    content.damaged_bytes, segment.name, records, rows, kept,
+                )  # fmt: skip
+            else:
+                segment.unlink()

@@ -7,7 +7,8 @@ replayed when the next backend starts on the store.
 
 A segment is a sequence of frames: magic, kind (logs or spans), payload length and
 CRC-32, then the rows as an Arrow IPC stream. A frame cut short by a crash (it was
-never acknowledged: the answer waits for fdatasync) ends the segment.
+never acknowledged: the answer waits for fdatasync) ends the segment. A frame damaged on
+disk is skipped: reading resumes at the next magic that starts an intact frame.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import struct
 import time
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,6 +30,7 @@ MAGIC = b"HLW1"
 _HEADER = struct.Struct("<4sBII")  # magic, kind, payload bytes, crc32 of the payload
 KINDS = ("logs", "spans")
 SUFFIX = ".wal"
+DAMAGED_SUFFIX = ".damaged"  # a segment with damage is kept aside under this name
 
 Frame = tuple[str, pa.Table]
 
@@ -51,19 +54,58 @@ def decode_frame(frame: bytes) -> Frame:
     return KINDS[kind], pa.ipc.open_stream(memoryview(frame)[_HEADER.size : _HEADER.size + size]).read_all()
 
 
-def read_segment(path: Path) -> tuple[list[Frame], int]:
-    """The frames of a segment, and how many bytes at its end were not a whole frame."""
+@dataclass
+class Segment:
+    """What a segment holds: its whole frames, the bytes of a frame cut short at its end (never
+    acknowledged), and what lay between good frames but could not be read (acknowledged: lost)."""
+
+    frames: list[Frame] = field(default_factory=list)
+    torn_bytes: int = 0
+    damaged_bytes: int = 0
+    damaged_records: int = 0  # as far as the damaged frames' own metadata still tells
+
+
+def _frame_end(data: bytes, at: int) -> int | None:
+    """The end of the whole, intact frame starting at `at`, or None."""
+    if at + _HEADER.size > len(data):
+        return None
+    magic, kind, size, crc = _HEADER.unpack_from(data, at)
+    end = at + _HEADER.size + size
+    if magic != MAGIC or kind >= len(KINDS) or end > len(data) or zlib.crc32(data[at + _HEADER.size : end]) != crc:
+        return None
+    return end
+
+
+def _rows_in(damaged: bytes) -> int:
+    """How many rows a damaged stretch held, when its first frame's Arrow metadata still reads."""
+    try:
+        return int(pa.ipc.open_stream(damaged[_HEADER.size :]).read_all().num_rows)
+    except Exception:  # noqa: BLE001 (damaged bytes fail in any way Arrow can)
+        return 0
+
+
+def read_segment(path: Path) -> Segment:
+    """The frames of a segment. A damaged frame does not end it: the magic that starts every
+    frame is searched for after it, and reading resumes at the next intact frame."""
     data = path.read_bytes()
-    frames: list[Frame] = []
+    segment = Segment()
     at = 0
-    while at + _HEADER.size <= len(data):
-        magic, kind, size, crc = _HEADER.unpack_from(data, at)
-        end = at + _HEADER.size + size
-        if magic != MAGIC or kind >= len(KINDS) or end > len(data) or zlib.crc32(data[at + _HEADER.size : end]) != crc:
+    while at < len(data):
+        end = _frame_end(data, at)
+        if end is not None:
+            segment.frames.append(decode_frame(data[at:end]))
+            at = end
+            continue
+        resume = data.find(MAGIC, at + 1)
+        while resume != -1 and _frame_end(data, resume) is None:
+            resume = data.find(MAGIC, resume + 1)
+        if resume == -1:  # nothing intact after it: the tail of a write cut short
+            segment.torn_bytes = len(data) - at
             break
-        frames.append(decode_frame(data[at:end]))
-        at = end
-    return frames, len(data) - at
+        segment.damaged_bytes += resume - at
+        segment.damaged_records += _rows_in(data[at:resume])
+        at = resume
+    return segment
 
 
 class WriteAheadLog:

@@ -201,3 +201,28 @@ def test_healthz_is_degraded_while_commits_fail_and_ok_after(store: Store) -> No
         assert client.get("/api/logs/count").json()["count"] == 2  # nothing acknowledged was lost
         health = client.get("/healthz")
         assert health.status_code == 200 and health.json()["status"] == "ok" and "reason" not in health.json()
+
+
+def test_a_damaged_frame_in_the_middle_loses_only_itself(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """A flipped byte inside a segment: the frames after it are stored, the segment is kept aside,
+    and the log says how many acknowledged records could not be read."""
+    frames = []
+    for n in range(5):
+        batch = Batch(LOG_COLUMNS)
+        add_logs(logs_request([{"body": f"frame {n} row {i}"} for i in range(100)]), batch)
+        frames.append(wal.encode("logs", to_arrow(LOG_COLUMNS, batch.data)))
+    data = bytearray(b"".join(frames))
+    middle = len(frames[0]) + len(frames[1]) + len(frames[2]) // 2
+    data[middle] ^= 0xFF  # inside frame 2's rows
+    torn_tail = frames[0][: len(frames[0]) // 3]  # and a write cut short at the end
+    directory = store.target.wal_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{1:020d}.wal").write_bytes(bytes(data) + torn_tail)
+    caplog.set_level(logging.INFO, logger="backend.ingest")
+    backend = Backend(store)
+    with api_client(backend) as client:
+        found = client.get("/api/logs/count", params={"q": '"row"'}).json()["count"]
+    assert found == 400  # frames 0, 1, 3 and 4
+    assert backend.committer.stats.damaged == 100 and backend.committer.stats.replayed == 400
+    assert "100 acknowledged records are lost" in caplog.text and "unacknowledged write" in caplog.text
+    assert segments(store) == [] and [p.suffix for p in directory.iterdir() if p.name != "lock"] == [".damaged"]
