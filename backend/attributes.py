@@ -12,12 +12,45 @@ if TYPE_CHECKING:
 MAX_VALUE_CHARS = 64 * 1024
 MAX_BODY_CHARS = 1024 * 1024
 MAX_FLATTEN_DEPTH = 16
+MAX_ATTRIBUTES = 128  # per record, resource, event or link: the OpenTelemetry SDKs' own default limit
+MAX_KEY_CHARS = 256
+NESTING_MARKER = "…[nested deeper than 16: kept as JSON]"
+
+
+class Cuts:
+    """What the limits cut from one request, for its partial_success warning. (Ingest decodes
+    one request at a time in each worker process: flatten() counts into CUTS, add_request()
+    resets and reads it.)"""
+
+    def __init__(self) -> None:
+        self.attributes = 0  # past MAX_ATTRIBUTES
+        self.keys = 0  # keys cut to MAX_KEY_CHARS
+        self.values = 0  # values or bodies cut to their limit
+        self.nested = 0  # values nested past MAX_FLATTEN_DEPTH, kept as JSON text
+
+    def reset(self) -> None:
+        """Start counting for a new request."""
+        self.attributes = self.keys = self.values = self.nested = 0
+
+    def warnings(self) -> list[str]:
+        """What was changed, in words."""
+        parts = [
+            (self.attributes, f"attributes past the limit of {MAX_ATTRIBUTES} per record were dropped"),
+            (self.keys, f"attribute keys were cut to {MAX_KEY_CHARS} characters"),
+            (self.values, "values were truncated (64 KiB for attributes, 1 MiB for bodies)"),
+            (self.nested, f"values nested deeper than {MAX_FLATTEN_DEPTH} were kept as JSON text"),
+        ]
+        return [f"{n} {text}" for n, text in parts if n]
+
+
+CUTS = Cuts()
 
 
 def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     """Cut `text` to `limit` characters, saying how much was cut."""
     if len(text) <= limit:
         return text
+    CUTS.values += 1
     return text[:limit] + f"…[truncated {len(text) - limit} chars]"
 
 
@@ -38,26 +71,38 @@ def scalar(value: AnyValue) -> str | None:
 
 
 def flatten(pairs: Iterable[KeyValue], out: dict[str, str], prefix: str = "", depth: int = 0) -> dict[str, str]:
-    """Flatten OTLP key-values into `out`: maps and arrays become dotted keys (`a.b`, `a.0`)."""
+    """Flatten OTLP key-values into `out`: maps and arrays become dotted keys (`a.b`, `a.0`).
+    At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
     for pair in pairs:
+        if len(out) >= MAX_ATTRIBUTES:
+            CUTS.attributes += 1
+            continue
         value = pair.value
+        key = prefix + pair.key
+        if len(key) > MAX_KEY_CHARS:
+            CUTS.keys += 1
+            key = key[:MAX_KEY_CHARS]
         # the hot path: most attributes are short, non-empty strings (any other kind reads as "")
         text = value.string_value
         if text and len(text) <= MAX_VALUE_CHARS:
-            out[prefix + pair.key] = text
+            out[key] = text
         else:
-            _put(out, prefix + pair.key, value, depth)
+            _put(out, key, value, depth)
     return out
 
 
 def _put(out: dict[str, str], key: str, value: AnyValue, depth: int) -> None:
+    if len(out) >= MAX_ATTRIBUTES:
+        CUTS.attributes += 1
+        return
     text = scalar(value)
     if text is not None:
         out[key] = truncate(text)
         return
     kind = value.WhichOneof("value")
     if depth >= MAX_FLATTEN_DEPTH:
-        out[key] = truncate(json.dumps(to_python(value)))
+        CUTS.nested += 1
+        out[key] = truncate(json.dumps(to_python(value), ensure_ascii=False, default=str)) + NESTING_MARKER
     elif kind == "kvlist_value":
         flatten(value.kvlist_value.values, out, key + ".", depth + 1)
     elif kind == "array_value":

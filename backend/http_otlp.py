@@ -14,8 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.ingest import Overloaded
-from backend.otlp import DecodeFailure
+from backend.ingest import Committer, Overloaded
+from backend.otlp import DecodeFailure, RequestTooLarge
 from backend.store import StoreError
 
 if TYPE_CHECKING:
@@ -41,15 +41,46 @@ def _respond(status: int, message: str, is_json: bool, headers: dict[str, str] |
     return Response(body, status, headers, "application/x-protobuf")
 
 
-async def _read_body(request: Request) -> bytes:
+class _OverBudget(Exception):
+    pass
+
+
+class _Reservation:
+    """The share of the backend's in-flight byte budget one request holds, grown as it reads
+    and decompresses its body, given back when it is answered."""
+
+    def __init__(self, committer: Committer) -> None:
+        self.committer = committer
+        self.held = 0
+
+    def hold(self, size: int) -> None:
+        """Hold at least `size` bytes; _OverBudget when the budget has not that much left."""
+        if size > self.held:
+            if not self.committer.reserve(size - self.held):
+                raise _OverBudget
+            self.held = size
+
+    def room(self) -> int:
+        """The most this request may hold."""
+        return min(MAX_REQUEST_BYTES, self.held + self.committer.available_bytes)
+
+    def close(self) -> None:
+        self.committer.release(self.held)
+        self.held = 0
+
+
+async def _read_body(request: Request, reservation: _Reservation) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        raise _TooLarge
+    if declared and declared.isdigit():
+        if int(declared) > MAX_REQUEST_BYTES:
+            raise _TooLarge
+        reservation.hold(int(declared))  # before reading: a refusal costs no memory
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_REQUEST_BYTES:
             raise _TooLarge
+        reservation.hold(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -77,20 +108,20 @@ def _inflater(encoding: str, body: bytes) -> _Inflater:
     return ZstdDecompressor()
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
-    """Decompress every member (gzip) or frame (zstd) of `body`, never into more than
-    MAX_REQUEST_BYTES: a small bomb cannot become a huge buffer. Raises _TooLarge, or
-    ValueError for a body that is not in its encoding."""
+def _decompress(body: bytes, encoding: str, limit: int = MAX_REQUEST_BYTES) -> bytes:
+    """Decompress every member (gzip) or frame (zstd) of `body`, never into more than `limit`
+    bytes: a small bomb cannot become a huge buffer. Raises _TooLarge, or ValueError for a
+    body that is not in its encoding."""
     out = bytearray()
     rest = body
     while rest:
         inflater = _inflater(encoding, rest)
         try:
-            out += inflater.decompress(rest, MAX_REQUEST_BYTES + 1 - len(out))
+            out += inflater.decompress(rest, limit + 1 - len(out))
         except (zlib.error, ZstdError) as err:
             raise ValueError(f"invalid {encoding} body: {err}") from None
         cut_short: bytes = getattr(inflater, "unconsumed_tail", b"")  # zlib: input left for lack of room
-        if len(out) > MAX_REQUEST_BYTES or cut_short:
+        if len(out) > limit or cut_short:
             raise _TooLarge
         if not inflater.eof:
             raise ValueError(f"invalid {encoding} body: it ends before its end")
@@ -113,24 +144,39 @@ async def export(request: Request, kind: str) -> Response:
     if encoding not in ("identity", "", *ENCODINGS):
         supported = ", ".join(ENCODINGS)
         return _respond(415, f"unsupported content encoding {encoding!r}: use {supported} or none", is_json)
+    reservation = _Reservation(backend.committer)
+    overloaded = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
     try:
-        body = await _read_body(request)
-        if encoding in ENCODINGS:
-            body = _decompress(body, encoding)
-    except _TooLarge:
-        return _respond(413, f"request larger than {MAX_REQUEST_BYTES} bytes", is_json)
-    except ValueError as err:
-        return _respond(400, str(err), is_json)
-    try:
+        try:
+            body = await _read_body(request, reservation)
+            if encoding in ENCODINGS:
+                room = reservation.room()
+                try:
+                    body = _decompress(body, encoding, room)
+                except _TooLarge:
+                    if room < MAX_REQUEST_BYTES:  # it may fit when less is in flight
+                        raise _OverBudget from None
+                    raise
+                reservation.hold(len(body))
+        except _TooLarge:
+            return _respond(413, f"request larger than {MAX_REQUEST_BYTES} bytes", is_json)
+        except ValueError as err:
+            return _respond(400, str(err), is_json)
         rejections = await backend.committer.submit(kind, body, _JSON_TYPE if is_json else _PROTOBUF_TYPES[0])
+    except _OverBudget:
+        message = "overloaded, retry later: too many bytes of requests are being handled"
+        return _respond(503, message, is_json, overloaded)
+    except RequestTooLarge as err:
+        return _respond(413, str(err), is_json)
     except DecodeFailure as err:
         return _respond(400, str(err), is_json)
     except Overloaded as err:
-        retry = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
-        return _respond(503, f"overloaded, retry later: {err}", is_json, retry)
+        return _respond(503, f"overloaded, retry later: {err}", is_json, overloaded)
     except StoreError as err:
         retry = {"Retry-After": str(RETRY_AFTER_STORE_DOWN_SECONDS)}
         return _respond(503, f"store unavailable: {err}", is_json, retry)
+    finally:
+        reservation.close()
     rejected_count, reasons = rejections.count, rejections.reasons
     response = ExportLogsServiceResponse() if kind == "logs" else ExportTraceServiceResponse()
     messages = list(rejections.warnings)  # stored, but changed: a warning with nothing rejected

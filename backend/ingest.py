@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import hashlib
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -41,6 +43,14 @@ FLUSH_INTERVAL_SECONDS = 5.0
 RETRY_FLUSH_SECONDS = 5.0
 RETENTION_MARGIN_SECONDS = 60
 PREPARE_PROCESSES = 2
+# memory: request bodies being read, decompressed, decoded or written, together
+MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+# latency: requests waiting for a worker (each takes ~20-40 ms per 1,000 records; past this the
+# wait would approach the SDKs' 10 s timeout, and they would retry what was stored)
+MAX_DECODING_REQUESTS = 32
+IDEMPOTENCY_WINDOW_SECONDS = 600
+MAX_REMEMBERED_REQUESTS = 100_000
+HASH_IN_THREAD_BYTES = 1024 * 1024
 
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -88,6 +98,11 @@ def _worker_start(parent: int) -> None:
     threading.Thread(target=exit_with_parent, name="hlog-parent-watch", daemon=True).start()
 
 
+def _digest(kind: str, body: bytes) -> bytes:
+    """What makes two requests the same one."""
+    return hashlib.blake2b(body, digest_size=16, person=kind.encode()).digest()
+
+
 def _pool_broke() -> None:
     global _pool
     with _pool_lock:
@@ -129,6 +144,7 @@ class IngestStats:
     commits: int = 0
     failed_commits: int = 0
     replayed: int = 0
+    repeated_requests: int = 0  # retries of acknowledged requests, answered without storing twice
     damaged: int = 0  # acknowledged records a damaged write-ahead log segment lost
 
 
@@ -142,6 +158,8 @@ class Committer:
         max_pending_records: int = MAX_PENDING_RECORDS,
         flush_interval: float = FLUSH_INTERVAL_SECONDS,
         flush_records: int = FLUSH_RECORDS,
+        max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
+        max_decoding_requests: int = MAX_DECODING_REQUESTS,
     ) -> None:
         self.store = store
         self.max_pending_records = max_pending_records
@@ -162,6 +180,12 @@ class Committer:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._refusal = ""  # why this process takes no ingest, if it does not
+        self.max_inflight_bytes = max_inflight_bytes
+        self.max_decoding_requests = max_decoding_requests
+        self._inflight_bytes = 0  # reserved by requests being read, decoded or written (event loop only)
+        self._decoding = 0  # requests waiting for a worker process or in one
+        self._acknowledged: OrderedDict[bytes, tuple[float, Rejections]] = OrderedDict()  # digest -> when, answer
+        self._storing: dict[bytes, asyncio.Future[Rejections]] = {}
         self._commit_problem = ""  # why the last move into the store failed, until one succeeds
         self._log_problem = ""  # why the last write of the log failed, until one succeeds
 
@@ -226,19 +250,79 @@ class Committer:
         self._wal = None
         self._sealed, self._unflushed = [], 0  # on disk: the next start stores them
 
+    def reserve(self, size: int) -> bool:
+        """Take `size` bytes of the in-flight budget (request bodies being read, decompressed,
+        decoded or written); False when it has not that much left (answer 503 at once)."""
+        if size > 0 and self._inflight_bytes + size > self.max_inflight_bytes:
+            self.stats.refused_requests += 1
+            return False
+        self._inflight_bytes += size
+        return True
+
+    @property
+    def available_bytes(self) -> int:
+        """What is left of the in-flight budget."""
+        return max(0, self.max_inflight_bytes - self._inflight_bytes)
+
+    def release(self, size: int) -> None:
+        """Give back what reserve() took."""
+        self._inflight_bytes -= size
+
     async def submit(self, kind: str, body: bytes, content_type: str) -> Rejections:
-        """Decode a request and turn it into rows in a worker process (raises DecodeFailure),
-        write them to the log with the other requests that arrive meanwhile, and return once
-        they are durable."""
+        """Store a request (see _submit) once: a body equal to one acknowledged in the last
+        IDEMPOTENCY_WINDOW_SECONDS (a client's retry of a request whose answer it did not get)
+        is acknowledged again without storing it twice, and one equal to a request still being
+        stored gets that request's answer."""
+        if len(body) > HASH_IN_THREAD_BYTES:
+            digest = await asyncio.to_thread(_digest, kind, body)
+        else:
+            digest = _digest(kind, body)
+        self._forget_old_requests()
+        if digest in self._acknowledged:
+            self.stats.repeated_requests += 1
+            return self._acknowledged[digest][1]
+        if digest in self._storing:
+            self.stats.repeated_requests += 1
+            return await asyncio.shield(self._storing[digest])
+        outcome: asyncio.Future[Rejections] = asyncio.get_running_loop().create_future()
+        self._storing[digest] = outcome
+        try:
+            rejections = await self._submit(kind, body, content_type)
+        except BaseException as err:
+            outcome.set_exception(err)
+            outcome.exception()  # retrieved: nobody else may be waiting for it
+            raise
+        finally:
+            del self._storing[digest]
+        outcome.set_result(rejections)
+        self._acknowledged[digest] = (time.monotonic(), rejections)
+        return rejections
+
+    def _forget_old_requests(self) -> None:
+        oldest = time.monotonic() - IDEMPOTENCY_WINDOW_SECONDS
+        while self._acknowledged and (
+            len(self._acknowledged) > MAX_REMEMBERED_REQUESTS or next(iter(self._acknowledged.values()))[0] < oldest
+        ):
+            self._acknowledged.popitem(last=False)
+
+    async def _submit(self, kind: str, body: bytes, content_type: str) -> Rejections:
+        """Decode a request and turn it into rows in a worker process (raises DecodeFailure or
+        RequestTooLarge), write them to the log with the other requests that arrive meanwhile,
+        and return once they are durable."""
         if self._refusal:
             raise StoreError(self._refusal)
         if self._closing or self._wake is None:
             raise Overloaded("the server is shutting down")
         if self.pending_records >= self.max_pending_records:
             self._refuse()
+        if self._decoding >= self.max_decoding_requests:
+            # waiting longer would pass the clients' timeouts; they retry, and a retry stores nothing twice
+            self.stats.refused_requests += 1
+            raise Overloaded(f"{self._decoding} requests are waiting to be decoded")
         # rows the retention TTL would drop in the next merge are refused, not stored
         oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
         loop = asyncio.get_running_loop()
+        self._decoding += 1
         try:
             encoded, records, rejections = await loop.run_in_executor(
                 _preparers(), prepare, kind, body, content_type, oldest_ns
@@ -246,6 +330,8 @@ class Committer:
         except concurrent.futures.BrokenExecutor:
             _pool_broke()
             raise StoreError("an ingest worker process stopped; retry") from None
+        finally:
+            self._decoding -= 1
         pending = self.pending_records
         if pending and pending + records > self.max_pending_records:
             self._refuse()

@@ -14,8 +14,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from backend.attributes import body_text, first, flatten, truncate
-from backend.wire import WireError, repair_utf8
+from backend.attributes import CUTS, body_text, first, flatten, truncate
+from backend.wire import WireError, count_records, repair_utf8
 from query.severity import normalize_severity
 
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
@@ -28,7 +28,14 @@ _SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSU
 _STATUS_CODES = ("UNSET", "OK", "ERROR")
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# what one request may hold, whatever it is compressed to: decoding costs memory per record
+MAX_RECORDS_PER_REQUEST = 50_000
+MAX_JSON_OBJECTS = 2_000_000
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+
+
+class RequestTooLarge(ValueError):
+    """A request with more records (or JSON objects) than one request may hold; answered 413."""
 
 
 class DecodeFailure(ValueError):
@@ -255,6 +262,8 @@ def decode(
     message = ExportLogsServiceRequest() if kind == "logs" else ExportTraceServiceRequest()
     repaired = 0
     if content_type == "application/json":
+        if body.count(b"{") > MAX_JSON_OBJECTS:  # every record is one; decoding them all would take GBs
+            raise RequestTooLarge(f"more than {MAX_JSON_OBJECTS} JSON objects in one request: send smaller batches")
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
@@ -271,6 +280,12 @@ def decode(
             raise DecodeFailure(f"invalid OTLP/JSON: {str(err)[:300]}") from None
     else:
         try:
+            records = count_records(body, MAX_RECORDS_PER_REQUEST)
+        except WireError as err:
+            raise DecodeFailure(f"invalid OTLP protobuf: {err}") from None
+        if records > MAX_RECORDS_PER_REQUEST:
+            raise RequestTooLarge(f"more than {MAX_RECORDS_PER_REQUEST} records in one request: send smaller batches")
+        try:
             message.ParseFromString(body)
         except (DecodeError, RecursionError, ValueError) as err:
             try:  # a string that is not valid UTF-8 fails the whole message: repair it, keep the records
@@ -286,10 +301,12 @@ def decode(
 
 def add_request(kind: str, message: Any, batch: Batch, oldest_ns: int = 0) -> Rejections:
     """Append a decoded request of `kind` ("logs" or "traces") to `batch` (of that table's columns);
-    records older than `oldest_ns` would be dropped by the retention TTL, so they are rejected."""
-    if kind == "logs":
-        return add_logs(message, batch, oldest_ns)
-    return add_spans(message, batch, oldest_ns)
+    records older than `oldest_ns` would be dropped by the retention TTL, so they are rejected.
+    What the attribute and value limits cut is reported as warnings."""
+    CUTS.reset()
+    rejections = add_logs(message, batch, oldest_ns) if kind == "logs" else add_spans(message, batch, oldest_ns)
+    rejections.warnings += CUTS.warnings()
+    return rejections
 
 
 def record_count(kind: str, message: Any) -> int:

@@ -8,6 +8,8 @@ string is re-encoded with U+FFFD for the bad bytes and everything else is copied
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 MAX_NESTING = 64  # deeper than any OTLP message of ours needs (AnyValue inside KeyValueList ...)
@@ -88,3 +90,40 @@ def repair_utf8(descriptor: Descriptor, data: bytes, depth: int = 0) -> tuple[by
         out += data[pos:end]
         pos = end
     return bytes(out), repaired
+
+
+def _length_delimited(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(field number, start, end) of each length-delimited field of the message in data[pos:end]."""
+    while pos < end:
+        key, at = _varint(data, pos)
+        wire_type = key & 7
+        if wire_type == 2:
+            length, start = _varint(data, at)
+            pos = start + length
+            if pos > end:
+                raise WireError("truncated field")
+            yield key >> 3, start, pos
+        elif wire_type == 0:
+            pos = _varint(data, at)[1]
+        elif wire_type in (1, 5):
+            pos = at + (8 if wire_type == 1 else 4)
+        else:
+            raise WireError(f"wire type {wire_type}")
+
+
+def count_records(data: bytes, stop_after: int) -> int:
+    """How many records (log records or spans) an OTLP export request holds, read from the wire
+    without decoding it or copying it: resource_* (field 1) > scope_* (field 2) > records
+    (field 2). Stops counting past `stop_after`. Raises WireError for what is not protobuf."""
+    total = 0
+    for number, start, end in _length_delimited(data, 0, len(data)):
+        if number != 1:
+            continue
+        for inner, scope_start, scope_end in _length_delimited(data, start, end):
+            if inner != 2:
+                continue
+            for field_number, _, _ in _length_delimited(data, scope_start, scope_end):
+                total += field_number == 2
+                if total > stop_after:
+                    return total
+    return total

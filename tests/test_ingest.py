@@ -14,14 +14,15 @@ import httpx
 import pytest
 from backports.zstd import ZstdCompressor
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from starlette.testclient import TestClient
 
-from backend import http_otlp
+from backend import http_otlp, otlp
 from backend.app import Backend
+from backend.search import TimeRange
 from backend.store import Store
-from tests.conftest import Server, api_get, logs_request, page_bodies, post_logs
+from tests.conftest import Server, api_client, api_get, logs_request, page_bodies, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -297,3 +298,82 @@ def test_one_string_that_is_not_unicode_loses_no_record(client: TestClient) -> N
     assert "still here" in [x["body"] for x in all_logs(client)]
     # what is not protobuf at all is still a 400
     assert client.post("/v1/logs", content=b"\xff\xff\xff garbage", headers=PB).status_code == 400
+
+
+def test_a_retried_request_is_stored_once(store: Store) -> None:
+    """An SDK that did not get the answer (its timeout passed) sends the same body again."""
+    backend = Backend(store)
+    body = logs_request([{"body": f"retried {i}"} for i in range(10)]).SerializeToString()
+
+    async def run() -> list[httpx.Response]:
+        async with backend.running():
+            transport = httpx.ASGITransport(app=backend.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+                # two at once (the retry arrives while the first is being stored), then one more later
+                answers = list(
+                    await asyncio.gather(*(http.post("/v1/logs", content=body, headers=PB) for _ in range(2)))
+                )
+                answers.append(await http.post("/v1/logs", content=body, headers=PB))
+                return answers
+
+    answers = asyncio.run(run())
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert backend.committer.stats.repeated_requests == 2
+    assert backend.search.count('"retried"', TimeRange(None, None)) == 10
+
+
+def test_limits_cut_what_is_too_big_and_count_it(client: TestClient) -> None:
+    from backend import attributes
+
+    many = {f"k{i}": "v" for i in range(attributes.MAX_ATTRIBUTES + 72)}
+    long_key = "k" * (attributes.MAX_KEY_CHARS + 50)
+    nested: AnyValue = AnyValue(string_value="bottom")
+    for _ in range(attributes.MAX_FLATTEN_DEPTH + 4):
+        nested = AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key="n", value=nested)]))
+    request = logs_request([{"body": "big one", "attrs": {long_key: "x", **many}}, {"body": "deep one"}])
+    request.resource_logs[0].scope_logs[0].log_records[1].attributes.append(KeyValue(key="deep", value=nested))
+    r = client.post("/v1/logs", content=request.SerializeToString(), headers=PB)
+    assert r.status_code == 200, r.content
+    partial = ExportLogsServiceResponse.FromString(r.content).partial_success
+    assert partial.rejected_log_records == 0  # kept, with the excess cut
+    message = partial.error_message
+    assert "attributes past the limit of 128" in message and "keys were cut to 256" in message
+    assert "nested deeper than 16" in message
+    big = all_logs(client, '"big one"')[0]
+    assert len(big["attributes"]) == attributes.MAX_ATTRIBUTES
+    deep = all_logs(client, '"deep one"')[0]
+    (key,) = [k for k in deep["attributes"] if k.startswith("deep")]
+    assert deep["attributes"][key].endswith(attributes.NESTING_MARKER) and "bottom" in deep["attributes"][key]
+
+
+def test_a_small_request_of_millions_of_records_is_refused_before_decoding(client: TestClient) -> None:
+    request = ExportLogsServiceRequest()
+    scope = request.resource_logs.add().scope_logs.add()
+    for _ in range(otlp.MAX_RECORDS_PER_REQUEST + 1):
+        scope.log_records.add()  # empty records: 2 bytes each on the wire
+    body = gzip.compress(request.SerializeToString())
+    assert len(body) < 20_000
+    r = client.post("/v1/logs", content=body, headers={**PB, "Content-Encoding": "gzip"})
+    assert r.status_code == 413 and "send smaller batches" in status_pb2.Status.FromString(r.content).message
+    as_json = b'{"resourceLogs": [' + b"{}," * otlp.MAX_JSON_OBJECTS + b"{}]}"
+    r = client.post(
+        "/v1/logs",
+        content=gzip.compress(as_json),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert r.status_code == 413
+    assert all_logs(client) == []
+
+
+def test_past_the_in_flight_budget_the_answer_is_503_at_once(store: Store) -> None:
+    backend = Backend(store)
+    backend.committer.max_inflight_bytes = 1000
+    body = logs_request([{"body": "x" * 600}]).SerializeToString()
+    with api_client(backend) as client:
+        assert client.post("/v1/logs", content=body, headers=PB).status_code == 200
+        assert backend.committer.reserve(500)  # another request holds half of the budget
+        refused = client.post("/v1/logs", content=body + b"\x98\x06\x01", headers=PB)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        backend.committer.release(500)
+        assert client.post("/v1/logs", content=body + b"\x98\x06\x01", headers=PB).status_code == 200
+        assert backend.committer.available_bytes == 1000  # every request gave its share back
