@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from backend import __version__
 from backend.access import check_token, default_allowed_hosts, is_loopback_host, load_or_create_token, token_path
 from backend.client import ApiError, default_backend_url
+from backend.connections import MAX_CONNECTIONS
 from backend.store import StoreError, default_store_dsn
 from backend.textsafe import safe
 from backend.timeutil import parse_duration_ns
@@ -81,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("HLOG_TOKEN"),
         help="the bearer token the API requires (env HLOG_TOKEN; at least 16 characters). Default: the "
         "token in the user's data directory, created on first use, which hlog and hlog-tui read themselves",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections at most (default {MAX_CONNECTIONS}); past it the one that has waited longest "
+        "for its request is closed, and a request must arrive within 10 s (its body may pause 30 s)",
     )
     serve.add_argument(
         "--allowed-host",
@@ -190,10 +199,10 @@ def _graceful_server_class() -> type:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the backend until interrupted."""
-    import uvicorn
 
     from alerts.netpolicy import WebhookPolicy
     from backend.app import Backend
+    from backend.connections import raise_open_file_limit, server_config
     from backend.store import Store
 
     try:
@@ -207,6 +216,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token = check_token(args.token) if args.token else load_or_create_token()
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
+    if args.max_connections < 1:
+        return _fail("--max-connections must be at least 1", EXIT_USAGE)
+    raise_open_file_limit()  # connections and the store's own files share it
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the HTTP client logs each request's URL, and a webhook URL's path is a secret (Slack, Discord)
     for chatty in ("httpx", "httpcore"):
@@ -251,7 +263,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(backend.app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    config = server_config(
+        backend.app,
+        args.max_connections,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
     server = _graceful_server_class()(config)
     try:
         server.run(sockets=[sock])

@@ -220,3 +220,39 @@ def test_serve_off_loopback_takes_ingest_only_with_the_token(tmp_path: Path) -> 
 def test_healthz_reports_ingest_counters(server: Server) -> None:
     health = httpx.get(server.url + "/healthz").json()
     assert health["service"] == "hlog" and health["ingest"]["failed_commits"] == 0
+
+
+def test_stalled_connections_stop_no_other_client(tmp_path: Path) -> None:
+    """Connections that never finish their request (slowloris) are closed: past the connection cap
+    the oldest one waiting for its headers makes room, and each times out on its own."""
+    import socket
+
+    server = Server(tmp_path / "store", "--max-connections", "100").start()
+    port = int(server.url.rsplit(":", 1)[1])
+    stalled = []
+    try:
+        for _ in range(400):  # four times the cap
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")  # and nothing more
+            stalled.append(s)
+        marker = "after-the-stall-" + uuid.uuid4().hex[:6]
+        body = logs_request([{"body": marker}]).SerializeToString()
+        sent = httpx.post(server.url + "/v1/logs", content=body, headers={"Content-Type": "application/x-protobuf"})
+        assert sent.status_code == 200, sent.text
+        assert api_get(server.url, "/api/logs/count", q=marker)["count"] == 1
+        # the ones evicted to make room were closed by the server (a read sees the end of the stream)
+        closed = 0
+        for s in stalled[:200]:
+            s.settimeout(15)
+            try:
+                closed += s.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+        assert closed == 200
+        # and one that was never evicted is closed when its time to send the headers is up
+        stalled[-1].settimeout(60)
+        assert stalled[-1].recv(1) == b""
+    finally:
+        for s in stalled:
+            s.close()
+        server.stop()

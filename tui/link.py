@@ -13,6 +13,7 @@ from typing import Any
 from backend.access import TokenError, load_or_create_token
 from backend.app import Backend
 from backend.client import ApiClient, default_backend_url, in_process_http, probe, remote_http
+from backend.connections import server_config
 from backend.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ async def _serve_ingest(backend: Backend, link: Link, port: int = INGEST_PORT) -
         def capture_signals(self):  # type: ignore[no-untyped-def]
             yield
 
-    config = uvicorn.Config(backend.app, lifespan="off", log_level="critical", access_log=False)
+    config = server_config(backend.app, lifespan="off", log_level="critical", access_log=False)
     server = QuietServer(config)
     link._server = server
     link.ingest_url = f"http://{INGEST_HOST}:{port}"
