@@ -108,14 +108,32 @@ def test_internal_addresses_are_refused_at_save(store: Store, host: str) -> None
         assert client.get("/api/alerts").json()["rules"] == []
 
 
+INSIDE_ADDRESSES = [
+    "169.254.169.254",
+    "10.20.30.40",
+    "172.20.0.5",
+    "192.168.7.7",
+    "100.64.1.1",
+    "127.0.0.9",
+    "0.0.0.0",
+    "224.0.0.251",
+    "::1",
+    "fe80::1",
+    "fd12::1",
+]
+
+
 def test_names_that_resolve_inside_are_refused(store: Store, hosts_entry: Callable[[str, str], None]) -> None:
-    metadata, private = f"meta-{uuid.uuid4().hex[:8]}.test", f"chat-{uuid.uuid4().hex[:8]}.test"
-    hosts_entry(metadata, "169.254.169.254")
-    hosts_entry(private, "10.20.30.40")
+    names = {address: f"inside-{uuid.uuid4().hex[:8]}.test" for address in INSIDE_ADDRESSES}
+    for address, name in names.items():
+        hosts_entry(name, address)
+    private = names["10.20.30.40"]
     with service_client(store) as client:
-        for name, address in ((metadata, "169.254.169.254"), (private, "10.20.30.40"), ("localhost", "127.0.0.1")):
+        for address, name in names.items():
             refused = client.post("/api/alerts", json=rule_body(f"http://{name}/hook"))
             assert refused.status_code == 400 and address in refused.json()["error"]["message"], refused.text
+        refused = client.post("/api/alerts", json=rule_body("http://localhost:8080/hook"))
+        assert refused.status_code == 400 and "loopback" in refused.json()["error"]["message"]
     # the operator allows the internal chat server's network: saved
     with service_client(store, WebhookPolicy.allowing("10.20.0.0/16")) as client:
         assert client.post("/api/alerts", json=rule_body(f"http://{private}/hook")).status_code == 201
