@@ -35,6 +35,8 @@ class PtyProgram:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.master = master
+        # the pty's size is the terminal's: COLUMNS and LINES (pytest-xdist sets 80 and 24) would override it
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
         self.proc = subprocess.Popen(
             list(command), stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True
         )

@@ -69,6 +69,7 @@ hostile_text = st.lists(
 def seed(store: Store, text: list[str]) -> None:
     """A log, its session, its trace with an event, an alert rule and its history: hostile everywhere."""
     body, level, service, attr, session = text
+    attr = "v" + attr  # a value to suggest (an empty one is not offered)
     record = {
         "body": body,
         "level": level,
@@ -198,6 +199,7 @@ def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> 
         tui = PtyProgram([sys.executable, "-m", "tui.app"], env)
         try:
             tui.wait_for("1 match")
+            tui.wait_for("1 logs")  # the histogram too: the first screen has finished loading
 
             def gone(text: str) -> Callable[[str], bool]:
                 return lambda screen: text not in screen

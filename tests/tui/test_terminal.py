@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -92,7 +93,9 @@ def test_the_tui_receives_otlp_while_open(tmp_path: Path) -> None:
 
     from tests.tui.pty_terminal import PtyProgram
 
-    store = f"chdb://{tmp_path / 'store'}"
+    # a short path: the status line must hold the receiver's address
+    short = Path(tempfile.mkdtemp(prefix="hlog-"))
+    store = f"chdb://{short / 'store'}"
     env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state")}
     tui = PtyProgram([sys.executable, "-m", "tui.app", "--store", store, "--ingest-port", "0"], env, cols=250)
     try:
@@ -128,4 +131,5 @@ def test_the_tui_receives_otlp_while_open(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
+    shutil.rmtree(short, ignore_errors=True)
     assert found.stdout.strip() == "3", found.stderr
