@@ -297,6 +297,7 @@ def test_hlog_alerts_output_is_inert_on_a_terminal(tmp_path: Path) -> None:
         created = httpx.post(server.url + "/api/alerts", json=rule, headers=auth())
         assert created.status_code == 201, created.text
         rid = created.json()["id"]
+
         def delivered() -> bool:
             history = httpx.get(f"{server.url}/api/alerts/{rid}/history", headers=auth()).json()["history"]
             return any(entry["destination"] for entry in history)
