@@ -16,6 +16,7 @@ from backend import __version__, http_api, http_otlp
 from backend.access import Gatekeeper
 from backend.explore import Explorer
 from backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
+from backend.limits import DEFAULT_LIMITS, Limits
 from backend.search import LogSearch
 
 if TYPE_CHECKING:
@@ -48,10 +49,12 @@ class Backend:
         flush_interval: float = FLUSH_INTERVAL_SECONDS,
         ingest_needs_token: bool = False,
         allowed_hosts: Sequence[str] = (),
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.extensions = list(extensions)
-        self.committer = Committer(store, max_pending_records, flush_interval)
+        self.limits = limits
+        self.committer = Committer(store, max_pending_records, flush_interval, limits=limits)
         self.search = LogSearch(store)
         self.explorer = Explorer(store)
         # the API always needs a token: without one, a random one that only this process knows

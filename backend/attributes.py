@@ -6,15 +6,29 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from backend.limits import DEFAULT_LIMITS, Limits
+
 if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-MAX_VALUE_CHARS = 64 * 1024
-MAX_BODY_CHARS = 1024 * 1024
-MAX_FLATTEN_DEPTH = 16
-MAX_ATTRIBUTES = 128  # per record, resource, event or link: the OpenTelemetry SDKs' own default limit
-MAX_KEY_CHARS = 256
-NESTING_MARKER = "…[nested deeper than 16: kept as JSON]"
+# backend/limits.py has them all; a worker process sets them for its requests with apply()
+MAX_VALUE_CHARS = DEFAULT_LIMITS.value_chars
+MAX_BODY_CHARS = DEFAULT_LIMITS.body_chars
+MAX_FLATTEN_DEPTH = DEFAULT_LIMITS.nesting
+MAX_ATTRIBUTES = DEFAULT_LIMITS.attributes  # per record, resource, event or link
+MAX_KEY_CHARS = DEFAULT_LIMITS.key_chars
+
+
+def nesting_marker() -> str:
+    """What ends a value kept as JSON text because it was nested too deeply."""
+    return f"…[nested deeper than {MAX_FLATTEN_DEPTH}: kept as JSON]"
+
+
+def apply(limits: Limits) -> None:
+    """Use `limits` for the requests this process decodes from now on."""
+    global MAX_VALUE_CHARS, MAX_BODY_CHARS, MAX_FLATTEN_DEPTH, MAX_ATTRIBUTES, MAX_KEY_CHARS
+    MAX_VALUE_CHARS, MAX_BODY_CHARS = limits.value_chars, limits.body_chars
+    MAX_FLATTEN_DEPTH, MAX_ATTRIBUTES, MAX_KEY_CHARS = limits.nesting, limits.attributes, limits.key_chars
 
 
 class Cuts:
@@ -37,7 +51,7 @@ class Cuts:
         parts = [
             (self.attributes, f"attributes past the limit of {MAX_ATTRIBUTES} per record were dropped"),
             (self.keys, f"attribute keys were cut to {MAX_KEY_CHARS} characters"),
-            (self.values, "values were truncated (64 KiB for attributes, 1 MiB for bodies)"),
+            (self.values, f"values were truncated ({MAX_VALUE_CHARS} characters, {MAX_BODY_CHARS} for bodies)"),
             (self.nested, f"values nested deeper than {MAX_FLATTEN_DEPTH} were kept as JSON text"),
         ]
         return [f"{n} {text}" for n, text in parts if n]
@@ -46,8 +60,9 @@ class Cuts:
 CUTS = Cuts()
 
 
-def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
-    """Cut `text` to `limit` characters, saying how much was cut."""
+def truncate(text: str, limit: int | None = None) -> str:
+    """Cut `text` to `limit` characters (MAX_VALUE_CHARS by default), saying how much was cut."""
+    limit = MAX_VALUE_CHARS if limit is None else limit
     if len(text) <= limit:
         return text
     CUTS.values += 1
@@ -102,7 +117,7 @@ def _put(out: dict[str, str], key: str, value: AnyValue, depth: int) -> None:
     kind = value.WhichOneof("value")
     if depth >= MAX_FLATTEN_DEPTH:
         CUTS.nested += 1
-        out[key] = truncate(json.dumps(to_python(value), ensure_ascii=False, default=str)) + NESTING_MARKER
+        out[key] = truncate(json.dumps(to_python(value), ensure_ascii=False, default=str)) + nesting_marker()
     elif kind == "kvlist_value":
         flatten(value.kvlist_value.values, out, key + ".", depth + 1)
     elif kind == "array_value":

@@ -15,6 +15,7 @@ from backend import __version__
 from backend.access import check_token, default_allowed_hosts, is_loopback_host, load_or_create_token, token_path
 from backend.client import ApiError, default_backend_url
 from backend.connections import MAX_CONNECTIONS
+from backend.limits import DEFAULT_LIMITS
 from backend.store import StoreError, default_store_dsn
 from backend.textsafe import safe
 from backend.timeutil import parse_duration_ns
@@ -82,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("HLOG_TOKEN"),
         help="the bearer token the API requires (env HLOG_TOKEN; at least 16 characters). Default: the "
         "token in the user's data directory, created on first use, which hlog and hlog-tui read themselves",
+    )
+    serve.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change an ingest limit, e.g. records_per_request=100000 or inflight_bytes=512MiB (repeatable; "
+        "the names and defaults are in docs/api.md, Limits)",
     )
     serve.add_argument(
         "--max-connections",
@@ -213,6 +222,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if flush_interval <= 0:
             raise ValueError("--flush-interval must be more than 0s, e.g. 500ms or 5s")
         policy = WebhookPolicy.allowing(*args.allow_webhook_network)
+        limits = DEFAULT_LIMITS.overridden(args.limit)
         token = check_token(args.token) if args.token else load_or_create_token()
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
@@ -245,6 +255,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush_interval=flush_interval,
         ingest_needs_token=not is_loopback_host(host),
         allowed_hosts=[*default_allowed_hosts(host), *args.allowed_host],
+        limits=limits,
     )
     try:
         backend.committer.open()

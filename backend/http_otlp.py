@@ -21,7 +21,6 @@ from backend.store import StoreError
 if TYPE_CHECKING:
     from backend.app import Backend
 
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_OVERLOAD_SECONDS = 1
 RETRY_AFTER_STORE_DOWN_SECONDS = 5
 _PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
@@ -49,8 +48,9 @@ class _Reservation:
     """The share of the backend's in-flight byte budget one request holds, grown as it reads
     and decompresses its body, given back when it is answered."""
 
-    def __init__(self, committer: Committer) -> None:
+    def __init__(self, committer: Committer, request_bytes: int) -> None:
         self.committer = committer
+        self.request_bytes = request_bytes  # the most one request may be, read or decompressed
         self.held = 0
 
     def hold(self, size: int) -> None:
@@ -62,7 +62,7 @@ class _Reservation:
 
     def room(self) -> int:
         """The most this request may hold."""
-        return min(MAX_REQUEST_BYTES, self.held + self.committer.available_bytes)
+        return min(self.request_bytes, self.held + self.committer.available_bytes)
 
     def close(self) -> None:
         self.committer.release(self.held)
@@ -72,13 +72,13 @@ class _Reservation:
 async def _read_body(request: Request, reservation: _Reservation) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit():
-        if int(declared) > MAX_REQUEST_BYTES:
+        if int(declared) > reservation.request_bytes:
             raise _TooLarge
         reservation.hold(int(declared))  # before reading: a refusal costs no memory
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
+        if size > reservation.request_bytes:
             raise _TooLarge
         reservation.hold(size)
         chunks.append(chunk)
@@ -108,7 +108,7 @@ def _inflater(encoding: str, body: bytes) -> _Inflater:
     return ZstdDecompressor()
 
 
-def _decompress(body: bytes, encoding: str, limit: int = MAX_REQUEST_BYTES) -> bytes:
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     """Decompress every member (gzip) or frame (zstd) of `body`, never into more than `limit`
     bytes: a small bomb cannot become a huge buffer. Raises _TooLarge, or ValueError for a
     body that is not in its encoding."""
@@ -144,7 +144,8 @@ async def export(request: Request, kind: str) -> Response:
     if encoding not in ("identity", "", *ENCODINGS):
         supported = ", ".join(ENCODINGS)
         return _respond(415, f"unsupported content encoding {encoding!r}: use {supported} or none", is_json)
-    reservation = _Reservation(backend.committer)
+    request_bytes = backend.limits.request_bytes
+    reservation = _Reservation(backend.committer, request_bytes)
     overloaded = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
     try:
         try:
@@ -154,12 +155,12 @@ async def export(request: Request, kind: str) -> Response:
                 try:
                     body = _decompress(body, encoding, room)
                 except _TooLarge:
-                    if room < MAX_REQUEST_BYTES:  # it may fit when less is in flight
+                    if room < request_bytes:  # it may fit when less is in flight
                         raise _OverBudget from None
                     raise
                 reservation.hold(len(body))
         except _TooLarge:
-            return _respond(413, f"request larger than {MAX_REQUEST_BYTES} bytes", is_json)
+            return _respond(413, f"request larger than {request_bytes} bytes", is_json)
         except ValueError as err:
             return _respond(400, str(err), is_json)
         rejections = await backend.committer.submit(kind, body, _JSON_TYPE if is_json else _PROTOBUF_TYPES[0])

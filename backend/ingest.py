@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pyarrow as pa
 
-from backend import wal
+from backend import attributes, wal
+from backend.limits import DEFAULT_LIMITS, Limits
 from backend.otlp import Batch, Rejections, add_request, decode, record_count
 from backend.store import LOG_COLUMNS, SPAN_COLUMNS, StoreError, to_arrow
 
@@ -43,11 +44,6 @@ FLUSH_INTERVAL_SECONDS = 5.0
 RETRY_FLUSH_SECONDS = 5.0
 RETENTION_MARGIN_SECONDS = 60
 PREPARE_PROCESSES = 2
-# memory: request bodies being read, decompressed, decoded or written, together
-MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
-# latency: requests waiting for a worker (each takes ~20-40 ms per 1,000 records; past this the
-# wait would approach the SDKs' 10 s timeout, and they would retry what was stored)
-MAX_DECODING_REQUESTS = 32
 IDEMPOTENCY_WINDOW_SECONDS = 600
 MAX_REMEMBERED_REQUESTS = 100_000
 HASH_IN_THREAD_BYTES = 1024 * 1024
@@ -109,11 +105,14 @@ def _pool_broke() -> None:
         _pool = None
 
 
-def prepare(kind: str, body: bytes, content_type: str, oldest_ns: int) -> tuple[bytes, int, Rejections]:
+def prepare(
+    kind: str, body: bytes, content_type: str, oldest_ns: int, limits: Limits = DEFAULT_LIMITS
+) -> tuple[bytes, int, Rejections]:
     """In a worker process: decode an OTLP request ("logs" or "traces"; raises DecodeFailure)
     into one encoded write-ahead log frame (b"" when no record can be stored); returns it
     with the request's record count and what was rejected."""
-    message, warnings = decode(kind, body, content_type)
+    attributes.apply(limits)
+    message, warnings = decode(kind, body, content_type, limits)
     columns, table = (LOG_COLUMNS, "logs") if kind == "logs" else (SPAN_COLUMNS, "spans")
     batch = Batch(columns)
     rejections = add_request(kind, message, batch, oldest_ns)
@@ -158,8 +157,7 @@ class Committer:
         max_pending_records: int = MAX_PENDING_RECORDS,
         flush_interval: float = FLUSH_INTERVAL_SECONDS,
         flush_records: int = FLUSH_RECORDS,
-        max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
-        max_decoding_requests: int = MAX_DECODING_REQUESTS,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.max_pending_records = max_pending_records
@@ -180,8 +178,12 @@ class Committer:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._refusal = ""  # why this process takes no ingest, if it does not
-        self.max_inflight_bytes = max_inflight_bytes
-        self.max_decoding_requests = max_decoding_requests
+        self.limits = limits
+        # memory: request bodies being read, decompressed, decoded or written, together
+        self.max_inflight_bytes = limits.inflight_bytes
+        # latency: requests waiting for a worker (each takes ~20-40 ms per 1,000 records; past this
+        # the wait would approach the SDKs' 10 s timeout, and they would retry what was stored)
+        self.max_decoding_requests = limits.waiting_requests
         self._inflight_bytes = 0  # reserved by requests being read, decoded or written (event loop only)
         self._decoding = 0  # requests waiting for a worker process or in one
         self._acknowledged: OrderedDict[bytes, tuple[float, Rejections]] = OrderedDict()  # digest -> when, answer
@@ -288,8 +290,8 @@ class Committer:
         self._storing[digest] = outcome
         try:
             rejections = await self._submit(kind, body, content_type)
-        except BaseException as err:
-            outcome.set_exception(err)
+        except BaseException as err:  # the same failure for the copies waiting (cancelled: they retry)
+            outcome.set_exception(err if isinstance(err, Exception) else Overloaded("an equal request was abandoned"))
             outcome.exception()  # retrieved: nobody else may be waiting for it
             raise
         finally:
@@ -325,7 +327,7 @@ class Committer:
         self._decoding += 1
         try:
             encoded, records, rejections = await loop.run_in_executor(
-                _preparers(), prepare, kind, body, content_type, oldest_ns
+                _preparers(), prepare, kind, body, content_type, oldest_ns, self.limits
             )
         except concurrent.futures.BrokenExecutor:
             _pool_broke()

@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from backend.attributes import CUTS, body_text, first, flatten, truncate
+from backend.limits import DEFAULT_LIMITS, Limits
 from backend.wire import WireError, count_records, repair_utf8
 from query.severity import normalize_severity
 
@@ -28,9 +29,6 @@ _SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSU
 _STATUS_CODES = ("UNSET", "OK", "ERROR")
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# what one request may hold, whatever it is compressed to: decoding costs memory per record
-MAX_RECORDS_PER_REQUEST = 50_000
-MAX_JSON_OBJECTS = 2_000_000
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 
 
@@ -255,15 +253,15 @@ def _replace_lone_surrogates(node: Any) -> tuple[Any, int]:
 
 
 def decode(
-    kind: str, body: bytes, content_type: str
+    kind: str, body: bytes, content_type: str, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[ExportLogsServiceRequest | ExportTraceServiceRequest, list[str]]:
     """Decode a request body of `kind` ("logs" or "traces"), with warnings about what had to be
     repaired (strings that were not valid Unicode now hold U+FFFD); raises DecodeFailure."""
     message = ExportLogsServiceRequest() if kind == "logs" else ExportTraceServiceRequest()
     repaired = 0
     if content_type == "application/json":
-        if body.count(b"{") > MAX_JSON_OBJECTS:  # every record is one; decoding them all would take GBs
-            raise RequestTooLarge(f"more than {MAX_JSON_OBJECTS} JSON objects in one request: send smaller batches")
+        if body.count(b"{") > limits.json_objects:  # every record is one; decoding them all would take GBs
+            raise RequestTooLarge(f"more than {limits.json_objects} JSON objects in one request: send smaller batches")
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
@@ -280,11 +278,13 @@ def decode(
             raise DecodeFailure(f"invalid OTLP/JSON: {str(err)[:300]}") from None
     else:
         try:
-            records = count_records(body, MAX_RECORDS_PER_REQUEST)
+            records = count_records(body, limits.records_per_request)
         except WireError as err:
             raise DecodeFailure(f"invalid OTLP protobuf: {err}") from None
-        if records > MAX_RECORDS_PER_REQUEST:
-            raise RequestTooLarge(f"more than {MAX_RECORDS_PER_REQUEST} records in one request: send smaller batches")
+        if records > limits.records_per_request:
+            raise RequestTooLarge(
+                f"more than {limits.records_per_request} records in one request: send smaller batches"
+            )
         try:
             message.ParseFromString(body)
         except (DecodeError, RecursionError, ValueError) as err:

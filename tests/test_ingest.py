@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import logging
+import subprocess
+import sys
 import time
 import uuid
 import zlib
@@ -18,8 +21,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from starlette.testclient import TestClient
 
-from backend import http_otlp, otlp
 from backend.app import Backend
+from backend.limits import DEFAULT_LIMITS
 from backend.search import TimeRange
 from backend.store import Store
 from tests.conftest import Server, api_client, api_get, logs_request, page_bodies, post_logs
@@ -67,7 +70,7 @@ def test_protobuf_gzip_and_json(client: TestClient) -> None:
     assert [x["body"] for x in all_logs(client, "gzipped")] == ["gzipped"]
 
 
-def test_bad_input(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input(client: TestClient) -> None:
     r = client.post("/v1/logs", content=b"\xff\x00garbage", headers=PB)
     assert r.status_code == 400
     assert "invalid OTLP protobuf" in status_pb2.Status.FromString(r.content).message
@@ -81,7 +84,8 @@ def test_bad_input(client: TestClient, monkeypatch) -> None:  # type: ignore[no-
     assert r.status_code == 415
     r = client.post("/v1/logs", content=b"not gzip", headers={**PB, "Content-Encoding": "gzip"})
     assert r.status_code == 400
-    monkeypatch.setattr(http_otlp, "MAX_REQUEST_BYTES", 1000)
+    backend = client.app.state.backend  # type: ignore[attr-defined]
+    backend.limits = dataclasses.replace(backend.limits, request_bytes=1000)
     r = client.post("/v1/logs", content=b"\x00" * 2000, headers=PB)
     assert r.status_code == 413
     bomb = gzip.compress(b"\x00" * 100_000)
@@ -106,13 +110,13 @@ def test_partial_success_rejects_only_bad_records(client: TestClient) -> None:
 
 def test_overload_answers_503_with_retry_after(store: Store) -> None:
     backend = Backend(store, max_pending_records=1000)
-    body = logs_request([{"body": f"r{i}"} for i in range(1000)]).SerializeToString()
+    bodies = [logs_request([{"body": f"r{n}.{i}"} for i in range(1000)]).SerializeToString() for n in range(5)]
 
     async def run() -> list[httpx.Response]:
         async with backend.running():
             transport = httpx.ASGITransport(app=backend.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                return await asyncio.gather(*(http.post("/v1/logs", content=body, headers=PB) for _ in range(5)))
+                return await asyncio.gather(*(http.post("/v1/logs", content=body, headers=PB) for body in bodies))
 
     responses = asyncio.run(run())
     codes = sorted(r.status_code for r in responses)
@@ -219,7 +223,7 @@ def test_keyset_pages_are_stable_and_complete(client: TestClient) -> None:
     assert after["logs"] == []
 
 
-def test_every_gzip_member_deflate_and_zstd_are_read(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_gzip_member_deflate_and_zstd_are_read(client: TestClient) -> None:
     first = logs_request([{"body": f"member one {i}"} for i in range(3)]).SerializeToString()
     second = logs_request([{"body": f"member two {i}"} for i in range(3)]).SerializeToString()
     # two gzip members (what `cat a.gz b.gz` or a streaming compressor makes): protobuf merges the halves
@@ -228,21 +232,22 @@ def test_every_gzip_member_deflate_and_zstd_are_read(client: TestClient, monkeyp
     )
     assert r.status_code == 200, r.content
     assert len(all_logs(client, "member")) == 6
-    body = logs_request([{"body": "squeezed"}]).SerializeToString()
+    one, two, three = (logs_request([{"body": f"squeezed {n}"}]).SerializeToString() for n in range(3))
     raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     for encoding, compressed in (
-        ("deflate", zlib.compress(body)),  # zlib-wrapped, as HTTP means it
-        ("deflate", raw_deflate.compress(body) + raw_deflate.flush()),  # raw, as some clients send it
-        ("zstd", ZstdCompressor().compress(body, ZstdCompressor.FLUSH_FRAME)),
+        ("deflate", zlib.compress(one)),  # zlib-wrapped, as HTTP means it
+        ("deflate", raw_deflate.compress(two) + raw_deflate.flush()),  # raw, as some clients send it
+        ("zstd", ZstdCompressor().compress(three, ZstdCompressor.FLUSH_FRAME)),
     ):
         r = client.post("/v1/logs", content=compressed, headers={**PB, "Content-Encoding": encoding})
         assert r.status_code == 200, (encoding, r.content)
     assert len(all_logs(client, "squeezed")) == 3
     r = client.post("/v1/logs", content=b"x", headers={**PB, "Content-Encoding": "br"})
     assert r.status_code == 415 and "zstd" in status_pb2.Status.FromString(r.content).message
-    r = client.post("/v1/logs", content=gzip.compress(body)[:-4], headers={**PB, "Content-Encoding": "gzip"})
+    r = client.post("/v1/logs", content=gzip.compress(one)[:-4], headers={**PB, "Content-Encoding": "gzip"})
     assert r.status_code == 400  # cut short
-    monkeypatch.setattr(http_otlp, "MAX_REQUEST_BYTES", 1000)
+    backend = client.app.state.backend  # type: ignore[attr-defined]
+    backend.limits = dataclasses.replace(backend.limits, request_bytes=1000)
     for encoding, bomb in (
         ("gzip", gzip.compress(b"\x00" * 600) * 2),  # each member small, together over the limit
         ("deflate", zlib.compress(b"\x00" * 100_000)),
@@ -343,19 +348,19 @@ def test_limits_cut_what_is_too_big_and_count_it(client: TestClient) -> None:
     assert len(big["attributes"]) == attributes.MAX_ATTRIBUTES
     deep = all_logs(client, '"deep one"')[0]
     (key,) = [k for k in deep["attributes"] if k.startswith("deep")]
-    assert deep["attributes"][key].endswith(attributes.NESTING_MARKER) and "bottom" in deep["attributes"][key]
+    assert deep["attributes"][key].endswith(attributes.nesting_marker()) and "bottom" in deep["attributes"][key]
 
 
 def test_a_small_request_of_millions_of_records_is_refused_before_decoding(client: TestClient) -> None:
     request = ExportLogsServiceRequest()
     scope = request.resource_logs.add().scope_logs.add()
-    for _ in range(otlp.MAX_RECORDS_PER_REQUEST + 1):
+    for _ in range(DEFAULT_LIMITS.records_per_request + 1):
         scope.log_records.add()  # empty records: 2 bytes each on the wire
     body = gzip.compress(request.SerializeToString())
     assert len(body) < 20_000
     r = client.post("/v1/logs", content=body, headers={**PB, "Content-Encoding": "gzip"})
     assert r.status_code == 413 and "send smaller batches" in status_pb2.Status.FromString(r.content).message
-    as_json = b'{"resourceLogs": [' + b"{}," * otlp.MAX_JSON_OBJECTS + b"{}]}"
+    as_json = b'{"resourceLogs": [' + b"{}," * DEFAULT_LIMITS.json_objects + b"{}]}"
     r = client.post(
         "/v1/logs",
         content=gzip.compress(as_json),
@@ -377,3 +382,27 @@ def test_past_the_in_flight_budget_the_answer_is_503_at_once(store: Store) -> No
         backend.committer.release(500)
         assert client.post("/v1/logs", content=body + b"\x98\x06\x01", headers=PB).status_code == 200
         assert backend.committer.available_bytes == 1000  # every request gave its share back
+
+
+def test_limits_are_configurable(store: Store) -> None:
+    limits = DEFAULT_LIMITS.overridden(["records_per_request=10", "inflight-bytes=1MiB", "attributes=2"])
+    assert (limits.records_per_request, limits.inflight_bytes, limits.attributes) == (10, 1024 * 1024, 2)
+    for wrong in ("records=10", "records_per_request", "attributes=0", "nesting=deep"):
+        with pytest.raises(ValueError, match="names: request_bytes"):
+            DEFAULT_LIMITS.overridden([wrong])
+    with api_client(Backend(store, limits=limits)) as client:
+        eleven = logs_request([{"body": f"n{i}"} for i in range(11)]).SerializeToString()
+        assert client.post("/v1/logs", content=eleven, headers=PB).status_code == 413
+        ten = logs_request([{"body": f"n{i}", "attrs": {"a": 1, "b": 2, "c": 3}} for i in range(10)])
+        r = client.post("/v1/logs", content=ten.SerializeToString(), headers=PB)
+        assert (
+            r.status_code == 200
+            and "limit of 2" in ExportLogsServiceResponse.FromString(r.content).partial_success.error_message
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "serve", "--limit", "records=5", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "--limit 'records=5'" in result.stderr

@@ -82,6 +82,13 @@ class PtyProgram:
         """The screen, once it shows `text`."""
         return self.wait_until(lambda screen: text in screen, repr(text), timeout)
 
+    def wait_exit(self, timeout: float = 60.0) -> int | None:
+        """The exit code, once the program has ended by itself (None if it has not within `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.proc.poll()
+
     def stop(self) -> None:
         """End the program (it should have quit by itself already)."""
         if self.proc.poll() is None:

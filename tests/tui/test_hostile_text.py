@@ -233,10 +233,7 @@ def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> 
                 tui.send(keys)
                 tui.wait_until(shown, keys) if callable(shown) else tui.wait_for(shown)
             tui.send("q")
-            deadline = time.monotonic() + 30
-            while tui.proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert tui.proc.poll() == 0
+            assert tui.wait_exit(30) == 0
         finally:
             tui.stop()
         assert foreign_output(bytes(tui.raw), [HOSTILE]) == []
@@ -255,9 +252,7 @@ def test_hlog_search_output_is_inert_on_a_terminal_and_exact_in_a_pipe(tmp_path:
     command = [sys.executable, "-m", "backend.cli", "search", "--format", fmt, *store]
     tui = PtyProgram(command, {**os.environ, "TERM": "xterm-256color"})
     try:
-        deadline = time.monotonic() + 60
-        while tui.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+        tui.wait_exit(60)
     finally:
         tui.stop()
     assert tui.proc.returncode == 0, bytes(tui.raw)[-2000:]
@@ -310,9 +305,7 @@ def test_hlog_alerts_output_is_inert_on_a_terminal(tmp_path: Path) -> None:
         for args in (["list"], ["history", rid], ["test", rid]):
             cli = PtyProgram([sys.executable, "-m", "backend.cli", "alerts", *args], env)
             try:
-                deadline = time.monotonic() + 60
-                while cli.proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.1)
+                cli.wait_exit(60)
             finally:
                 cli.stop()
             assert foreign_output(bytes(cli.raw), [HOSTILE]) == [], args

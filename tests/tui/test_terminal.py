@@ -118,10 +118,7 @@ def test_the_tui_receives_otlp_while_open(tmp_path: Path) -> None:
         screen = tui.wait_for("sent through the sdk 2")
         assert "sent through the sdk 0" in screen and "otel-into-tui" in screen
         tui.send("q")
-        deadline = time.monotonic() + 30
-        while tui.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert tui.proc.poll() == 0
+        assert tui.wait_exit(30) == 0
     finally:
         tui.stop()
     # and in the store, for every later run
