@@ -145,8 +145,11 @@ async def export(request: Request, kind: str) -> Response:
         supported = ", ".join(ENCODINGS)
         return _respond(415, f"unsupported content encoding {encoding!r}: use {supported} or none", is_json)
     request_bytes = backend.limits.request_bytes
-    reservation = _Reservation(backend.committer, request_bytes)
     overloaded = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
+    if not backend.committer.admit():
+        message = f"overloaded, retry later: {backend.committer.max_active_requests} requests are being handled"
+        return _respond(503, message, is_json, overloaded)
+    reservation = _Reservation(backend.committer, request_bytes)
     try:
         try:
             body = await _read_body(request, reservation)
@@ -178,6 +181,7 @@ async def export(request: Request, kind: str) -> Response:
         return _respond(503, f"store unavailable: {err}", is_json, retry)
     finally:
         reservation.close()
+        backend.committer.dismiss()
     rejected_count, reasons = rejections.count, rejections.reasons
     response = ExportLogsServiceResponse() if kind == "logs" else ExportTraceServiceResponse()
     messages = list(rejections.warnings)  # stored, but changed: a warning with nothing rejected

@@ -181,11 +181,10 @@ class Committer:
         self.limits = limits
         # memory: request bodies being read, decompressed, decoded or written, together
         self.max_inflight_bytes = limits.inflight_bytes
-        # latency: requests waiting for a worker (each takes ~20-40 ms per 1,000 records; past this
-        # the wait would approach the SDKs' 10 s timeout, and they would retry what was stored)
-        self.max_decoding_requests = limits.waiting_requests
+        # latency: requests being handled at once (see Limits.active_requests)
+        self.max_active_requests = limits.active_requests
         self._inflight_bytes = 0  # reserved by requests being read, decoded or written (event loop only)
-        self._decoding = 0  # requests waiting for a worker process or in one
+        self._active = 0  # requests being handled (event loop only)
         self._acknowledged: OrderedDict[bytes, tuple[float, Rejections]] = OrderedDict()  # digest -> when, answer
         self._storing: dict[bytes, asyncio.Future[Rejections]] = {}
         self._commit_problem = ""  # why the last move into the store failed, until one succeeds
@@ -252,6 +251,19 @@ class Committer:
         self._wal = None
         self._sealed, self._unflushed = [], 0  # on disk: the next start stores them
 
+    def admit(self) -> bool:
+        """Count a request being handled (until dismiss()); False when max_active_requests are: it
+        should be answered 503 at once, to wait in the client (Retry-After) and not here."""
+        if self._active >= self.max_active_requests:
+            self.stats.refused_requests += 1
+            return False
+        self._active += 1
+        return True
+
+    def dismiss(self) -> None:
+        """The request admit() counted has been answered."""
+        self._active -= 1
+
     def reserve(self, size: int) -> bool:
         """Take `size` bytes of the in-flight budget (request bodies being read, decompressed,
         decoded or written); False when it has not that much left (answer 503 at once)."""
@@ -317,14 +329,9 @@ class Committer:
             raise Overloaded("the server is shutting down")
         if self.pending_records >= self.max_pending_records:
             self._refuse()
-        if self._decoding >= self.max_decoding_requests:
-            # waiting longer would pass the clients' timeouts; they retry, and a retry stores nothing twice
-            self.stats.refused_requests += 1
-            raise Overloaded(f"{self._decoding} requests are waiting to be decoded")
         # rows the retention TTL would drop in the next merge are refused, not stored
         oldest_ns = time.time_ns() - (self.store.retention_seconds - RETENTION_MARGIN_SECONDS) * 10**9
         loop = asyncio.get_running_loop()
-        self._decoding += 1
         try:
             encoded, records, rejections = await loop.run_in_executor(
                 _preparers(), prepare, kind, body, content_type, oldest_ns, self.limits
@@ -332,8 +339,6 @@ class Committer:
         except concurrent.futures.BrokenExecutor:
             _pool_broke()
             raise StoreError("an ingest worker process stopped; retry") from None
-        finally:
-            self._decoding -= 1
         pending = self.pending_records
         if pending and pending + records > self.max_pending_records:
             self._refuse()

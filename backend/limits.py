@@ -28,8 +28,12 @@ class Limits:
     value_chars: int = 64 * KIB  # attribute values are truncated
     body_chars: int = 1 * MIB  # log bodies are truncated
     nesting: int = 16  # deeper maps and arrays are kept as JSON text
-    inflight_bytes: int = 256 * MIB  # bodies being read, decompressed, decoded or written: 503 past it
-    waiting_requests: int = 32  # requests waiting for a decoding worker: 503 past it
+    # bodies being read, decompressed, decoded or written: 503 past it (decoding a body takes
+    # about 4 times its size in the workers: 128 MiB keeps the backend under 1.5 GiB)
+    inflight_bytes: int = 128 * MIB
+    # requests being handled at once (read, decoded, written): 503 past it, so overload waits in the
+    # clients (Retry-After) rather than here, past the SDKs' 10 s timeout
+    active_requests: int = 64
 
     def overridden(self, items: Sequence[str]) -> Limits:
         """These limits with `NAME=VALUE` overrides (sizes may say KiB, MiB or GiB); ValueError

@@ -128,18 +128,24 @@ async def blast(url: str, body: bytes, copies: int, encoding: str | None) -> dic
     return codes
 
 
-async def senders(url: str, count: int, seconds: float) -> tuple[list[float], int, int, int]:
-    """Closed-loop senders; (response times, 503s, timeouts, records sent)."""
+async def senders(url: str, count: int, seconds: float) -> tuple[list[float], int, int, int, int]:
+    """Closed-loop senders; (response times, 503s, timeouts, broken connections, records sent)."""
     times: list[float] = []
-    refused = timeouts = sent = 0
+    refused = timeouts = broken = sent = 0
     stop = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=count + 8, max_keepalive_connections=count + 8)
 
+    # one body per sender, made unique per request by an unknown field (ignored by the decoder): the
+    # senders must not spend the CPU the backend needs building bodies
+    templates = [
+        logs_request([{"body": f"sender-load {n} {j}"} for j in range(1000)]).SerializeToString() for n in range(count)
+    ]
+
     async def sender(n: int, http: httpx.AsyncClient) -> None:
-        nonlocal refused, timeouts, sent
+        nonlocal refused, timeouts, broken, sent
         i = 0
         while time.monotonic() < stop:
-            body = logs_request([{"body": f"sender-load {n} {i} {j}"} for j in range(1000)]).SerializeToString()
+            body = templates[n] + b"\x98\x06" + _varint(i)
             i += 1
             while True:  # this request until it is acknowledged, as an SDK retries it
                 t0 = time.monotonic()
@@ -147,6 +153,9 @@ async def senders(url: str, count: int, seconds: float) -> tuple[list[float], in
                     r = await http.post(url + "/v1/logs", content=body, headers=PB, timeout=SDK_TIMEOUT_SECONDS)
                 except httpx.TimeoutException:
                     timeouts += 1
+                    continue
+                except httpx.TransportError:  # the connection broke: an SDK retries that too
+                    broken += 1
                     continue
                 finally:
                     times.append(time.monotonic() - t0)
@@ -158,7 +167,16 @@ async def senders(url: str, count: int, seconds: float) -> tuple[list[float], in
 
     async with httpx.AsyncClient(limits=limits) as http:
         await asyncio.gather(*(sender(n, http) for n in range(count)))
-    return times, refused, timeouts, sent
+    return times, refused, timeouts, broken, sent
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
 
 
 def main() -> None:
@@ -180,7 +198,7 @@ def main() -> None:
                     codes = asyncio.run(blast(url, body, copies, encoding))
                 print(f"{name} ({len(body) / 1024:,.0f} KiB each): answers {codes}, peak RSS {peak.peak:,.0f} MiB")
             with Peak(proc.pid) as peak:
-                times, refused, timeouts, sent = asyncio.run(senders(url, args.senders, args.seconds))
+                times, refused, timeouts, broken, sent = asyncio.run(senders(url, args.senders, args.seconds))
             headers = {"Authorization": f"Bearer {read_token()}"}
             query = {"q": '"sender-load"'}
             stored = httpx.get(url + "/api/logs/count", params=query, headers=headers, timeout=120).json()["count"]
@@ -189,7 +207,8 @@ def main() -> None:
                 f"{args.senders} senders for {args.seconds:g} s: {sent:,} records acknowledged "
                 f"({sent / args.seconds:,.0f}/s), p50 {statistics.median(times):.2f} s, "
                 f"p99 {times[int(len(times) * 0.99)]:.2f} s, max {times[-1]:.2f} s, {refused} answered 503, "
-                f"{timeouts} timed out; stored {stored:,}: duplicates {stored - sent:,}; peak RSS {peak.peak:,.0f} MiB"
+                f"{timeouts} timed out, {broken} broken connections; stored {stored:,}: duplicates {stored - sent:,}; "
+                f"peak RSS {peak.peak:,.0f} MiB"
             )
         finally:
             proc.terminate()

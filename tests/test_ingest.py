@@ -382,6 +382,9 @@ def test_past_the_in_flight_budget_the_answer_is_503_at_once(store: Store) -> No
         backend.committer.release(500)
         assert client.post("/v1/logs", content=body + b"\x98\x06\x01", headers=PB).status_code == 200
         assert backend.committer.available_bytes == 1000  # every request gave its share back
+        backend.committer.max_active_requests = 0  # as many requests are being handled as may be
+        busy = client.post("/v1/logs", content=body + b"\x98\x06\x02", headers=PB)
+        assert busy.status_code == 503 and "being handled" in status_pb2.Status.FromString(busy.content).message
 
 
 def test_limits_are_configurable(store: Store) -> None:

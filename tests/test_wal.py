@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -228,3 +229,52 @@ def test_a_damaged_frame_in_the_middle_loses_only_itself(store: Store, caplog: p
     assert backend.committer.stats.damaged == 100 and backend.committer.stats.replayed == 400
     assert "100 acknowledged records are lost" in caplog.text and "unacknowledged write" in caplog.text
     assert segments(store) == [] and [p.suffix for p in directory.iterdir() if p.name != "lock"] == [".damaged"]
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Processes whose environment carries `marker` (a backend and everything it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("moment", [0.2, 0.6, 1.0, 1.5, 2.5])
+def test_a_backend_killed_during_start_up_leaves_no_process(tmp_path: Path, moment: float) -> None:
+    """kill -9 at several moments of start-up while a client sends logs: its worker processes (started
+    by the first request) and multiprocessing's resource tracker all end with it."""
+    marker = f"HLOG_KILL_TEST={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    env = {**os.environ, name: value}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--store", f"chdb://{tmp_path}", "--listen", "127.0.0.1:0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    body = logs_request([{"body": "during start-up"}]).SerializeToString()
+    started = time.monotonic()
+    url = ""
+    assert proc.stderr is not None
+    os.set_blocking(proc.stderr.fileno(), False)
+    while time.monotonic() - started < moment:
+        line = proc.stderr.readline() or ""
+        found = re.search(r"listening on (http://\S+)", line)
+        url = found.group(1) if found else url
+        if url:
+            try:
+                httpx.post(url + "/v1/logs", content=body, headers=PB, timeout=1)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == [], "processes outlived the killed backend"
