@@ -196,10 +196,11 @@ def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> 
         (state / "hlog").mkdir(parents=True)
         (state / "hlog" / "history.json").write_text(json.dumps([HOSTILE, "level:error"]))
         env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(state), "HLOG_BACKEND": server.url}
-        tui = PtyProgram([sys.executable, "-m", "tui.app"], env)
+        # it opens on a search that finds nothing, so the search the suggestion builds is seen to run
+        tui = PtyProgram([sys.executable, "-m", "tui.app", "-q", "service_name:nothing"], env)
         try:
-            tui.wait_for("1 match")
-            tui.wait_for("1 logs")  # the histogram too: the first screen has finished loading
+            tui.wait_for("0 matches")
+            tui.wait_for("0 logs")  # the histogram too: the first screen has finished loading
 
             def gone(text: str) -> Callable[[str], bool]:
                 return lambda screen: text not in screen
@@ -211,8 +212,6 @@ def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> 
                 return "/ Search" in screen and "Session" not in screen.splitlines()[-1]
 
             steps: list[tuple[str, str | Callable[[str], bool]]] = [
-                ("\r", "span_id = "),  # the detail, with the attributes
-                ("\x1b", gone("span_id = ")),
                 ("/", search_bar_focused),
                 ("\x1b[A", bar(" level:error ")),  # history recall
                 ("\x1b[A", bar("\\x7f\\x08\\r end")),  # the hostile entry, escaped (its end: the cursor is there)
@@ -220,6 +219,8 @@ def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> 
                 ("clip.attr:", bar("clip.attr:/^X")),  # the value suggestion, as an inert regex
                 ("\x1b[C\r", "1 match"),  # accept it and run: it finds the log
                 ("\x1b", lambda screen: not search_bar_focused(screen)),
+                ("\r", "span_id = "),  # the detail, with the attributes
+                ("\x1b", gone("span_id = ")),
                 ("s", "session s-X"),
                 ("\x1b", gone("session s-X")),
                 ("A", "Alert rules"),

@@ -128,7 +128,11 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         now = self.hlog.now_ns()
         try:
             count = await self.hlog.api.count(q=query, **{"from": format_ns(now - window_ns, 9)})
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except Exception as err:
+            if not self.is_attached:
+                return
             status = Text(f"✓ valid query; no count: {safe(str(err))}", style="yellow")
             self.query_one("#query-status", Static).update(status)
             return
@@ -180,6 +184,8 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         return body
 
     def _status(self, text: str, style: str) -> None:
+        if not self.is_attached:  # the user left this screen while the backend answered
+            return
         self.query_one("#form-status", Static).update(Text(safe_lines(text), style=style))
 
     @on(Button.Pressed, "#save")
@@ -201,7 +207,8 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             self._status(f"✗ {err.payload.get('field', '')}: {err}", "bold red")
             return
         self.notify(f"Alert rule {safe(saved['name'])!r} saved", timeout=3)
-        self.dismiss(saved)
+        if self.is_attached:
+            self.dismiss(saved)
 
     @on(Button.Pressed, "#send-test")
     def action_send_test(self) -> None:
@@ -214,6 +221,8 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             # an edited rule's masked secrets are filled in by the backend from the saved rule
             body = {**self._body(), "id": self.rule.get("id", "")}
             result = await self.hlog.api.call("POST", "/api/alerts/test", body)
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except (ValueError, ApiError) as err:
             self._status(f"✗ {err}", "bold red")
             return

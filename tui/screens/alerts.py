@@ -69,6 +69,8 @@ class AlertsScreen(Screen[None]):
     async def _load(self) -> None:
         try:
             self.rules = (await self.hlog.api.call("GET", "/api/alerts"))["rules"]
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except Exception as err:
             self.notify(f"cannot load the alert rules: {err}", severity="error")
             return
@@ -115,8 +117,11 @@ class AlertsScreen(Screen[None]):
             return
         try:
             history = (await self.hlog.api.call("GET", f"/api/alerts/{rule['id']}/history"))["history"]
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except Exception as err:
-            self.query_one("#rule-history", Static).update(Text(f"no history: {err}", style="red"))
+            if self.is_attached:
+                self.query_one("#rule-history", Static).update(Text(f"no history: {one_line(str(err))}", style="red"))
             return
         text = Text(f"history of {one_line(rule['name'])}\n", style="bold")
         for entry in history[:30]:

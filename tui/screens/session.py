@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from query import format_term
 from tui.format import LEVEL_STYLES, duration, one_line, stamp
 from tui.widgets.detail import DetailPane
 from tui.widgets.log_table import Column, LogTable
@@ -68,6 +69,8 @@ class SessionScreen(Screen[None]):
     async def _load_summary(self) -> None:
         try:
             summary = await self.hlog.api.session(self.session_id)
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except Exception as err:
             self.notify(f"cannot load the session: {err}", severity="error")
             return
@@ -109,7 +112,11 @@ class SessionScreen(Screen[None]):
     @work(exclusive=True, group="logs")
     async def _load_logs(self, after: str | None) -> None:
         try:
-            page = await self.hlog.api.logs(q=f'session_id:"{self.session_id}"', after=after or "0-0", limit=PAGE_ROWS)
+            # the id is data: quoted (or an inert regex) by the language's own formatter
+            query = format_term("session_id", self.session_id)
+            page = await self.hlog.api.logs(q=query, after=after or "0-0", limit=PAGE_ROWS)
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except Exception as err:
             self.notify(f"cannot load the session's logs: {err}", severity="error")
             return

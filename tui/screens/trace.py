@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from query import format_term
 from tui.format import clock, duration, one_line
 from tui.widgets.log_table import Column, LogTable
 
@@ -83,6 +84,8 @@ class TraceScreen(Screen[None]):
     async def _load_spans(self) -> None:
         try:
             spans = await self.hlog.api.trace(self.trace_id)
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except Exception as err:
             self.notify(f"cannot load the trace: {err}", severity="error")
             return
@@ -137,9 +140,11 @@ class TraceScreen(Screen[None]):
 
     @work(exclusive=True, group="logs")
     async def _load_logs(self, span_id: str) -> None:
-        query = f'trace_id:"{self.trace_id}"' + (f' span_id:"{span_id}"' if span_id else "")
+        query = format_term("trace_id", self.trace_id) + (" " + format_term("span_id", span_id) if span_id else "")
         try:
             page = await self.hlog.api.logs(q=query, after="0-0", limit=1000)
+            if not self.is_attached:  # the user left this screen while the backend answered
+                return
         except Exception as err:
             self.notify(f"cannot load the trace's logs: {err}", severity="error")
             return
