@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import os
 import secrets
 import socket
 from collections.abc import Iterable
 from pathlib import Path
 
-from google.rpc import status_pb2
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from backend.http_otlp import PROTOBUF_TYPES, status_response
 
 MIN_TOKEN_CHARS = 16
 TOKEN_FILE_NAME = "token"
@@ -47,7 +47,6 @@ CORS_HEADERS = [
     "tracestate",
     "baggage",
 ]
-_PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 
 
 class TokenError(ValueError):
@@ -167,7 +166,8 @@ class Gatekeeper:
         if scope["path"] in INGEST_PATHS:
             is_preflight = scope["method"] == "OPTIONS"
             if self.ingest_needs_token and not is_preflight and not self._authorized(headers):
-                response = _otlp_status(headers, 401, "missing or wrong bearer token")
+                content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+                response = status_response(401, "missing or wrong bearer token", content_type not in PROTOBUF_TYPES)
                 response.headers["WWW-Authenticate"] = "Bearer"
                 response.headers["Access-Control-Allow-Origin"] = "*"
                 await response(scope, receive, send)
@@ -194,12 +194,3 @@ class Gatekeeper:
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"type": kind, "message": message}}, status)
-
-
-def _otlp_status(headers: Headers, status: int, message: str) -> Response:
-    """An OTLP error: a google.rpc.Status in the request's encoding, its content type echoed."""
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in _PROTOBUF_TYPES:
-        body = status_pb2.Status(code=status, message=message).SerializeToString()
-        return Response(body, status, media_type=content_type)
-    return Response(json.dumps({"code": status, "message": message}), status, media_type="application/json")

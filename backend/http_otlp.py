@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 RETRY_AFTER_OVERLOAD_SECONDS = 1
 RETRY_AFTER_STORE_DOWN_SECONDS = 5
-_PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
+PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 _JSON_TYPE = "application/json"
 ENCODINGS = ("gzip", "deflate", "zstd")
 
@@ -32,7 +32,7 @@ class _TooLarge(Exception):
     pass
 
 
-def _respond(status: int, message: str, is_json: bool, headers: dict[str, str] | None = None) -> Response:
+def status_response(status: int, message: str, is_json: bool, headers: dict[str, str] | None = None) -> Response:
     """An OTLP error response: a google.rpc.Status in the request's encoding."""
     if is_json:
         return Response(json.dumps({"code": status, "message": message}), status, headers, _JSON_TYPE)
@@ -136,19 +136,19 @@ async def export(request: Request, kind: str) -> Response:
     backend: Backend = request.app.state.backend
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     is_json = content_type == _JSON_TYPE
-    if content_type not in _PROTOBUF_TYPES and not is_json:
-        return _respond(
+    if content_type not in PROTOBUF_TYPES and not is_json:
+        return status_response(
             415, f"unsupported content type {content_type!r}: use application/x-protobuf or application/json", is_json
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "", *ENCODINGS):
         supported = ", ".join(ENCODINGS)
-        return _respond(415, f"unsupported content encoding {encoding!r}: use {supported} or none", is_json)
+        return status_response(415, f"unsupported content encoding {encoding!r}: use {supported} or none", is_json)
     request_bytes = backend.limits.request_bytes
     overloaded = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
     if not backend.committer.admit():
         message = f"overloaded, retry later: {backend.committer.max_active_requests} requests are being handled"
-        return _respond(503, message, is_json, overloaded)
+        return status_response(503, message, is_json, overloaded)
     reservation = _Reservation(backend.committer, request_bytes)
     try:
         try:
@@ -163,22 +163,22 @@ async def export(request: Request, kind: str) -> Response:
                     raise
                 reservation.hold(len(body))
         except _TooLarge:
-            return _respond(413, f"request larger than {request_bytes} bytes", is_json)
+            return status_response(413, f"request larger than {request_bytes} bytes", is_json)
         except ValueError as err:
-            return _respond(400, str(err), is_json)
-        rejections = await backend.committer.submit(kind, body, _JSON_TYPE if is_json else _PROTOBUF_TYPES[0])
+            return status_response(400, str(err), is_json)
+        rejections = await backend.committer.submit(kind, body, _JSON_TYPE if is_json else PROTOBUF_TYPES[0])
     except _OverBudget:
         message = "overloaded, retry later: too many bytes of requests are being handled"
-        return _respond(503, message, is_json, overloaded)
+        return status_response(503, message, is_json, overloaded)
     except RequestTooLarge as err:
-        return _respond(413, str(err), is_json)
+        return status_response(413, str(err), is_json)
     except DecodeFailure as err:
-        return _respond(400, str(err), is_json)
+        return status_response(400, str(err), is_json)
     except Overloaded as err:
-        return _respond(503, f"overloaded, retry later: {err}", is_json, overloaded)
+        return status_response(503, f"overloaded, retry later: {err}", is_json, overloaded)
     except StoreError as err:
         retry = {"Retry-After": str(RETRY_AFTER_STORE_DOWN_SECONDS)}
-        return _respond(503, f"store unavailable: {err}", is_json, retry)
+        return status_response(503, f"store unavailable: {err}", is_json, retry)
     finally:
         reservation.close()
         backend.committer.dismiss()
