@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from backend.client import ApiClient, default_backend_url
+from backend.textsafe import safe, safe_lines
 from backend.timeutil import parse_duration_ns, parse_time_ns
 from tui.history import History, default_history_path
 from tui.link import INGEST_PORT, Link
@@ -23,6 +24,7 @@ from tui.timerange import Range
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
+    from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
 LinkFactory = Callable[[], Awaitable[Link]]
@@ -54,6 +56,18 @@ class HlogApp(App[None]):
         self.clock = clock
         self.history = History(history_path)
         self.link: Link | None = None
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is shown as plain, inert text: error messages carry what the network sent."""
+        super().notify(safe_lines(message), title=safe(title), severity=severity, timeout=timeout, markup=False)
 
     def now_ns(self) -> int:
         """The current time (frozen in tests)."""
