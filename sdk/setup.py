@@ -62,13 +62,22 @@ class Stats:
         setattr(self, f"dropped_{kind}", getattr(self, f"dropped_{kind}") + count)
 
 
+# set while this thread exports: what the exporter's HTTP stack logs then (urllib3's retries, a
+# warning at shutdown, which runs in the caller's thread) must not feed the export queue again
+_exporting = threading.local()
+
+
 class _CountingLogExporter(LogRecordExporter):
     def __init__(self, inner: LogRecordExporter, stats: Stats) -> None:
         self.inner, self.stats = inner, stats
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         self.stats.dequeued("logs", len(batch))
-        result = self.inner.export(batch)
+        _exporting.active = True
+        try:
+            result = self.inner.export(batch)
+        finally:
+            _exporting.active = False
         self.stats.exported("logs", len(batch), result == LogRecordExportResult.SUCCESS)
         return result
 
@@ -85,7 +94,11 @@ class _CountingSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.stats.dequeued("spans", len(spans))
-        result = self.inner.export(spans)
+        _exporting.active = True
+        try:
+            result = self.inner.export(spans)
+        finally:
+            _exporting.active = False
         self.stats.exported("spans", len(spans), result == SpanExportResult.SUCCESS)
         return result
 
@@ -140,7 +153,11 @@ class _SessionFilter(logging.Filter):
     """Adds the current session, request and the logger's name to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("opentelemetry") or threading.current_thread().name.startswith("OtelBatch"):
+        if (
+            record.name.startswith("opentelemetry")
+            or threading.current_thread().name.startswith("OtelBatch")
+            or getattr(_exporting, "active", False)
+        ):
             # what the exporters log while exporting (their HTTP requests, "backend down") must not
             # feed the export queue again
             return False

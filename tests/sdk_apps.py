@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--peer", default="")
     args = parser.parse_args()
     handle = sdk.init(
-        service_name=f"sdk-{args.kind}", endpoint=args.endpoint, schedule_delay_millis=200, export_timeout_seconds=2
+        service_name=f"sdk-{args.kind}", endpoint=args.endpoint, schedule_delay_millis=200, export_timeout_seconds=10
     )
 
     def report() -> None:
