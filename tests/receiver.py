@@ -61,13 +61,16 @@ def start_receiver() -> Iterator[Receiver]:
                 receiver.held[self.path].wait(60)
             queue = receiver.script.get(self.path) or []
             status, headers = queue.pop(0) if queue else (200, {})
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
             answer = receiver.bodies.get(self.path, b"ok")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a held request's sender gave up meanwhile
 
         def log_message(self, *args: Any) -> None:
             pass
