@@ -35,8 +35,8 @@ def mask_url(kind: str, url: str) -> str:
         netloc = f"{MASK}@{netloc}"
     path = parts.path
     if kind in _SECRET_PATH_KINDS and path.strip("/"):
-        first = path.strip("/").split("/")[0]
-        path = f"/{first}/{MASK}" if first not in ("", path.strip("/")) else f"/{MASK}"
+        segments = path.strip("/").split("/")  # the first names the API (/services, /api); the rest is the token
+        path = f"/{segments[0]}/{MASK}" if len(segments) > 1 else f"/{MASK}"
     query = MASK if parts.query else ""
     return urlunsplit((parts.scheme, netloc, path, query, ""))
 

@@ -30,11 +30,6 @@ def safe(text: str) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
-def is_safe(text: str) -> bool:
-    """Whether `text` has nothing that safe() would escape."""
-    return _UNSAFE.search(text) is None
-
-
 def json_safe(text: str) -> str:
     """JSON text (from json.dumps) with the characters JSON leaves raw (DEL, C1, bidi) written as
     `\\uXXXX` escapes: the same data for a JSON reader, inert on a terminal."""
