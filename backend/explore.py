@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from backend.schema import visible
 from backend.search import TimeRange
 from backend.timeutil import format_ns
 from query.fields import RESERVED
@@ -15,6 +16,7 @@ USER_KEYS = ("user.id", "enduser.id", "user_id", "userId", "user.email")
 MAX_KEYS = 200
 MAX_VALUES = 20
 MAX_SESSION_REQUESTS = 500
+LOGS, SPANS = visible("logs"), visible("spans")  # stored and unflushed rows
 # Keys whose values are ids: suggesting their values is useless (and costly).
 _ID_COLUMNS = {"session_id", "trace_id", "span_id", "timestamp", "message"}
 _COLUMN_OF_KEY = {
@@ -39,7 +41,7 @@ class Explorer:
             f"SELECT count(), toUnixTimestamp64Nano(min(Timestamp)), toUnixTimestamp64Nano(max(Timestamp)), "
             f"groupUniqArray(ServiceName), sumMap(map(SeverityText, toUInt64(1))), "
             f"anyIf({_first_attr(USER_KEYS)}, {_first_attr(USER_KEYS)} != '') "
-            f"FROM {self.db}.logs WHERE SessionId = {{sid:String}}",
+            f"FROM {self.db}.{LOGS} WHERE SessionId = {{sid:String}}",
             params,
         )
         count, first, last, services, levels, user = rows[0]
@@ -47,7 +49,7 @@ class Explorer:
             return None
         requests = self.store.query(
             f"SELECT TraceId, toUnixTimestamp64Nano(min(Timestamp)) AS start, count(), "
-            f"countIf(SeverityNumber >= 17) FROM {self.db}.logs "
+            f"countIf(SeverityNumber >= 17) FROM {self.db}.{LOGS} "
             f"WHERE SessionId = {{sid:String}} AND TraceId != '' GROUP BY TraceId ORDER BY start "
             f"LIMIT {MAX_SESSION_REQUESTS}",
             params,
@@ -57,7 +59,7 @@ class Explorer:
             for r in self.store.query(
                 f"SELECT TraceId, argMin(SpanName, ParentSpanId != ''), max(Duration), "
                 f"max(StatusCode = 'ERROR'), argMin(ServiceName, ParentSpanId != '') "
-                f"FROM {self.db}.spans WHERE SessionId = {{sid:String}} GROUP BY TraceId",
+                f"FROM {self.db}.{SPANS} WHERE SessionId = {{sid:String}} GROUP BY TraceId",
                 params,
             )
         }
@@ -82,7 +84,7 @@ class Explorer:
         params: dict[str, Any] = {}
         where = " AND ".join(time_range.sql(params)) or "1"
         rows = self.store.query(
-            f"SELECT key, count() AS n FROM {self.db}.logs "
+            f"SELECT key, count() AS n FROM {self.db}.{LOGS} "
             f"ARRAY JOIN arrayConcat(mapKeys(LogAttributes), mapKeys(ResourceAttributes)) AS key "
             f"WHERE {where} GROUP BY key ORDER BY n DESC, key LIMIT {MAX_KEYS}",
             params,
@@ -108,7 +110,7 @@ class Explorer:
             conditions.append("(mapContains(LogAttributes, {k:String}) OR mapContains(ResourceAttributes, {k:String}))")
         conditions.append(f"startsWith({expr}, {{prefix:String}})")
         rows = self.store.query(
-            f"SELECT {expr} AS v, count() AS n FROM {self.db}.logs WHERE {' AND '.join(conditions)} "
+            f"SELECT {expr} AS v, count() AS n FROM {self.db}.{LOGS} WHERE {' AND '.join(conditions)} "
             f"GROUP BY v ORDER BY n DESC, v LIMIT {MAX_VALUES}",
             params,
         )

@@ -4,9 +4,10 @@ Worker processes decode each request and turn it into rows (Arrow: the CPU-heavy
 part of ingest, kept off this process's GIL). A request is answered once its rows are
 in the write-ahead log (appended and fdatasync'ed with whatever other requests arrived
 meanwhile); the rows are then moved into the store in large inserts: when enough
-are buffered, after at most the flush interval, before any read of the store (so a
-search sees every acknowledged row), and at stop. A request is refused with
-Overloaded when too many records wait.
+are buffered, after at most the flush interval, and at stop. Until then a read sees them
+in the store's small in-memory table of unflushed rows, which a read fills with what was
+acknowledged since the last one (docs/store.md: "What a read sees"). A request is refused
+with Overloaded when too many records wait.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -22,13 +24,15 @@ import signal
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+import numpy as np
 import pyarrow as pa
 
-from backend import attributes, wal
+from backend import attributes, schema, wal
 from backend.limits import DEFAULT_LIMITS, Limits
 from backend.otlp import Batch, Rejections, add_request, decode, record_count
 from backend.store import LOG_COLUMNS, SPAN_COLUMNS, StoreError, to_arrow
@@ -147,6 +151,43 @@ class IngestStats:
     damaged: int = 0  # acknowledged records a damaged write-ahead log segment lost
 
 
+class _Gate:
+    """Reads share it; the flush takes it alone while rows move from the unflushed table into
+    the store, so that no read sees them twice or not at all. A waiting flush goes first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer_waiting = 0
+        self._writing = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and not self._writer_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._writer_waiting += 1
+            self._cond.wait_for(lambda: not self._writing and not self._readers)
+            self._writer_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class Committer:
     """Owns the write-ahead log, the rows acknowledged but not yet in the store, and the
     tasks that write the log and flush it to the store."""
@@ -168,9 +209,12 @@ class Committer:
         self._writing = 0  # records of requests waiting for their log write (event loop only)
         self._wal: wal.WriteAheadLog | None = None
         self._wal_lock = threading.Lock()  # the log's active segment and the buffer
-        self._flush_lock = threading.Lock()  # one flush at a time
+        self._flush_lock = threading.Lock()  # one flush or staging at a time
         self._buffer: list[wal.Frame] = []
         self._buffered = 0
+        self._staged = 0  # frames at the start of _buffer copied into the unflushed tables
+        self._gate = _Gate()
+        self._next_id = 0  # row ids are given here, so a row keeps its id when it is flushed
         self._sealed: list[tuple[Path, list[wal.Frame]]] = []  # flushed segments whose insert failed
         self._unflushed = 0  # records in _sealed
         self._wake: asyncio.Event | None = None
@@ -213,6 +257,7 @@ class Committer:
             self._refusal = str(err)
             return
         try:
+            self._clear_staged()  # a server keeps what a dead backend staged; its log has the rows
             self._replay()
         except BaseException:
             self._wal.close()
@@ -226,7 +271,7 @@ class Committer:
             return
         self._wake, self._flush_due = asyncio.Event(), asyncio.Event()
         self._closing = False
-        self.store.before_read = self._flush_for_read
+        self.store.read_guard = self._read_guard
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="hlog-wal-writer"),
             asyncio.create_task(self._flush_loop(), name="hlog-flusher"),
@@ -242,11 +287,11 @@ class Committer:
         self._flush_due.set()
         await asyncio.gather(*self._tasks)
         self._tasks = []
-        self.store.before_read = None
         try:
             await asyncio.to_thread(self.flush)
         except StoreError as err:
             log.error("ingest: %d records stay in the write-ahead log until the next start: %s", self._unflushed, err)
+        self.store.read_guard = contextlib.nullcontext
         self._wal.close()
         self._wal = None
         self._sealed, self._unflushed = [], 0  # on disk: the next start stores them
@@ -390,8 +435,15 @@ class Committer:
         assert self._wal is not None
         with self._wal_lock:
             self._wal.append([item.encoded for item in items])
-            self._buffer.extend(item.frame for item in items)
-            self._buffered += sum(item.frame[1].num_rows for item in items)
+            for kind, rows in (item.frame for item in items):
+                self._buffer.append((kind, rows.append_column("Id", self._ids(rows.num_rows))))
+                self._buffered += rows.num_rows
+
+    def _ids(self, count: int) -> pa.Array:
+        """Unique, increasing row ids (nanoseconds since the epoch, or past the last given)."""
+        first = max(self._next_id, time.time_ns())
+        self._next_id = first + count
+        return pa.array(np.arange(first, first + count, dtype=np.uint64))
 
     async def _flush_loop(self) -> None:
         assert self._flush_due is not None
@@ -410,10 +462,10 @@ class Committer:
                 await asyncio.sleep(RETRY_FLUSH_SECONDS)
 
     def flush(self) -> None:
-        """Move every acknowledged row into the store (any thread; readers call it first).
-        Raises StoreError when the store refuses; the rows stay in the log and are retried."""
+        """Move every acknowledged row into the store (any thread). Raises StoreError when the
+        store refuses; the rows stay in the log (and visible in the unflushed tables) and are retried."""
         with self._flush_lock:
-            if self._wal is None:  # a read that raced stop(): everything is flushed
+            if self._wal is None:  # raced stop(): everything is flushed
                 return
             with self._wal_lock:
                 if self._buffer:
@@ -421,27 +473,52 @@ class Committer:
                     assert segment is not None
                     self._sealed.append((segment, self._buffer))
                     self._unflushed += self._buffered
-                    self._buffer, self._buffered = [], 0
-            while self._sealed:
-                segment, frames = self._sealed[0]
+                    self._buffer, self._buffered, self._staged = [], 0, 0
+            if not self._sealed:
+                return
+            with self._gate.exclusive():
                 try:
-                    rows = self._insert(segment, frames)
-                except StoreError as err:
-                    self.stats.failed_commits += 1
-                    self._commit_problem = f"acknowledged records cannot be moved into the store: {err}"
-                    raise
-                self._commit_problem = ""
-                self._sealed.pop(0)
-                self._unflushed -= rows
-                segment.unlink()
+                    while self._sealed:
+                        segment, frames = self._sealed[0]
+                        try:
+                            rows = self._insert(segment, frames)
+                        except StoreError as err:
+                            self.stats.failed_commits += 1
+                            self._commit_problem = f"acknowledged records cannot be moved into the store: {err}"
+                            raise
+                        self._commit_problem = ""
+                        self._sealed.pop(0)
+                        self._unflushed -= rows
+                        segment.unlink()
+                finally:
+                    # what is stored leaves the unflushed tables; what is not stays visible there
+                    with contextlib.suppress(StoreError):
+                        self._clear_staged()
+                        self._stage_frames([frame for _, frames in self._sealed for frame in frames])
 
-    def _flush_for_read(self) -> None:
-        """Before a read: make acknowledged rows visible. When the store refuses the insert,
-        the read still answers from what is stored (the flusher reports and retries)."""
-        try:
-            self.flush()
-        except StoreError as err:
-            log.warning("ingest: a read does not see %d acknowledged records yet: %s", self._unflushed, err)
+    @contextlib.contextmanager
+    def _read_guard(self) -> Iterator[None]:
+        """Around every read of logs or spans: copy what was acknowledged since the last read
+        into the unflushed tables, then read while no flush moves rows."""
+        with self._flush_lock:
+            with self._wal_lock:
+                frames, self._staged = self._buffer[self._staged :], len(self._buffer)
+            try:
+                self._stage_frames(frames)
+            except StoreError as err:
+                log.warning("ingest: a read does not see %d acknowledged records yet: %s", self.pending_records, err)
+        with self._gate.shared():
+            yield
+
+    def _stage_frames(self, frames: list[wal.Frame]) -> None:
+        for table in wal.KINDS:
+            parts = [rows for kind, rows in frames if kind == table]
+            if parts:
+                self.store.insert_arrow(schema.unflushed(table), pa.concat_tables(parts, promote_options="default"))
+
+    def _clear_staged(self) -> None:
+        for table in wal.KINDS:
+            self.store.command(f"TRUNCATE TABLE {self.store.db}.{schema.unflushed(table)}")
 
     def _insert(self, segment: Path, frames: list[wal.Frame]) -> int:
         """Insert a segment's rows, one insert per table named after the segment: inserting a
@@ -450,7 +527,7 @@ class Committer:
         for table in wal.KINDS:
             parts = [rows for kind, rows in frames if kind == table]
             if parts:
-                rows = pa.concat_tables(parts).combine_chunks()
+                rows = pa.concat_tables(parts, promote_options="default").combine_chunks()
                 self.store.insert_arrow(table, rows, token=f"hlog-wal-{segment.stem}-{table}")
                 total += rows.num_rows
         self.stats.records += total

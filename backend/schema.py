@@ -203,3 +203,29 @@ CREATE TABLE IF NOT EXISTS {db}.hlog_settings (
 
 # Tables whose TTL follows --retention.
 RETENTION_TABLES = ("logs", "spans")
+
+# Rows acknowledged but not yet flushed into logs/spans are staged in an in-memory table that
+# reads see through a Merge table (docs/store.md: "What a read sees"). Both are made anew at
+# every open, from the migrated table: they hold nothing a restart needs (the write-ahead log
+# does), and a Merge table's columns are fixed when it is created.
+STAGED_TABLES = ("logs", "spans")
+
+
+def unflushed(table: str) -> str:
+    """The in-memory table of `table`'s acknowledged rows not flushed yet."""
+    return f"{table}_unflushed"
+
+
+def visible(table: str) -> str:
+    """The Merge table that reads `table` together with its unflushed rows."""
+    return f"{table}_all"
+
+
+def staging_statements(table: str) -> tuple[str, ...]:
+    """(Re)create the staging and Merge tables of `table`."""
+    return (
+        f"DROP TABLE IF EXISTS {{db}}.{visible(table)}",
+        f"DROP TABLE IF EXISTS {{db}}.{unflushed(table)}",
+        f"CREATE TABLE {{db}}.{unflushed(table)} AS {{db}}.{table} ENGINE = Memory",
+        f"CREATE TABLE {{db}}.{visible(table)} AS {{db}}.{table} ENGINE = Merge({{db}}, '^{table}(_unflushed)?$')",
+    )

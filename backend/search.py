@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from backend.schema import unflushed, visible
 from backend.timeutil import format_ns
 from query import CompiledQuery, QueryError, compile_query
 from query.fields import reserved
@@ -18,6 +19,7 @@ DEFAULT_PAGE_ROWS = 100
 MAX_PAGE_ROWS = 10_000
 DEFAULT_HISTOGRAM_BUCKETS = 60
 MAX_HISTOGRAM_BUCKETS = 1_000
+LOGS = visible("logs")  # what aggregations read: stored and unflushed logs
 
 _SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
@@ -107,8 +109,14 @@ def page_sql(
     # Reading in order, ClickHouse merges a stream per part (a day at least); without read-ahead
     # buffering it reads an older part only as far as the page needs: `service_name:X level:error`
     # over 7 days of 10 M logs 35 -> 18 ms, a phrase 44 -> 22 ms (bench/search.py).
+    # The stored rows and the unflushed ones (a small in-memory table) are each read in order and
+    # limited, then merged: a Merge table over both cannot read in order (5 M logs: 68 vs 6 ms).
+    branches = " UNION ALL ".join(
+        f"SELECT {_SELECT} FROM {db}.{table} WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
+        for table in ("logs", unflushed("logs"))
+    )
     sql = (
-        f"SELECT {_SELECT} FROM {db}.logs WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}} "
+        f"SELECT * FROM ({branches}) ORDER BY ts {order}, Id {order} LIMIT {{lim:UInt32}} "
         "SETTINGS read_in_order_use_buffering = 0"
     )
     return sql, params
@@ -117,7 +125,7 @@ def page_sql(
 def count_sql(db: str, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
     """SQL counting the matches."""
     where, params = _where(db, compiled, time_range)
-    return f"SELECT count() FROM {db}.logs WHERE {where}", params
+    return f"SELECT count() FROM {db}.{LOGS} WHERE {where}", params
 
 
 def histogram_sql(
@@ -130,7 +138,7 @@ def histogram_sql(
     params["step"] = step
     sql = (
         "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, SeverityText, count() "
-        f"FROM {db}.logs WHERE {where} GROUP BY bucket, SeverityText ORDER BY bucket"
+        f"FROM {db}.{LOGS} WHERE {where} GROUP BY bucket, SeverityText ORDER BY bucket"
     )
     return sql, params, step
 
@@ -263,7 +271,7 @@ class LogSearch:
     def trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
         """Every span of a trace, in start order."""
         sql = (
-            f"SELECT {_SPAN_SELECT} FROM {self.store.db}.spans WHERE TraceId = {{trace:String}} "
+            f"SELECT {_SPAN_SELECT} FROM {self.store.db}.{visible('spans')} WHERE TraceId = {{trace:String}} "
             "ORDER BY Timestamp, Id LIMIT {lim:UInt32}"
         )
         rows = self.store.query(sql, {"trace": trace_id.lower(), "lim": MAX_TRACE_SPANS})
@@ -288,7 +296,7 @@ class LogSearch:
                 "ResourceAttributes[{gk:String}])"
             )
         sql = (
-            f"SELECT {expr} AS g, count() AS n FROM {self.store.db}.logs WHERE {where} "
+            f"SELECT {expr} AS g, count() AS n FROM {self.store.db}.{LOGS} WHERE {where} "
             "GROUP BY g ORDER BY n DESC, g LIMIT {glim:UInt32}"
         )
         return {str(g): int(n) for g, n in self.store.query(sql, params)}

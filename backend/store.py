@@ -236,8 +236,9 @@ class Store:
         self._readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
         self._clients: list[Client] = []
         self._write_lock = threading.Lock()
-        # called before every read: ingest sets it so that acknowledged rows it still buffers are visible
-        self.before_read: Callable[[], None] | None = None
+        # every read of logs or spans runs inside it: ingest sets it so that the read sees every
+        # acknowledged row, and none twice while they move (docs/store.md: "What a read sees")
+        self.read_guard: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
         try:
             self._writer = self._connect()
             self._writer.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
@@ -300,6 +301,9 @@ class Store:
                     )
             self.set_setting("retention_seconds", str(ttl))
         self.retention_seconds = ttl
+        for table in schema.STAGED_TABLES:
+            for statement in schema.staging_statements(table):
+                client.command(self._format(statement, ttl))
 
     def schema_version(self) -> int:
         """The highest applied migration."""
@@ -331,13 +335,13 @@ class Store:
         self, sql: str, params: dict[str, Any] | None = None, reads_ingest: bool = True
     ) -> Sequence[Sequence[Any]]:
         """Run a SELECT with bound parameters and return its rows. A read of the logs or spans
-        (`reads_ingest`) first makes every acknowledged row visible (before_read); one of hlog's
-        own tables (rules, settings) does not need to, and moves nothing into the store."""
-        if reads_ingest and self.before_read is not None:
-            self.before_read()
+        (`reads_ingest`: through schema.visible() and schema.unflushed()) runs in read_guard;
+        one of hlog's own tables (rules, settings) does not need to."""
         try:
-            with self._reader() as client:
+            with self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as client:
                 return client.query(sql, parameters=params or {}).result_rows
+        except StoreError:
+            raise
         except Exception as err:
             raise _friendly(err, self.target) from err
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from backend import ingest, wal
 from backend.app import Backend
 from backend.otlp import Batch, add_logs
+from backend.schema import visible
 from backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
 from tests.conftest import Server, api_client, api_get, logs_request, post_logs
 
@@ -27,7 +29,8 @@ HOUR = 3600.0
 
 
 def count(store: Store, marker: str = "") -> int:
-    sql = f"SELECT count() FROM {store.db}.logs WHERE Body LIKE {{m:String}}"
+    """Matching logs a read sees: stored and acknowledged."""
+    sql = f"SELECT count() FROM {store.db}.{visible('logs')} WHERE Body LIKE {{m:String}}"
     return int(store.query(sql, {"m": f"%{marker}%"})[0][0])
 
 
@@ -35,17 +38,52 @@ def segments(store: Store) -> list[Path]:
     return sorted(store.target.wal_dir().glob("*.wal"))
 
 
+def stored(store: Store) -> int:
+    """Logs in the table itself (flushed), read without the committer."""
+    return int(store._writer.query(f"SELECT count() FROM {store.db}.logs").result_rows[0][0])
+
+
 def test_reads_see_acknowledged_logs_before_they_are_flushed(store: Store) -> None:
-    with api_client(Backend(store, flush_interval=HOUR)) as client:
+    backend = Backend(store, flush_interval=HOUR)
+    with api_client(backend) as client:
         post_logs(client, [{"body": f"early {i}"} for i in range(3)])
         # acknowledged, in the log and not yet in the table
         [segment] = segments(store)
         assert segment.stat().st_size > 0
-        raw = store._writer.query(f"SELECT count() FROM {store.db}.logs").result_rows[0][0]
-        assert raw == 0
-        logs = client.get("/api/logs", params={"q": "early"}).json()["logs"]
-        assert sorted(log["body"] for log in logs) == ["early 0", "early 1", "early 2"]
-        assert segments(store) == []  # the read moved them to the store and the segment went
+        assert stored(store) == 0
+        page = client.get("/api/logs", params={"q": "early"}).json()["logs"]
+        assert sorted(log["body"] for log in page) == ["early 0", "early 1", "early 2"]
+        counted = client.get("/api/logs/count", params={"q": "early"}).json()
+        post_logs(client, [{"body": "early 3"}])
+        again = client.get("/api/logs", params={"q": "early"}).json()["logs"]
+        # reading moved nothing into the store: --flush-interval is what decides when
+        assert stored(store) == 0 and segments(store) == [segment]
+        backend.committer.flush()
+        assert stored(store) == 4 and segments(store) == []
+        after = client.get("/api/logs", params={"q": "early"}).json()["logs"]
+    assert counted["count"] == 3
+    # every log once, before and after the flush, with the same cursor: a page does not move
+    assert [log["cursor"] for log in after] == [log["cursor"] for log in again]
+    assert len({log["cursor"] for log in again}) == 4
+
+
+def test_reads_during_flushes_see_every_log_once(store: Store) -> None:
+    """Rows move from the unflushed table into the store while searches run: none is missed or doubled."""
+    backend = Backend(store, flush_interval=HOUR)
+    with api_client(backend) as client:
+        sent, seen = 0, []
+        for round_ in range(8):
+            post_logs(client, [{"body": f"mover {round_} {i}"} for i in range(25)])
+            sent += 25
+            flusher = threading.Thread(target=backend.committer.flush)
+            flusher.start()
+            while flusher.is_alive() or len(seen) < 2 * (round_ + 1):
+                seen.append(client.get("/api/logs/count", params={"q": "mover"}).json()["count"])
+                if not flusher.is_alive() and len(seen) >= 2 * (round_ + 1):
+                    break
+            flusher.join()
+            assert seen[-1] == sent
+    assert set(seen) <= {25 * n for n in range(1, 9)}
 
 
 def test_a_replayed_segment_is_not_stored_twice(store: Store, tmp_path: Path) -> None:
@@ -189,19 +227,23 @@ def test_a_worker_whose_backend_died_before_it_started_exits() -> None:
 
 
 def test_healthz_is_degraded_while_commits_fail_and_ok_after(store: Store) -> None:
-    with api_client(Backend(store, flush_interval=HOUR)) as client:
+    backend = Backend(store, flush_interval=HOUR)
+    with api_client(backend) as client:
         assert client.get("/healthz").json()["status"] == "ok"
         post_logs(client, [{"body": "before the outage"}])
         store.command(f"DETACH TABLE {store.db}.logs")  # the store refuses inserts into logs
         try:
             post_logs(client, [{"body": "during the outage"}])  # acknowledged: it is in the log
-            client.get("/api/logs/count")  # a read tries to move it into the store, and cannot
+            with pytest.raises(StoreError):
+                backend.committer.flush()  # what the flusher does on its interval
             health = client.get("/healthz")
             assert health.status_code == 503 and health.json()["status"] == "degraded"
             assert "cannot be moved into the store" in health.json()["reason"]
         finally:
             store.command(f"ATTACH TABLE {store.db}.logs")
-        assert client.get("/api/logs/count").json()["count"] == 2  # nothing acknowledged was lost
+        assert client.get("/api/logs/count").json()["count"] == 2  # still visible: nothing acknowledged was lost
+        backend.committer.flush()  # the flusher's retry
+        assert client.get("/api/logs/count").json()["count"] == 2 and stored(store) == 2
         health = client.get("/healthz")
         assert health.status_code == 200 and health.json()["status"] == "ok" and "reason" not in health.json()
 

@@ -158,4 +158,3 @@ async def test_inputs_never_hold_control_characters(shop_store: Store, make_app)
         name = app.screen.query_one("#name")
         name.insert_text_at_cursor("\x9b2J")
         assert name.value == "\\x9b2J"
-
