@@ -7,14 +7,14 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from alerts.netpolicy import WebhookPolicy
-from alerts.rules import DEFAULT_COOLDOWN_SECONDS, DEFAULT_FREQUENCY_SECONDS, DEFAULT_WINDOW_SECONDS, span_text
-from backend.client import ApiError, connect
-from backend.textsafe import safe, safe_lines
-from backend.timeutil import format_ns, parse_duration_ns
+from hlog.alerts.netpolicy import WebhookPolicy
+from hlog.alerts.rules import DEFAULT_COOLDOWN_SECONDS, DEFAULT_FREQUENCY_SECONDS, DEFAULT_WINDOW_SECONDS, span_text
+from hlog.backend.client import ApiError, connect
+from hlog.backend.textsafe import safe, safe_lines
+from hlog.backend.timeutil import format_ns, parse_duration_ns
 
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 EXIT_USAGE = 2
 
@@ -154,7 +154,7 @@ def _print_rules(rules: list[dict[str, Any]]) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Run an `hlog alerts` command."""
-    from alerts.service import AlertService
+    from hlog.alerts.service import AlertService
 
     command = args.alerts_command
     try:

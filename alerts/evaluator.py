@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from alerts.notify import Alert, Delivery, Notifier
-from alerts.rules import MAX_GROUPS, Destination, Rule
-from alerts.storage import GroupState, HistoryEntry, RuleStore
-from backend.search import LogSearch, TimeRange
-from query import format_term
+from hlog.alerts.notify import Alert, Delivery, Notifier
+from hlog.alerts.rules import MAX_GROUPS, Destination, Rule
+from hlog.alerts.storage import GroupState, HistoryEntry, RuleStore
+from hlog.backend.search import LogSearch, TimeRange
+from hlog.query import format_term
 
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -6,19 +6,18 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from hlog.alerts.netpolicy import WebhookRefused
+from hlog.alerts.rules import Rule, RuleError, validate
+from hlog.alerts.secrets import masked, unmask
+from hlog.backend.store import StoreError
+from hlog.query import QueryError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerts.netpolicy import WebhookRefused
-from alerts.rules import Rule, RuleError, validate
-from alerts.secrets import masked, unmask
-from backend.store import StoreError
-from query import QueryError
-
 if TYPE_CHECKING:
-    from alerts.service import AlertService
+    from hlog.alerts.service import AlertService
 
 MAX_RULE_BYTES = 256 * 1024
 READ_ONLY_FIELDS = ("state", "last_fired_ms", "groups")

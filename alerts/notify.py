@@ -14,11 +14,10 @@ from http import HTTPStatus
 from typing import Any
 
 import httpx
-
-from alerts.netpolicy import WebhookPolicy, WebhookRefused
-from alerts.rules import Destination, Rule, span_text
-from backend.textsafe import safe
-from backend.timeutil import format_ns
+from hlog.alerts.netpolicy import WebhookPolicy, WebhookRefused
+from hlog.alerts.rules import Destination, Rule, span_text
+from hlog.backend.textsafe import safe
+from hlog.backend.timeutil import format_ns
 
 TIMEOUT_SECONDS = 10.0
 MAX_ATTEMPTS = 3

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from query import QueryError, compile_query
-from query.fields import reserved, valid_attribute_key
+from hlog.query import QueryError, compile_query
+from hlog.query.fields import reserved, valid_attribute_key
 
 CONDITIONS = ("above", "below")
 DESTINATION_KINDS = ("slack", "discord", "webhook")

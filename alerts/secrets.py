@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from alerts.rules import Destination, Rule, RuleError
+from hlog.alerts.rules import Destination, Rule, RuleError
 
 MASK = "********"
 _SECRET_PATH_KINDS = ("slack", "discord")

@@ -6,16 +6,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from alerts import http
-from alerts.evaluator import DEFAULT_DELAY_SECONDS, Evaluator
-from alerts.netpolicy import WebhookPolicy
-from alerts.notify import Notifier
-from alerts.secrets import masked
-from alerts.storage import GroupState, RuleStore
+from hlog.alerts import http
+from hlog.alerts.evaluator import DEFAULT_DELAY_SECONDS, Evaluator
+from hlog.alerts.netpolicy import WebhookPolicy
+from hlog.alerts.notify import Notifier
+from hlog.alerts.secrets import masked
+from hlog.alerts.storage import GroupState, RuleStore
 
 if TYPE_CHECKING:
-    from alerts.rules import Rule
-    from backend.store import Store
+    from hlog.alerts.rules import Rule
+    from hlog.backend.store import Store
 
 _SEVERITY = {"ALERTING": 4, "SILENCED": 3, "ERROR": 2, "OK": 1}
 

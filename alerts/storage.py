@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from alerts.rules import Rule
+from hlog.alerts.rules import Rule
 
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 HISTORY_LIMIT = 200
 # OK, ALERTING, SILENCED (in cooldown), DISABLED, ERROR (the rule's query failed)

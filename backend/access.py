@@ -25,12 +25,11 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
+from hlog.backend.http_otlp import PROTOBUF_TYPES, status_response
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from backend.http_otlp import PROTOBUF_TYPES, status_response
 
 MIN_TOKEN_CHARS = 16
 TOKEN_FILE_NAME = "token"
@@ -64,7 +63,7 @@ def check_token(token: str) -> str:
 
 def token_path() -> Path:
     """`$XDG_DATA_HOME/hlog/token`, else `~/.local/share/hlog/token`."""
-    from backend.store import data_dir
+    from hlog.backend.store import data_dir
 
     return data_dir() / TOKEN_FILE_NAME
 

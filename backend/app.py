@@ -7,20 +7,19 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from hlog.backend import __version__, http_api, http_otlp
+from hlog.backend.access import Gatekeeper
+from hlog.backend.explore import Explorer
+from hlog.backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
+from hlog.backend.limits import DEFAULT_LIMITS, Limits
+from hlog.backend.search import LogSearch
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend import __version__, http_api, http_otlp
-from backend.access import Gatekeeper
-from backend.explore import Explorer
-from backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
-from backend.limits import DEFAULT_LIMITS, Limits
-from backend.search import LogSearch
-
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 SERVICE_NAME = "hlog"
 

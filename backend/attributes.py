@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from backend.limits import DEFAULT_LIMITS, Limits
+from hlog.backend.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue

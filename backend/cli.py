@@ -11,14 +11,14 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 
-from backend import __version__
-from backend.access import check_token, default_allowed_hosts, is_loopback_host, load_or_create_token, token_path
-from backend.client import ApiError, default_backend_url
-from backend.connections import MAX_CONNECTIONS
-from backend.limits import DEFAULT_LIMITS
-from backend.store import StoreError, default_store_dsn
-from backend.textsafe import safe
-from backend.timeutil import parse_duration_ns
+from hlog.backend import __version__
+from hlog.backend.access import check_token, default_allowed_hosts, is_loopback_host, load_or_create_token, token_path
+from hlog.backend.client import ApiError, default_backend_url
+from hlog.backend.connections import MAX_CONNECTIONS
+from hlog.backend.limits import DEFAULT_LIMITS
+from hlog.backend.store import StoreError, default_store_dsn
+from hlog.backend.textsafe import safe
+from hlog.backend.timeutil import parse_duration_ns
 
 DEFAULT_LISTEN = "127.0.0.1:4318"
 EXIT_USAGE = 2
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--service", help="service name for lines that carry none (default: the file's name)")
     _add_connection(ingest)
 
-    from alerts import cli as alerts_cli
+    from hlog.alerts import cli as alerts_cli
 
     alerts_cli.add_parser(sub, _add_connection)
 
@@ -209,10 +209,10 @@ def _graceful_server_class() -> type:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the backend until interrupted."""
 
-    from alerts.netpolicy import WebhookPolicy
-    from backend.app import Backend
-    from backend.connections import raise_open_file_limit, server_config
-    from backend.store import Store
+    from hlog.alerts.netpolicy import WebhookPolicy
+    from hlog.backend.app import Backend
+    from hlog.backend.connections import raise_open_file_limit, server_config
+    from hlog.backend.store import Store
 
     try:
         host, port = _split_listen(args.listen)
@@ -246,7 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except StoreError as err:
         sock.close()
         return _fail(str(err))
-    from alerts.service import AlertService
+    from hlog.alerts.service import AlertService
 
     backend = Backend(
         store,
@@ -291,8 +291,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo shop against a running backend."""
-    from backend.client import probe
-    from sdk.demo.run import run_demo
+    from hlog.backend.client import probe
+    from hlog.demo import NEEDS_SDK, has_sdk
+
+    if not has_sdk():
+        return _fail(NEEDS_SDK, 1)
+    from hlog.demo.run import run_demo
 
     url = args.backend or default_backend_url()
     try:
@@ -328,14 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return cmd_serve(args)
-        from backend import cli_commands
+        from hlog.backend import cli_commands
 
         if args.command == "search":
             return asyncio.run(cli_commands.search(args))
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "alerts":
-            from alerts import cli as alerts_cli
+            from hlog.alerts import cli as alerts_cli
 
             return asyncio.run(alerts_cli.run(args))
         return asyncio.run(cli_commands.ingest(args))

@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from backend.client import ApiClient, connect
-from backend.fileingest import BATCH_RECORDS, parse_lines, to_request
-from backend.search import Cursor, TimeRange, page_sql
-from backend.store import DEFAULT_DATABASE
-from backend.textsafe import json_safe, safe, safe_lines
-from backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
-from query import QueryError, compile_query
+from hlog.backend.client import ApiClient, connect
+from hlog.backend.fileingest import BATCH_RECORDS, parse_lines, to_request
+from hlog.backend.search import Cursor, TimeRange, page_sql
+from hlog.backend.store import DEFAULT_DATABASE
+from hlog.backend.textsafe import json_safe, safe, safe_lines
+from hlog.backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
+from hlog.query import QueryError, compile_query
 
 FOLLOW_POLL_SECONDS = 1.0
 PAGE_ROWS = 1_000

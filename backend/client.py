@@ -10,11 +10,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from hlog.backend.access import read_token
+from hlog.backend.app import SERVICE_NAME, Backend, Extension
+from hlog.backend.store import Store, StoreError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-
-from backend.access import read_token
-from backend.app import SERVICE_NAME, Backend, Extension
-from backend.store import Store, StoreError
 
 DEFAULT_BACKEND_URL = "http://127.0.0.1:4318"
 PROBE_TIMEOUT_SECONDS = 0.5

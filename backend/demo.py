@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 DEMO_TRACES = 30_000
 DEMO_SESSIONS = 2_000

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backend.schema import visible
-from backend.search import TimeRange
-from backend.timeutil import format_ns
-from query.fields import RESERVED
+from hlog.backend.schema import visible
+from hlog.backend.search import TimeRange
+from hlog.backend.timeutil import format_ns
+from hlog.query.fields import RESERVED
 
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 USER_KEYS = ("user.id", "enduser.id", "user_id", "userId", "user.email")
 MAX_KEYS = 200

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-
-from backend.search import (
+from hlog.backend.search import (
     DEFAULT_HISTOGRAM_BUCKETS,
     DEFAULT_PAGE_ROWS,
     MAX_HISTOGRAM_BUCKETS,
@@ -16,12 +12,15 @@ from backend.search import (
     Cursor,
     TimeRange,
 )
-from backend.store import StoreError
-from backend.timeutil import parse_time_ns
-from query import QueryError
+from hlog.backend.store import StoreError
+from hlog.backend.timeutil import parse_time_ns
+from hlog.query import QueryError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
-    from backend.app import Backend
+    from hlog.backend.app import Backend
 
 
 class BadRequest(ValueError):

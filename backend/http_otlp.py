@@ -9,17 +9,16 @@ from typing import TYPE_CHECKING, Protocol
 from backports.zstd import ZstdDecompressor, ZstdError
 from google.protobuf import json_format
 from google.rpc import status_pb2
+from hlog.backend.ingest import Committer, Overloaded
+from hlog.backend.otlp import DecodeFailure, RequestTooLarge
+from hlog.backend.store import StoreError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.ingest import Committer, Overloaded
-from backend.otlp import DecodeFailure, RequestTooLarge
-from backend.store import StoreError
-
 if TYPE_CHECKING:
-    from backend.app import Backend
+    from hlog.backend.app import Backend
 
 RETRY_AFTER_OVERLOAD_SECONDS = 1
 RETRY_AFTER_STORE_DOWN_SECONDS = 5

@@ -31,14 +31,13 @@ from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import pyarrow as pa
-
-from backend import attributes, schema, wal
-from backend.limits import DEFAULT_LIMITS, Limits
-from backend.otlp import Batch, Rejections, add_request, decode, record_count
-from backend.store import LOG_COLUMNS, SPAN_COLUMNS, StoreError, to_arrow
+from hlog.backend import attributes, schema, wal
+from hlog.backend.limits import DEFAULT_LIMITS, Limits
+from hlog.backend.otlp import Batch, Rejections, add_request, decode, record_count
+from hlog.backend.store import LOG_COLUMNS, SPAN_COLUMNS, StoreError, to_arrow
 
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 log = logging.getLogger(__name__)
 

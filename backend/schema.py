@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from query.fields import ATTRIBUTE_TOKENS
+from hlog.query.fields import ATTRIBUTE_TOKENS
 
 # {db} is our own validated database identifier; {ttl_seconds} an integer we parsed.
 _LOGS = """

@@ -7,13 +7,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from backend.schema import unflushed, visible
-from backend.timeutil import format_ns
-from query import CompiledQuery, QueryError, compile_query
-from query.fields import reserved
+from hlog.backend.schema import unflushed, visible
+from hlog.backend.timeutil import format_ns
+from hlog.query import CompiledQuery, QueryError, compile_query
+from hlog.query.fields import reserved
 
 if TYPE_CHECKING:
-    from backend.store import Store
+    from hlog.backend.store import Store
 
 DEFAULT_PAGE_ROWS = 100
 MAX_PAGE_ROWS = 10_000

@@ -19,8 +19,7 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 
 import clickhouse_connect
 import pyarrow as pa
-
-from backend import schema
+from hlog.backend import schema
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

@@ -6,7 +6,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-from query import parse_timestamp_ns
+from hlog.query import parse_timestamp_ns
 
 # what ClickHouse's DateTime64(9) holds
 MIN_TIME_NS = -2_208_988_800 * 10**9  # 1900-01-01T00:00:00Z

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-
-from backend.store import StoreError
+from hlog.backend.store import StoreError
 
 MAGIC = b"HLW1"
 _HEADER = struct.Struct("<4sBII")  # magic, kind, payload bytes, crc32 of the payload

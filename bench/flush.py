@@ -31,9 +31,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.access import read_token  # noqa: E402
-from backend.store import Store  # noqa: E402
-from backend.timeutil import format_ns  # noqa: E402
+from hlog.backend.access import read_token  # noqa: E402
+from hlog.backend.store import Store  # noqa: E402
+from hlog.backend.timeutil import format_ns  # noqa: E402
+
 from tests.conftest import logs_request  # noqa: E402
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -47,7 +48,7 @@ def start_server(store: Path, flush_interval: str) -> tuple[subprocess.Popen[str
         [
             sys.executable,
             "-m",
-            "backend.cli",
+            "hlog.backend.cli",
             "serve",
             "--store",
             f"chdb://{store}",

@@ -20,12 +20,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.app import Backend  # noqa: E402
-from backend.store import Store  # noqa: E402
-from tui.app import HlogApp  # noqa: E402
-from tui.link import embed  # noqa: E402
-from tui.timerange import Range  # noqa: E402
-from tui.widgets.log_table import LogTable  # noqa: E402
+from hlog.backend.app import Backend  # noqa: E402
+from hlog.backend.store import Store  # noqa: E402
+from hlog.tui.app import HlogApp  # noqa: E402
+from hlog.tui.link import embed  # noqa: E402
+from hlog.tui.timerange import Range  # noqa: E402
+from hlog.tui.widgets.log_table import LogTable  # noqa: E402
 
 DEFAULT_STORE = Path(__file__).resolve().parent / "data" / "search-store"
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from query.compiler import CompiledQuery, compile_query, format_term, format_value, parse_number, parse_timestamp_ns
-from query.errors import QueryError
-from query.parser import parse
+from hlog.query.compiler import (
+    CompiledQuery,
+    compile_query,
+    format_term,
+    format_value,
+    parse_number,
+    parse_timestamp_ns,
+)
+from hlog.query.errors import QueryError
+from hlog.query.parser import parse
 
 __all__ = [
     "CompiledQuery",

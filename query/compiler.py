@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
-from query.errors import QueryError
-from query.fields import ATTRIBUTE_TOKENS, attribute_token, reserved, valid_attribute_key
-from query.parser import parse
-from query.severity import LEVEL_RANGES, level_from_text
+from hlog.query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
+from hlog.query.errors import QueryError
+from hlog.query.fields import ATTRIBUTE_TOKENS, attribute_token, reserved, valid_attribute_key
+from hlog.query.parser import parse
+from hlog.query.severity import LEVEL_RANGES, level_from_text
 
 # Separators as ClickHouse's hasToken and the splitByNonAlpha tokenizer see them:
 # ASCII characters that are not letters or digits. Non-ASCII bytes belong to tokens.

@@ -7,9 +7,8 @@ import atexit
 import logging
 import sys
 
+import hlog_sdk
 import httpx
-
-import sdk
 
 log = logging.getLogger("app")
 
@@ -29,11 +28,11 @@ def front(peer: str):  # type: ignore[no-untyped-def]
 
         # requests too, from a worker thread (the request's context goes along)
         await asyncio.to_thread(requests.get, peer + "/back", timeout=5)
-        with sdk.session("sess-background"):
+        with hlog_sdk.session("sess-background"):
             log.info("background work")
         return JSONResponse({"back": answer.json()})
 
-    return sdk.ASGIMiddleware(Starlette(routes=[Route("/front", handle)]))
+    return hlog_sdk.ASGIMiddleware(Starlette(routes=[Route("/front", handle)]))
 
 
 def back(sdk_handle):  # type: ignore[no-untyped-def]
@@ -53,7 +52,7 @@ def back(sdk_handle):  # type: ignore[no-untyped-def]
         s = sdk_handle.stats
         return JSONResponse({"exported_logs": s.exported_logs, "dropped_logs": s.dropped_logs})
 
-    return sdk.ASGIMiddleware(Starlette(routes=[Route("/back", handle), Route("/sdk-stats", stats)]))
+    return hlog_sdk.ASGIMiddleware(Starlette(routes=[Route("/back", handle), Route("/sdk-stats", stats)]))
 
 
 def wsgi():  # type: ignore[no-untyped-def]
@@ -62,7 +61,7 @@ def wsgi():  # type: ignore[no-untyped-def]
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    return sdk.WSGIMiddleware(app)
+    return hlog_sdk.WSGIMiddleware(app)
 
 
 def main() -> None:
@@ -72,7 +71,7 @@ def main() -> None:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--peer", default="")
     args = parser.parse_args()
-    handle = sdk.init(
+    handle = hlog_sdk.init(
         service_name=f"sdk-{args.kind}", endpoint=args.endpoint, schedule_delay_millis=200, export_timeout_seconds=10
     )
 
@@ -99,7 +98,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *a: (report(), sys.exit(0)))
         server.serve_forever()
         return
-    from sdk.demo.shop import serve
+    from hlog.demo.shop import serve
 
     atexit.register(report)
     serve(front(args.peer) if args.kind == "front" else back(handle), args.port)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from google.rpc import status_pb2
+from hlog.backend.access import TokenError, check_token, load_or_create_token, read_token
+from hlog.backend.app import Backend
+from hlog.backend.store import Store
 from starlette.testclient import TestClient
 
-from backend.access import TokenError, check_token, load_or_create_token, read_token
-from backend.app import Backend
-from backend.store import Store
 from tests.conftest import logs_request
 
 TOKEN = "a-token-long-enough-123"
@@ -118,7 +118,7 @@ def test_weak_tokens_are_refused(token: str) -> None:
 
 def test_hlog_serve_refuses_a_weak_token() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "serve", "--token", "   ", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "hlog.backend.cli", "serve", "--token", "   ", "--listen", "127.0.0.1:0"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hlog.alerts.evaluator import Evaluator
+from hlog.alerts.netpolicy import WebhookPolicy
+from hlog.alerts.notify import Alert, Notifier
+from hlog.alerts.rules import Destination, Rule, validate
+from hlog.alerts.service import AlertService
+from hlog.alerts.storage import RuleStore
+from hlog.backend.app import Backend
+from hlog.backend.store import Store
 from starlette.testclient import TestClient
 
-from alerts.evaluator import Evaluator
-from alerts.netpolicy import WebhookPolicy
-from alerts.notify import Alert, Notifier
-from alerts.rules import Destination, Rule, validate
-from alerts.service import AlertService
-from alerts.storage import RuleStore
-from backend.app import Backend
-from backend.store import Store
 from tests.conftest import api_client, logs_request
 from tests.receiver import Receiver, start_receiver
 from tests.tui.conftest import ingest
@@ -330,7 +330,7 @@ def test_store_files_are_private(tmp_path: Path) -> None:
     store_dir = tmp_path / "store"
     lines = json.dumps({"msg": "secret data", "level": "info"}) + "\n"
     result = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "ingest", "-", "--store", f"chdb://{store_dir}"],
+        [sys.executable, "-m", "hlog.backend.cli", "ingest", "-", "--store", f"chdb://{store_dir}"],
         input=lines,
         capture_output=True,
         text=True,

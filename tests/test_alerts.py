@@ -10,15 +10,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hlog.alerts.evaluator import Evaluator
+from hlog.alerts.netpolicy import WebhookPolicy
+from hlog.alerts.notify import Notifier
+from hlog.alerts.rules import Destination, Rule, RuleError, validate
+from hlog.alerts.service import AlertService
+from hlog.alerts.storage import RuleStore
+from hlog.backend.app import Backend
+from hlog.backend.store import Store
 
-from alerts.evaluator import Evaluator
-from alerts.netpolicy import WebhookPolicy
-from alerts.notify import Notifier
-from alerts.rules import Destination, Rule, RuleError, validate
-from alerts.service import AlertService
-from alerts.storage import RuleStore
-from backend.app import Backend
-from backend.store import Store
 from tests.conftest import api_client, logs_request
 from tests.receiver import Receiver, start_receiver
 from tests.tui.conftest import ingest

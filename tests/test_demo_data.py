@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from hlog.backend.demo import seed_demo
+from hlog.backend.store import Store
 from starlette.testclient import TestClient
-
-from backend.demo import seed_demo
-from backend.store import Store
 
 NOW_NS = 1_795_176_000_000_000_000
 

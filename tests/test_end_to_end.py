@@ -26,7 +26,7 @@ from tests.conftest import Server, api_get, auth, logs_request
 
 def hlog(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
+        [sys.executable, "-m", "hlog.backend.cli", *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -169,7 +169,7 @@ def test_follow_prints_new_matches(server: Server) -> None:
         [
             sys.executable,
             "-m",
-            "backend.cli",
+            "hlog.backend.cli",
             "search",
             marker,
             "--follow",

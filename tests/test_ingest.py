@@ -17,14 +17,14 @@ import httpx
 import pytest
 from backports.zstd import ZstdCompressor
 from google.rpc import status_pb2
+from hlog.backend.app import Backend
+from hlog.backend.limits import DEFAULT_LIMITS
+from hlog.backend.search import TimeRange
+from hlog.backend.store import Store
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from starlette.testclient import TestClient
 
-from backend.app import Backend
-from backend.limits import DEFAULT_LIMITS
-from backend.search import TimeRange
-from backend.store import Store
 from tests.conftest import Server, api_client, api_get, logs_request, page_bodies, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -328,7 +328,7 @@ def test_a_retried_request_is_stored_once(store: Store) -> None:
 
 
 def test_limits_cut_what_is_too_big_and_count_it(client: TestClient) -> None:
-    from backend import attributes
+    from hlog.backend import attributes
 
     many = {f"k{i}": "v" for i in range(attributes.MAX_ATTRIBUTES + 72)}
     long_key = "k" * (attributes.MAX_KEY_CHARS + 50)
@@ -403,7 +403,7 @@ def test_limits_are_configurable(store: Store) -> None:
             and "limit of 2" in ExportLogsServiceResponse.FromString(r.content).partial_success.error_message
         )
     result = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "serve", "--limit", "records=5", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "hlog.backend.cli", "serve", "--limit", "records=5", "--listen", "127.0.0.1:0"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import string
 
+from hlog.query import QueryError, compile_query
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from query import QueryError, compile_query
 
 SENTINEL = "zqxj"
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from query import QueryError, parse
-from query.ast import And, Exists, Field, MatchAll, Not, Or, Text, Value
+from hlog.query import QueryError, parse
+from hlog.query.ast import And, Exists, Field, MatchAll, Not, Or, Text, Value
 
 
 def test_empty_query_matches_all() -> None:

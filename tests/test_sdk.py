@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+from hlog.backend.app import Backend
+from hlog.backend.store import Store
 
-from backend.app import Backend
-from backend.store import Store
 from tests.conftest import Server, api_client, api_get
 from tests.test_end_to_end import hlog
 
@@ -120,7 +120,7 @@ def test_session_and_trace_follow_the_request_across_services(server: Server) ->
     summary = api_get(server.url, "/api/sessions/sess-two")
     assert summary["services"] == ["sdk-back", "sdk-front"] and summary["errors"] == 2
     assert summary["requests"][0]["name"] == "GET /front" and summary["requests"][0]["duration_ns"] > 0
-    # the work done under sdk.session() belongs to that session
+    # the work done under hlog_sdk.session() belongs to that session
     assert [x["body"] for x in logs(server, "session_id:sess-background")][:1] == ["background work"]
     anonymous = [x for x in logs(server, 'service:sdk-front "front handling"') if not x["session_id"]]
     assert len(anonymous) == 1
@@ -160,7 +160,7 @@ def test_backend_down_does_not_hurt_the_app(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "backend.cli",
+                "hlog.backend.cli",
                 "serve",
                 "--store",
                 f"chdb://{tmp_path / 'store'}",
@@ -224,9 +224,9 @@ def test_demo_errors_lead_to_the_session_and_its_checkout(server: Server) -> Non
 
 QUEUE_OVERFLOW = """
 import logging, sys
-import sdk
+import hlog_sdk
 from opentelemetry import trace
-handle = sdk.init("overflow", endpoint=sys.argv[1], export_timeout_seconds=1, max_queue_records=10)
+handle = hlog_sdk.init("overflow", endpoint=sys.argv[1], export_timeout_seconds=1, max_queue_records=10)
 log = logging.getLogger("overflow")
 tracer = trace.get_tracer("overflow")
 for i in range(100):

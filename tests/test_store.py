@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from backend import schema
-from backend.search import LogSearch, TimeRange, page_sql
-from backend.store import Store, StoreError, parse_dsn
-from query import compile_query
+from hlog.backend import schema
+from hlog.backend.search import LogSearch, TimeRange, page_sql
+from hlog.backend.store import Store, StoreError, parse_dsn
+from hlog.query import compile_query
 
 
 def test_parse_dsn() -> None:

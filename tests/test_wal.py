@@ -16,12 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hlog.backend import ingest, wal
+from hlog.backend.app import Backend
+from hlog.backend.otlp import Batch, add_logs
+from hlog.backend.schema import visible
+from hlog.backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
 
-from backend import ingest, wal
-from backend.app import Backend
-from backend.otlp import Batch, add_logs
-from backend.schema import visible
-from backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
 from tests.conftest import Server, api_client, api_get, logs_request, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -129,7 +129,7 @@ def test_a_torn_frame_at_the_end_is_ignored(store: Store, caplog: pytest.LogCapt
     directory = store.target.wal_dir()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{1:020d}.wal").write_bytes(frames[0] + frames[1] + frames[0][: len(frames[0]) // 2])
-    caplog.set_level(logging.WARNING, logger="backend.ingest")
+    caplog.set_level(logging.WARNING, logger="hlog.backend.ingest")
     with api_client(Backend(store)) as client:
         logs = client.get("/api/logs", params={"q": "whole"}).json()["logs"]
     assert sorted(log["body"] for log in logs) == ["whole one", "whole two"]
@@ -218,7 +218,9 @@ def test_a_dead_worker_process_costs_one_retry(store: Store) -> None:
 def test_a_worker_whose_backend_died_before_it_started_exits() -> None:
     """A worker learns its parent's pid from the parent: one started after the backend was killed (its
     parent is then already init) must not take that for its parent and wait for work forever."""
-    program = "import time; from backend.ingest import _worker_start; _worker_start(2**22 + 12345); time.sleep(120)"
+    program = (
+        "import time; from hlog.backend.ingest import _worker_start; _worker_start(2**22 + 12345); time.sleep(120)"
+    )
     worker = subprocess.Popen([sys.executable, "-c", program])
     try:
         assert worker.wait(timeout=60) == 0
@@ -263,7 +265,7 @@ def test_a_damaged_frame_in_the_middle_loses_only_itself(store: Store, caplog: p
     directory = store.target.wal_dir()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{1:020d}.wal").write_bytes(bytes(data) + torn_tail)
-    caplog.set_level(logging.INFO, logger="backend.ingest")
+    caplog.set_level(logging.INFO, logger="hlog.backend.ingest")
     backend = Backend(store)
     with api_client(backend) as client:
         found = client.get("/api/logs/count", params={"q": '"row"'}).json()["count"]
@@ -294,7 +296,7 @@ def test_a_backend_killed_during_start_up_leaves_no_process(tmp_path: Path, mome
     name, value = marker.split("=")
     env = {**os.environ, name: value}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--store", f"chdb://{tmp_path}", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "hlog.backend.cli", "serve", "--store", f"chdb://{tmp_path}", "--listen", "127.0.0.1:0"],
         stderr=subprocess.PIPE,
         text=True,
         env=env,

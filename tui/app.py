@@ -11,16 +11,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hlog.backend.client import ApiClient, default_backend_url
+from hlog.backend.textsafe import safe, safe_lines
+from hlog.backend.timeutil import parse_duration_ns, parse_time_ns
+from hlog.tui.history import History, default_history_path
+from hlog.tui.link import INGEST_PORT, Link
+from hlog.tui.timerange import Range
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Static
-
-from backend.client import ApiClient, default_backend_url
-from backend.textsafe import safe, safe_lines
-from backend.timeutil import parse_duration_ns, parse_time_ns
-from tui.history import History, default_history_path
-from tui.link import INGEST_PORT, Link
-from tui.timerange import Range
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -104,7 +103,7 @@ class HlogApp(App[None]):
             self.query_one("#connecting", Static).update(f"cannot reach the backend: {err}\nretrying…")
             self.set_timer(3, self._connect)
             return
-        from tui.screens.search import SearchScreen
+        from hlog.tui.screens.search import SearchScreen
 
         await self.push_screen(SearchScreen(self.initial_query, self.initial_range))
 
@@ -198,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     async def factory() -> Link:
-        from tui import link
+        from hlog.tui import link
 
         if args.demo:
             return await _demo_link()
@@ -234,10 +233,10 @@ async def _demo_link() -> Link:
     import asyncio
     import threading
 
-    from backend.demo import seed_demo
-    from backend.store import Store, default_store_path
-    from sdk.demo.run import run_demo
-    from tui.link import embed, with_alerts
+    from hlog.backend.demo import seed_demo
+    from hlog.backend.store import Store, default_store_path
+    from hlog.demo import has_sdk
+    from hlog.tui.link import embed, with_alerts
 
     def prepare() -> Store:
         store = Store(f"chdb://{default_store_path().parent / 'demo'}")
@@ -247,7 +246,11 @@ async def _demo_link() -> Link:
     store = await asyncio.to_thread(prepare)
     link = await embed(with_alerts(store), serve_ingest=True, ingest_port=0)
     link.where = "demo store"
-    if link.ingest_url:
+    if not has_sdk():
+        link.where = "demo store (no live traffic: pip install hlog-sdk)"
+    elif link.ingest_url:
+        from hlog.demo.run import run_demo
+
         stop = threading.Event()
         endpoint = link.ingest_url
         shop = threading.Thread(

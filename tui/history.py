@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from backend.textsafe import safe
+from hlog.backend.textsafe import safe
 
 MAX_HISTORY = 200
 

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.access import TokenError, load_or_create_token
-from backend.app import Backend
-from backend.client import ApiClient, default_backend_url, in_process_http, probe, remote_http
-from backend.connections import server_config
-from backend.store import Store
+from hlog.backend.access import TokenError, load_or_create_token
+from hlog.backend.app import Backend
+from hlog.backend.client import ApiClient, default_backend_url, in_process_http, probe, remote_http
+from hlog.backend.connections import server_config
+from hlog.backend.store import Store
 
 log = logging.getLogger(__name__)
 INGEST_HOST = "127.0.0.1"
@@ -101,7 +101,7 @@ async def connect(
 def with_alerts(store: Store) -> Backend:
     """A backend on `store` that also evaluates alert rules, as `hlog serve` does. Its API takes
     the user's token, so `hlog search` can go through it while it receives OTLP."""
-    from alerts.service import AlertService
+    from hlog.alerts.service import AlertService
 
     try:
         token: str | None = load_or_create_token()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.timeutil import format_ns, parse_duration_ns
+from hlog.backend.timeutil import format_ns, parse_duration_ns
 
 PRESETS = ("15m", "1h", "4h", "24h", "7d", "30d")
 DEFAULT_PRESET = "24h"

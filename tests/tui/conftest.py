@@ -7,19 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hlog.alerts.netpolicy import WebhookPolicy
+from hlog.alerts.service import AlertService
+from hlog.backend.app import Backend
+from hlog.backend.otlp import Batch, add_logs, add_spans
+from hlog.backend.store import LOG_COLUMNS, SPAN_COLUMNS, Store
+from hlog.tui.app import HlogApp
+from hlog.tui.link import embed
+from hlog.tui.timerange import Range
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from alerts.netpolicy import WebhookPolicy
-from alerts.service import AlertService
-from backend.app import Backend
-from backend.otlp import Batch, add_logs, add_spans
-from backend.store import LOG_COLUMNS, SPAN_COLUMNS, Store
 from tests.conftest import logs_request
-from tui.app import HlogApp
-from tui.link import embed
-from tui.timerange import Range
 
 # a fixed "now" (2026-11-20T12:00:00Z) so snapshots do not move
 NOW_NS = 1_795_176_000_000_000_000

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hlog.alerts.storage import RuleStore
+from hlog.backend.store import Store
+from hlog.tui.screens.alert_form import AlertFormScreen
+from hlog.tui.screens.alerts import AlertsScreen
+from hlog.tui.screens.search import SearchScreen
 
-from alerts.storage import RuleStore
-from backend.store import Store
 from tests.receiver import Receiver, start_receiver
 from tests.tui.conftest import settle
 from tests.tui.test_hostile_text import rendered
-from tui.screens.alert_form import AlertFormScreen
-from tui.screens.alerts import AlertsScreen
-from tui.screens.search import SearchScreen
 
 
 @pytest.fixture

@@ -19,24 +19,24 @@ from typing import Any
 
 import httpx
 import pytest
+from hlog.alerts.rules import Rule
+from hlog.alerts.service import AlertService
+from hlog.alerts.storage import HistoryEntry, RuleStore
+from hlog.backend.app import Backend
+from hlog.backend.otlp import Batch, add_spans
+from hlog.backend.store import SPAN_COLUMNS, Store
+from hlog.query import format_value
+from hlog.tui.app import HlogApp
+from hlog.tui.link import embed
+from hlog.tui.screens.search import SearchScreen
+from hlog.tui.timerange import Range
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from alerts.rules import Rule
-from alerts.service import AlertService
-from alerts.storage import HistoryEntry, RuleStore
-from backend.app import Backend
-from backend.otlp import Batch, add_spans
-from backend.store import SPAN_COLUMNS, Store
-from query import format_value
 from tests.conftest import Server, auth, kv, logs_request
 from tests.tui.conftest import NOW_NS, SECOND, ingest, settle
 from tests.tui.pty_terminal import PtyProgram, foreign_output
-from tui.app import HlogApp
-from tui.link import embed
-from tui.screens.search import SearchScreen
-from tui.timerange import Range
 
 TRACE = "ab" * 16
 SPAN = "cd" * 8
@@ -197,7 +197,7 @@ def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> 
         (state / "hlog" / "history.json").write_text(json.dumps([HOSTILE, "level:error"]))
         env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(state), "HLOG_BACKEND": server.url}
         # it opens on a search that finds nothing, so the search the suggestion builds is seen to run
-        tui = PtyProgram([sys.executable, "-m", "tui.app", "-q", "service_name:nothing"], env)
+        tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "-q", "service_name:nothing"], env)
         try:
             tui.wait_for("0 matches")
             tui.wait_for("0 logs")  # the histogram too: the first screen has finished loading
@@ -250,7 +250,7 @@ def test_hlog_search_output_is_inert_on_a_terminal_and_exact_in_a_pipe(tmp_path:
     store = ["--store", f"chdb://{tmp_path / 'store'}"]
     record = {"msg": HOSTILE, "level": "error", "service": HOSTILE, "user": HOSTILE}
     assert hlog("ingest", "-", *store, stdin=json.dumps(record) + "\n").returncode == 0
-    command = [sys.executable, "-m", "backend.cli", "search", "--format", fmt, *store]
+    command = [sys.executable, "-m", "hlog.backend.cli", "search", "--format", fmt, *store]
     tui = PtyProgram(command, {**os.environ, "TERM": "xterm-256color"})
     try:
         tui.wait_exit(60)
@@ -304,7 +304,7 @@ def test_hlog_alerts_output_is_inert_on_a_terminal(tmp_path: Path) -> None:
         assert delivered(), "the rule never fired"
         env = {**os.environ, "TERM": "xterm-256color", "HLOG_BACKEND": server.url}
         for args in (["list"], ["history", rid], ["test", rid]):
-            cli = PtyProgram([sys.executable, "-m", "backend.cli", "alerts", *args], env)
+            cli = PtyProgram([sys.executable, "-m", "hlog.backend.cli", "alerts", *args], env)
             try:
                 cli.wait_exit(60)
             finally:

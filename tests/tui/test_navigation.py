@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from backend.store import Store
+from hlog.backend.store import Store
+from hlog.tui.screens.search import SearchScreen
+from hlog.tui.screens.session import SessionScreen
+from hlog.tui.screens.trace import TraceScreen
+from hlog.tui.timerange import Range
+from hlog.tui.widgets.log_table import LogTable
+
 from tests.conftest import logs_request
 from tests.tui.conftest import CHILD_SPAN, TRACE_CHECKOUT, ingest, settle
-from tui.screens.search import SearchScreen
-from tui.screens.session import SessionScreen
-from tui.screens.trace import TraceScreen
-from tui.timerange import Range
-from tui.widgets.log_table import LogTable
 
 
 async def test_session_jump_and_back(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from backend.store import Store
+from hlog.backend.store import Store
+from hlog.tui.screens.search import SearchScreen
+from hlog.tui.widgets.histogram import Histogram
+from hlog.tui.widgets.log_table import MAX_WINDOW_ROWS, LogTable
+from hlog.tui.widgets.search_bar import SearchBar
+
 from tests.conftest import logs_request
 from tests.tui.conftest import NOW_NS, ingest, settle
-from tui.screens.search import SearchScreen
-from tui.widgets.histogram import Histogram
-from tui.widgets.log_table import MAX_WINDOW_ROWS, LogTable
-from tui.widgets.search_bar import SearchBar
 
 
 def bodies(app) -> list[str]:  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ def test_type_a_query_in_a_real_terminal(tmp_path: Path) -> None:
         {"ts": now - 10, "level": "info", "msg": "evil \x1b[2J bytes", "service": "checkout"},
     ]
     ingest = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "ingest", "-", "--store", store],
+        [sys.executable, "-m", "hlog.backend.cli", "ingest", "-", "--store", store],
         input="".join(json.dumps(x) + "\n" for x in lines),
         capture_output=True,
         text=True,
@@ -97,7 +97,7 @@ def test_the_tui_receives_otlp_while_open(tmp_path: Path) -> None:
     short = Path(tempfile.mkdtemp(prefix="hlog-"))
     store = f"chdb://{short / 'store'}"
     env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state")}
-    tui = PtyProgram([sys.executable, "-m", "tui.app", "--store", store, "--ingest-port", "0"], env, cols=250)
+    tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "--store", store, "--ingest-port", "0"], env, cols=250)
     try:
         screen = tui.wait_for("receiving OTLP on")
         match = re.search(r"receiving OTLP on (http://[\d.]+:\d+)", screen)
@@ -123,7 +123,7 @@ def test_the_tui_receives_otlp_while_open(tmp_path: Path) -> None:
         tui.stop()
     # and in the store, for every later run
     found = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "search", '"sent through the sdk"', "--count", "--store", store],
+        [sys.executable, "-m", "hlog.backend.cli", "search", '"sent through the sdk"', "--count", "--store", store],
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hlog.alerts.rules import span_text
+from hlog.backend.client import ApiError
+from hlog.tui.format import one_line, stamp
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -11,12 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from alerts.rules import span_text
-from backend.client import ApiError
-from tui.format import one_line, stamp
-
 if TYPE_CHECKING:
-    from tui.app import HlogApp
+    from hlog.tui.app import HlogApp
 
 STATE_STYLES = {
     "ALERTING": "bold red",
@@ -147,12 +146,12 @@ class AlertsScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_new(self) -> None:
-        from tui.screens.alert_form import AlertFormScreen
+        from hlog.tui.screens.alert_form import AlertFormScreen
 
         self.app.push_screen(AlertFormScreen(), lambda _: self.action_refresh())
 
     def action_edit(self) -> None:
-        from tui.screens.alert_form import AlertFormScreen
+        from hlog.tui.screens.alert_form import AlertFormScreen
 
         if self.selected is not None:
             self.app.push_screen(AlertFormScreen(self.selected), lambda _: self.action_refresh())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hlog.backend.timeutil import format_ns, parse_time_ns
+from hlog.tui.timerange import PRESETS, Range
+from hlog.tui.widgets.safe_input import SafeInput
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,10 +12,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
-
-from backend.timeutil import format_ns, parse_time_ns
-from tui.timerange import PRESETS, Range
-from tui.widgets.safe_input import SafeInput
 
 
 class RangeScreen(ModalScreen[Range | None]):

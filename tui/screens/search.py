@@ -5,6 +5,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from hlog.backend.client import ApiError
+from hlog.backend.timeutil import format_ns
+from hlog.query import format_term
+from hlog.tui.format import one_line
+from hlog.tui.timerange import Range
+from hlog.tui.widgets.detail import DetailPane
+from hlog.tui.widgets.histogram import Histogram
+from hlog.tui.widgets.log_table import LogTable
+from hlog.tui.widgets.search_bar import QuerySuggester, SearchBar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,18 +22,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from backend.client import ApiError
-from backend.timeutil import format_ns
-from query import format_term
-from tui.format import one_line
-from tui.timerange import Range
-from tui.widgets.detail import DetailPane
-from tui.widgets.histogram import Histogram
-from tui.widgets.log_table import LogTable
-from tui.widgets.search_bar import QuerySuggester, SearchBar
-
 if TYPE_CHECKING:
-    from tui.app import HlogApp
+    from hlog.tui.app import HlogApp
 
 PAGE_ROWS = 200
 LIVE_POLL_SECONDS = 1.0
@@ -310,7 +309,7 @@ class SearchScreen(Screen[None]):
         if log is None or not log["session_id"]:
             self.notify("This log has no session", severity="warning", timeout=3)
             return
-        from tui.screens.session import SessionScreen
+        from hlog.tui.screens.session import SessionScreen
 
         self.app.push_screen(SessionScreen(log["session_id"], focus_cursor=log["cursor"]))
 
@@ -319,7 +318,7 @@ class SearchScreen(Screen[None]):
         if log is None or not log["trace_id"]:
             self.notify("This log has no trace id", severity="warning", timeout=3)
             return
-        from tui.screens.trace import TraceScreen
+        from hlog.tui.screens.trace import TraceScreen
 
         self.app.push_screen(TraceScreen(log["trace_id"], focus_span=log["span_id"]))
 
@@ -361,7 +360,7 @@ class SearchScreen(Screen[None]):
         self._update_status()
 
     def action_pick_range(self) -> None:
-        from tui.screens.range import RangeScreen
+        from hlog.tui.screens.range import RangeScreen
 
         def chosen(picked: Range | None) -> None:
             if picked is not None and picked != self.range:
@@ -400,17 +399,17 @@ class SearchScreen(Screen[None]):
             self.run_search()
 
     def action_new_alert(self) -> None:
-        from tui.screens.alert_form import AlertFormScreen
+        from hlog.tui.screens.alert_form import AlertFormScreen
 
         self.app.push_screen(AlertFormScreen(query=self.query_text))
 
     def action_alerts(self) -> None:
-        from tui.screens.alerts import AlertsScreen
+        from hlog.tui.screens.alerts import AlertsScreen
 
         self.app.push_screen(AlertsScreen())
 
     def action_pick_columns(self) -> None:
-        from tui.screens.columns import ColumnsScreen
+        from hlog.tui.screens.columns import ColumnsScreen
 
         def chosen(columns: list[Any] | None) -> None:
             if columns is not None:

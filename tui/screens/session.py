@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hlog.query import format_term
+from hlog.tui.format import LEVEL_STYLES, duration, one_line, stamp
+from hlog.tui.widgets.detail import DetailPane
+from hlog.tui.widgets.log_table import Column, LogTable
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,13 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from query import format_term
-from tui.format import LEVEL_STYLES, duration, one_line, stamp
-from tui.widgets.detail import DetailPane
-from tui.widgets.log_table import Column, LogTable
-
 if TYPE_CHECKING:
-    from tui.app import HlogApp
+    from hlog.tui.app import HlogApp
 
 PAGE_ROWS = 500
 SESSION_COLUMNS = [Column("time", "time", 12), Column("level", "level", 5), Column("service_name", "service", 12)]
@@ -178,7 +177,7 @@ class SessionScreen(Screen[None]):
             requests.focus()
 
     def action_open_trace(self) -> None:
-        from tui.screens.trace import TraceScreen
+        from hlog.tui.screens.trace import TraceScreen
 
         requests = self.query_one("#requests", OptionList)
         trace_id, span_id = "", ""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hlog.query import format_term
+from hlog.tui.format import clock, duration, one_line
+from hlog.tui.widgets.log_table import Column, LogTable
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,12 +15,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from query import format_term
-from tui.format import clock, duration, one_line
-from tui.widgets.log_table import Column, LogTable
-
 if TYPE_CHECKING:
-    from tui.app import HlogApp
+    from hlog.tui.app import HlogApp
 
 BAR_CELLS = 24
 MAX_EVENT_LINES = 5

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from hlog.backend.textsafe import safe
 from textual.widgets import Input
-
-from backend.textsafe import safe
 
 
 class SafeInput(Input):

@@ -6,12 +6,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hlog.query import format_value
+from hlog.tui.history import History
+from hlog.tui.widgets.safe_input import SafeInput
 from textual.binding import Binding
 from textual.suggester import Suggester
-
-from query import format_value
-from tui.history import History
-from tui.widgets.safe_input import SafeInput
 
 OPERATORS = (":", "=", "!=", ">", ">=", "<", "<=", " EXISTS")
 _LAST_TERM = re.compile(r"(?:^|[\s(])(-?)([A-Za-z0-9_@$.\-/]*)(?:(!=|>=|<=|[:=<>])([^\s()]*))?$")

@@ -9,8 +9,16 @@ from typing import Any
 from opentelemetry import baggage, propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sdk.context import HEADER, HIGHLIGHT_HEADER, SESSION_KEY, RequestContext, activate, new_request_id, parse_header
-from sdk.setup import tracer
+from hlog_sdk.context import (
+    HEADER,
+    HIGHLIGHT_HEADER,
+    SESSION_KEY,
+    RequestContext,
+    activate,
+    new_request_id,
+    parse_header,
+)
+from hlog_sdk.setup import tracer
 
 
 def _incoming(headers: dict[str, str]) -> tuple[RequestContext, Any]:

@@ -18,7 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from sdk.context import REQUEST_KEY, SESSION_KEY, current
+from hlog_sdk.context import REQUEST_KEY, SESSION_KEY, current
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 MAX_QUEUE_RECORDS = 20_000

@@ -13,9 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
-
-from sdk.context import HEADER
-from sdk.demo.shop import SERVICES
+from hlog.demo.shop import SERVICES
+from hlog_sdk.context import HEADER
 
 READY_TIMEOUT_SECONDS = 30
 CLIENT_TIMEOUT_SECONDS = 5
@@ -53,7 +52,7 @@ def start_services(
         command = [
             sys.executable,
             "-m",
-            "sdk.demo.shop",
+            "hlog.demo.shop",
             name,
             "--port",
             urls[name].rsplit(":", 1)[1],

@@ -1,6 +1,6 @@
 """The shop's services: a gateway in front of checkout, payments and inventory (ASGI apps with the SDK).
 
-Run one: `python -m sdk.demo.shop checkout --port 8001 --endpoint http://127.0.0.1:4318 --peers payments=http://…`.
+Run one: `python -m hlog.demo.shop checkout --port 8001 --endpoint http://127.0.0.1:4318 --peers payments=http://…`.
 Failures depend only on --seed and the request id, so a seeded run repeats itself.
 """
 
@@ -15,13 +15,12 @@ import random
 import time
 from typing import Any
 
+import hlog_sdk
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-import sdk
 
 SERVICES = ("gateway", "checkout", "payments", "inventory")
 DECLINE_RATE = 0.15
@@ -44,7 +43,7 @@ def build(service: str, peers: dict[str, str], seed: int, burst: tuple[float, fl
     client = httpx.AsyncClient(timeout=GATEWAY_TIMEOUT_SECONDS if service == "gateway" else CALL_TIMEOUT_SECONDS)
 
     def request_id() -> str:
-        current = sdk.current()
+        current = hlog_sdk.current()
         return current.request_id if current else ""
 
     async def call(peer: str, method: str, path: str, **kwargs: object) -> httpx.Response:
@@ -157,7 +156,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--burst", default="", help="start,end epoch seconds of a burst of 500s (gateway)")
     args = parser.parse_args()
-    sdk.init(
+    hlog_sdk.init(
         service_name=args.service,
         endpoint=args.endpoint,
         environment="demo",
@@ -169,7 +168,7 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     peers = dict(item.split("=", 1) for item in args.peers.split(",") if item)
     burst = tuple(float(x) for x in args.burst.split(",")) if args.burst else None
-    app = sdk.ASGIMiddleware(build(args.service, peers, args.seed, burst))  # type: ignore[arg-type]
+    app = hlog_sdk.ASGIMiddleware(build(args.service, peers, args.seed, burst))  # type: ignore[arg-type]
     random.seed(args.seed)
     serve(app, args.port)
 

@@ -9,8 +9,8 @@ from typing import Any
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sdk.context import HEADER, current
-from sdk.setup import tracer
+from hlog_sdk.context import HEADER, current
+from hlog_sdk.setup import tracer
 
 _installed = False
 
@@ -30,7 +30,15 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    import httpx
+    _install_httpx()
+    _install_requests()
+
+
+def _install_httpx() -> None:
+    try:
+        import httpx
+    except ImportError:  # not a dependency of the SDK: patched when the application has it
+        return
 
     original_send = httpx.Client.send
     original_async_send = httpx.AsyncClient.send
@@ -65,6 +73,9 @@ def install() -> None:
 
     httpx.Client.send = send  # type: ignore[method-assign]
     httpx.AsyncClient.send = async_send  # type: ignore[method-assign]
+
+
+def _install_requests() -> None:
     try:
         import requests
     except ImportError:
