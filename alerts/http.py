@@ -6,15 +6,16 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from hlog.alerts.netpolicy import WebhookRefused
 from hlog.alerts.rules import Rule, RuleError, validate
 from hlog.alerts.secrets import masked, unmask
 from hlog.backend.store import StoreError
 from hlog.query import QueryError
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 if TYPE_CHECKING:
     from hlog.alerts.service import AlertService

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 import httpx
+
 from hlog.alerts.netpolicy import WebhookPolicy, WebhookRefused
 from hlog.alerts.rules import Destination, Rule, span_text
 from hlog.backend.textsafe import safe

@@ -25,11 +25,12 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
-from hlog.backend.http_otlp import PROTOBUF_TYPES, status_response
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hlog.backend.http_otlp import PROTOBUF_TYPES, status_response
 
 MIN_TOKEN_CHARS = 16
 TOKEN_FILE_NAME = "token"

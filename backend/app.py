@@ -7,16 +7,17 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from hlog.backend import __version__, http_api, http_otlp
 from hlog.backend.access import Gatekeeper
 from hlog.backend.explore import Explorer
 from hlog.backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.search import LogSearch
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 if TYPE_CHECKING:
     from hlog.backend.store import Store
@@ -119,9 +120,9 @@ class Backend:
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
             Route("/api/traces/{trace_id}", http_api.trace, methods=["GET"]),
-            Route("/api/sessions/{session_id}", http_api.session, methods=["GET"]),
+            Route("/api/sessions/{session_id:path}", http_api.session, methods=["GET"]),
             Route("/api/keys", http_api.keys, methods=["GET"]),
-            Route("/api/keys/{key}/values", http_api.values, methods=["GET"]),
+            Route("/api/keys/{key:path}/values", http_api.values, methods=["GET"]),
         ]
         for extension in self.extensions:
             routes.extend(extension.routes)

@@ -10,10 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
 from hlog.backend.access import read_token
 from hlog.backend.app import SERVICE_NAME, Backend, Extension
 from hlog.backend.store import Store, StoreError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 DEFAULT_BACKEND_URL = "http://127.0.0.1:4318"
 PROBE_TIMEOUT_SECONDS = 0.5
@@ -53,7 +54,7 @@ class ApiClient:
             data = response.json()
         except ValueError:
             data = None
-        if response.status_code >= 400:
+        if not response.is_success:  # a redirect too: the API never sends one
             error = data.get("error") if isinstance(data, dict) else None
             message = error.get("message") if isinstance(error, dict) else response.text[:200]
             raise ApiError(str(message), response.status_code, error if isinstance(error, dict) else None)
@@ -108,7 +109,7 @@ class ApiClient:
             if response.status_code in (429, 503) and attempt < MAX_RETRIES - 1:
                 await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
                 continue
-            if response.status_code >= 400:
+            if not response.is_success:  # a redirect too: the API never sends one
                 raise ApiError(
                     f"backend refused the logs ({response.status_code}): {response.text[:300]}", response.status_code
                 )

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hlog.query import parse_timestamp_ns
-from hlog.query.severity import LEVEL_RANGES, level_from_text
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from hlog.query import parse_timestamp_ns
+from hlog.query.severity import LEVEL_RANGES, level_from_text
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "date", "datetime", "t")
 LEVEL_KEYS = ("level", "severity", "severity_text", "lvl", "loglevel", "log.level", "levelname")

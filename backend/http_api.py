@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
 from hlog.backend.search import (
     DEFAULT_HISTOGRAM_BUCKETS,
     DEFAULT_PAGE_ROWS,
@@ -15,9 +19,6 @@ from hlog.backend.search import (
 from hlog.backend.store import StoreError
 from hlog.backend.timeutil import parse_time_ns
 from hlog.query import QueryError
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
     from hlog.backend.app import Backend

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Protocol
 from backports.zstd import ZstdDecompressor, ZstdError
 from google.protobuf import json_format
 from google.rpc import status_pb2
-from hlog.backend.ingest import Committer, Overloaded
-from hlog.backend.otlp import DecodeFailure, RequestTooLarge
-from hlog.backend.store import StoreError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.requests import Request
 from starlette.responses import Response
+
+from hlog.backend.ingest import Committer, Overloaded
+from hlog.backend.otlp import DecodeFailure, RequestTooLarge
+from hlog.backend.store import StoreError
 
 if TYPE_CHECKING:
     from hlog.backend.app import Backend

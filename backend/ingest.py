@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import pyarrow as pa
+
 from hlog.backend import attributes, schema, wal
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.otlp import Batch, Rejections, add_request, decode, record_count

@@ -11,12 +11,13 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from hlog.backend.attributes import CUTS, body_text, first, flatten, truncate
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.wire import WireError, count_records, repair_utf8
 from hlog.query.severity import normalize_severity
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
 REQUEST_KEYS = ("hlog.request_id", "highlight.trace_id")

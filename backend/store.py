@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 
 import clickhouse_connect
 import pyarrow as pa
+
 from hlog.backend import schema
 
 if TYPE_CHECKING:

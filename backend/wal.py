@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+
 from hlog.backend.store import StoreError
 
 MAGIC = b"HLW1"

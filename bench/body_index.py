@@ -15,10 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.gen import RARE_WORD, generate  # noqa: E402
 from hlog.backend import schema  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
-
-from bench.gen import RARE_WORD, generate  # noqa: E402
 
 VARIANTS = {
     "tokenbf_v1": ("tokenbf_v1(32768, 3, 0)", 8),

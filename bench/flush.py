@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hlog.backend.access import read_token  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
 from hlog.backend.timeutil import format_ns  # noqa: E402
-
 from tests.conftest import logs_request  # noqa: E402
 
 PB = {"Content-Type": "application/x-protobuf"}

@@ -23,10 +23,11 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hlog.backend.otlp import Batch, add_logs  # noqa: E402
-from hlog.backend.store import LOG_COLUMNS, Store  # noqa: E402
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
+
+from hlog.backend.otlp import Batch, add_logs  # noqa: E402
+from hlog.backend.store import LOG_COLUMNS, Store  # noqa: E402
 
 DISTINCT_PAYLOADS = 16
 # the stores live beside the bench, like a user's data directory (not /tmp, which may be a slower filesystem)

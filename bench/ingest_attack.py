@@ -31,9 +31,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hlog.backend.access import read_token  # noqa: E402
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 
+from hlog.backend.access import read_token  # noqa: E402
 from tests.conftest import logs_request  # noqa: E402
 
 PB = {"Content-Type": "application/x-protobuf"}

@@ -15,11 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.gen import RARE_WORD, SERVICES, generate  # noqa: E402
 from hlog.backend.search import Cursor, LogSearch, TimeRange, page_sql  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
 from hlog.query import compile_query  # noqa: E402
-
-from bench.gen import RARE_WORD, SERVICES, generate  # noqa: E402
 
 PAGE_ROWS = 200
 TARGETS_MS = {"page": 50.0, "rare word": 150.0, "histogram": 250.0}

@@ -58,7 +58,7 @@ def start_to_first_rows(store: Path) -> float:
             "120",
             "-y",
             "36",
-            f"{sys.executable} -m tui.app --store chdb://{store} --no-listen --since 7d",
+            f"{sys.executable} -m hlog.tui.app --store chdb://{store} --no-listen --since 7d",
         ],
         check=True,
     )

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
+
 from hlog.demo.shop import SERVICES
 from hlog_sdk.context import HEADER
 

@@ -15,12 +15,13 @@ import random
 import time
 from typing import Any
 
-import hlog_sdk
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+import hlog_sdk
 
 SERVICES = ("gateway", "checkout", "payments", "inventory")
 DECLINE_RATE = 0.15

@@ -6,10 +6,11 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from hlog.query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
-from hlog.query.errors import QueryError
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.exceptions import LarkError, UnexpectedToken, VisitError
+
+from hlog.query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
+from hlog.query.errors import QueryError
 
 MAX_QUERY_CHARS = 10_000
 _KEYWORDS = frozenset({"AND", "OR", "NOT"})

@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hlog.backend.access import read_token
-from hlog.backend.app import Backend
-from hlog.backend.store import Store
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from starlette.testclient import TestClient
+
+from hlog.backend.access import read_token
+from hlog.backend.app import Backend
+from hlog.backend.store import Store
 
 # chDB allows one engine per process, bound to one path: every in-process test shares
 # this directory and gets a database of its own.

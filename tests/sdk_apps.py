@@ -7,8 +7,9 @@ import atexit
 import logging
 import sys
 
-import hlog_sdk
 import httpx
+
+import hlog_sdk
 
 log = logging.getLogger("app")
 

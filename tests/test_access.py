@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from google.rpc import status_pb2
+from starlette.testclient import TestClient
+
 from hlog.backend.access import TokenError, check_token, load_or_create_token, read_token
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
-from starlette.testclient import TestClient
-
 from tests.conftest import logs_request
 
 TOKEN = "a-token-long-enough-123"

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
 from hlog.alerts.evaluator import Evaluator
 from hlog.alerts.netpolicy import WebhookPolicy
 from hlog.alerts.notify import Alert, Notifier
@@ -22,8 +24,6 @@ from hlog.alerts.service import AlertService
 from hlog.alerts.storage import RuleStore
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
-from starlette.testclient import TestClient
-
 from tests.conftest import api_client, logs_request
 from tests.receiver import Receiver, start_receiver
 from tests.tui.conftest import ingest

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from hlog.alerts.evaluator import Evaluator
 from hlog.alerts.netpolicy import WebhookPolicy
 from hlog.alerts.notify import Notifier
@@ -18,7 +19,6 @@ from hlog.alerts.service import AlertService
 from hlog.alerts.storage import RuleStore
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
-
 from tests.conftest import api_client, logs_request
 from tests.receiver import Receiver, start_receiver
 from tests.tui.conftest import ingest

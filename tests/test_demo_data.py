@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from starlette.testclient import TestClient
+
 from hlog.backend.demo import seed_demo
 from hlog.backend.store import Store
-from starlette.testclient import TestClient
 
 NOW_NS = 1_795_176_000_000_000_000
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import post_logs
+from hlog.backend.app import Backend
+from hlog.backend.client import ApiClient, ApiError, in_process_http
+from tests.conftest import logs_request, post_logs
 
 NOW = time.time_ns()
 TRACE_A, TRACE_B = "aa" * 16, "bb" * 16
@@ -88,3 +91,20 @@ def test_keys_and_values(client: TestClient) -> None:
 
 def test_trace_unknown_is_empty(client: TestClient) -> None:
     assert client.get(f"/api/traces/{TRACE_A}").json() == {"trace_id": TRACE_A, "spans": []}
+
+
+async def test_ids_and_keys_with_slashes_reach_their_route(backend: Backend) -> None:
+    """A session id or attribute key is data: `/`, `?`, `#` and `%` in it name the same session
+    through the client the TUI uses (a slash used to end in a redirect, read as an empty answer)."""
+    odd = "s-:a/b?c#d%2F"
+    async with backend.running(), in_process_http(backend) as http:
+        api = ApiClient(http, "test")
+        assert (await http.post("/v1/logs", content=logs_request(
+            [{"body": "odd one", "attrs": {"session.id": odd, "a/b": "v/1"}}]
+        ).SerializeToString(), headers={"Content-Type": "application/x-protobuf"})).status_code == 200  # fmt: skip
+        summary = await api.session(odd)
+        assert summary["session_id"] == odd and summary["log_count"] == 1
+        assert await api.values("a/b") == [{"value": "v/1", "count": 1}]
+        with pytest.raises(ApiError) as missing:
+            await api.session("s-/nope/")
+        assert missing.value.status == 404

@@ -17,14 +17,14 @@ import httpx
 import pytest
 from backports.zstd import ZstdCompressor
 from google.rpc import status_pb2
-from hlog.backend.app import Backend
-from hlog.backend.limits import DEFAULT_LIMITS
-from hlog.backend.search import TimeRange
-from hlog.backend.store import Store
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from starlette.testclient import TestClient
 
+from hlog.backend.app import Backend
+from hlog.backend.limits import DEFAULT_LIMITS
+from hlog.backend.search import TimeRange
+from hlog.backend.store import Store
 from tests.conftest import Server, api_client, api_get, logs_request, page_bodies, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import string
 
-from hlog.query import QueryError, compile_query
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from hlog.query import QueryError, compile_query
 
 SENTINEL = "zqxj"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hlog.query import QueryError, parse
 from hlog.query.ast import And, Exists, Field, MatchAll, Not, Or, Text, Value
 

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
-
 from tests.conftest import Server, api_client, api_get
 from tests.test_end_to_end import hlog
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from starlette.testclient import TestClient
+
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
 from hlog.backend.timeutil import format_ns
-from starlette.testclient import TestClient
-
 from tests.conftest import api_client, page_bodies, post_logs
 
 T0 = time.time_ns() - 3600 * 10**9  # an hour ago, well inside retention

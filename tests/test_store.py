@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from hlog.backend import schema
 from hlog.backend.search import LogSearch, TimeRange, page_sql
 from hlog.backend.store import Store, StoreError, parse_dsn

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from hlog.backend import ingest, wal
 from hlog.backend.app import Backend
 from hlog.backend.otlp import Batch, add_logs
 from hlog.backend.schema import visible
 from hlog.backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
-
 from tests.conftest import Server, api_client, api_get, logs_request, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}

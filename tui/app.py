@@ -11,15 +11,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.widgets import Static
+
 from hlog.backend.client import ApiClient, default_backend_url
 from hlog.backend.textsafe import safe, safe_lines
 from hlog.backend.timeutil import parse_duration_ns, parse_time_ns
 from hlog.tui.history import History, default_history_path
 from hlog.tui.link import INGEST_PORT, Link
 from hlog.tui.timerange import Range
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
-from textual.widgets import Static
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from hlog.backend.textsafe import safe, safe_lines
 from rich.style import Style
 from rich.text import Text
+
+from hlog.backend.textsafe import safe, safe_lines
 
 LEVEL_STYLES: dict[str, Style] = {
     "TRACE": Style(color="bright_black"),

@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
 from hlog.alerts.netpolicy import WebhookPolicy
 from hlog.alerts.service import AlertService
 from hlog.backend.app import Backend
@@ -15,10 +19,6 @@ from hlog.backend.store import LOG_COLUMNS, SPAN_COLUMNS, Store
 from hlog.tui.app import HlogApp
 from hlog.tui.link import embed
 from hlog.tui.timerange import Range
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
 from tests.conftest import logs_request
 
 # a fixed "now" (2026-11-20T12:00:00Z) so snapshots do not move

@@ -19,6 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from hlog.alerts.rules import Rule
 from hlog.alerts.service import AlertService
 from hlog.alerts.storage import HistoryEntry, RuleStore
@@ -30,10 +34,6 @@ from hlog.tui.app import HlogApp
 from hlog.tui.link import embed
 from hlog.tui.screens.search import SearchScreen
 from hlog.tui.timerange import Range
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from tests.conftest import Server, auth, kv, logs_request
 from tests.tui.conftest import NOW_NS, SECOND, ingest, settle
 from tests.tui.pty_terminal import PtyProgram, foreign_output

@@ -10,7 +10,6 @@ from hlog.tui.screens.session import SessionScreen
 from hlog.tui.screens.trace import TraceScreen
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.log_table import LogTable
-
 from tests.conftest import logs_request
 from tests.tui.conftest import CHILD_SPAN, TRACE_CHECKOUT, ingest, settle
 

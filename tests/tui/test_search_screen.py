@@ -9,7 +9,6 @@ from hlog.tui.screens.search import SearchScreen
 from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import MAX_WINDOW_ROWS, LogTable
 from hlog.tui.widgets.search_bar import SearchBar
-
 from tests.conftest import logs_request
 from tests.tui.conftest import NOW_NS, ingest, settle
 

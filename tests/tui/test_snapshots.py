@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hlog.backend.store import Store
 
+from hlog.backend.store import Store
 from tests.tui.conftest import settle
 
 SIZES = [(120, 36), (80, 24)]

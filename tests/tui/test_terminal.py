@@ -50,7 +50,7 @@ def test_type_a_query_in_a_real_terminal(tmp_path: Path) -> None:
     )
     assert ingest.returncode == 0, ingest.stderr
     socket = "hlog-test-" + uuid.uuid4().hex[:8]
-    command = f"{sys.executable} -m tui.app --store {store} --no-listen"
+    command = f"{sys.executable} -m hlog.tui.app --store {store} --no-listen"
     env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state")}
     subprocess.run(
         [TMUX or "tmux", "-L", socket, "new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command],
@@ -130,3 +130,38 @@ def test_the_tui_receives_otlp_while_open(tmp_path: Path) -> None:
     )
     shutil.rmtree(short, ignore_errors=True)
     assert found.stdout.strip() == "3", found.stderr
+
+
+def test_the_demo_shop_traffic_keeps_arriving(tmp_path: Path) -> None:
+    """`hlog-tui --demo` runs the real shop services, which send through the SDK to the TUI's own
+    receiver: live tail shows logs stamped after it started, and still later ones ten seconds on."""
+    import re
+    from datetime import UTC, datetime
+
+    from tests.tui.pty_terminal import PtyProgram
+
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_DATA_HOME": str(tmp_path / "data")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "--demo"], env, cols=160, rows=40)
+
+    def shows_a_log_after(screen: str, moment: float) -> bool:
+        """Whether a HH:MM:SS.mmm on the screen is later than `moment` (seconds of the UTC day), by
+        less than an hour (the generated history is older; midnight wraps)."""
+        clocks = re.findall(r"\b(\d\d):(\d\d):(\d\d\.\d\d\d)\b", screen)
+        return any(0 < (int(h) * 3600 + int(m) * 60 + float(s) - moment) % 86_400 < 3600 for h, m, s in clocks)
+
+    def seconds_of_today() -> float:
+        now = datetime.now(UTC)
+        return now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
+
+    try:
+        tui.wait_for("live shop traffic", timeout=120)
+        tui.send("L")
+        started = seconds_of_today() + 2
+        tui.wait_until(lambda s: shows_a_log_after(s, started), "a shop log stamped after live tail began", 90)
+        later = seconds_of_today() + 10
+        tui.wait_until(lambda s: shows_a_log_after(s, later), "shop logs ten seconds later still", 90)
+        tui.send("q")
+        assert tui.wait_exit(60) == 0
+    finally:
+        tui.stop()

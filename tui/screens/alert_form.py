@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hlog.alerts.rules import span_text
-from hlog.backend.client import ApiError
-from hlog.backend.textsafe import safe, safe_lines
-from hlog.backend.timeutil import format_ns, parse_duration_ns
-from hlog.query import QueryError, compile_query
-from hlog.tui.widgets.safe_input import SafeInput
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +11,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+
+from hlog.alerts.rules import span_text
+from hlog.backend.client import ApiError
+from hlog.backend.textsafe import safe, safe_lines
+from hlog.backend.timeutil import format_ns, parse_duration_ns
+from hlog.query import QueryError, compile_query
+from hlog.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from hlog.tui.app import HlogApp

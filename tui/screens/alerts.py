@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hlog.alerts.rules import span_text
-from hlog.backend.client import ApiError
-from hlog.tui.format import one_line, stamp
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+
+from hlog.alerts.rules import span_text
+from hlog.backend.client import ApiError
+from hlog.tui.format import one_line, stamp
 
 if TYPE_CHECKING:
     from hlog.tui.app import HlogApp

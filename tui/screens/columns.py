@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from hlog.query.fields import valid_attribute_key
-from hlog.tui.widgets.log_table import DEFAULT_COLUMNS, Column
-from hlog.tui.widgets.safe_input import SafeInput
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, SelectionList
+
+from hlog.query.fields import valid_attribute_key
+from hlog.tui.widgets.log_table import DEFAULT_COLUMNS, Column
+from hlog.tui.widgets.safe_input import SafeInput
 
 OPTIONAL = [
     Column("service_version", "version", 8),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from hlog.backend.timeutil import format_ns, parse_time_ns
-from hlog.tui.timerange import PRESETS, Range
-from hlog.tui.widgets.safe_input import SafeInput
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +9,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from hlog.backend.timeutil import format_ns, parse_time_ns
+from hlog.tui.timerange import PRESETS, Range
+from hlog.tui.widgets.safe_input import SafeInput
 
 
 class RangeScreen(ModalScreen[Range | None]):

@@ -5,6 +5,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
 from hlog.query import format_term
@@ -14,13 +22,6 @@ from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import LogTable
 from hlog.tui.widgets.search_bar import QuerySuggester, SearchBar
-from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
 
 if TYPE_CHECKING:
     from hlog.tui.app import HlogApp

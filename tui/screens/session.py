@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hlog.query import format_term
-from hlog.tui.format import LEVEL_STYLES, duration, one_line, stamp
-from hlog.tui.widgets.detail import DetailPane
-from hlog.tui.widgets.log_table import Column, LogTable
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,6 +11,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
+
+from hlog.query import format_term
+from hlog.tui.format import LEVEL_STYLES, duration, one_line, stamp
+from hlog.tui.widgets.detail import DetailPane
+from hlog.tui.widgets.log_table import Column, LogTable
 
 if TYPE_CHECKING:
     from hlog.tui.app import HlogApp

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hlog.tui.format import level_style, one_line, pretty_body, stamp
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from hlog.tui.format import level_style, one_line, pretty_body, stamp
 
 
 class DetailPane(VerticalScroll):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hlog.tui.format import clock, level_style
 from rich.segment import Segment
 from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
+
+from hlog.tui.format import clock, level_style
 
 # bottom to top: the levels people look for first sit at the base of each bar
 STACK_ORDER = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hlog.tui.format import ERROR_LEVELS, clock, level_style, one_line
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -19,6 +18,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from hlog.tui.format import ERROR_LEVELS, clock, level_style, one_line
 
 MAX_WINDOW_ROWS = 2_000
 EDGE_ROWS = 40  # ask for more when the cursor comes this close to an edge of the window

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hlog.backend.textsafe import safe
 from textual.widgets import Input
+
+from hlog.backend.textsafe import safe
 
 
 class SafeInput(Input):

@@ -6,11 +6,12 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from textual.binding import Binding
+from textual.suggester import Suggester
+
 from hlog.query import format_value
 from hlog.tui.history import History
 from hlog.tui.widgets.safe_input import SafeInput
-from textual.binding import Binding
-from textual.suggester import Suggester
 
 OPERATORS = (":", "=", "!=", ">", ">=", "<", "<=", " EXISTS")
 _LAST_TERM = re.compile(r"(?:^|[\s(])(-?)([A-Za-z0-9_@$.\-/]*)(?:(!=|>=|<=|[:=<>])([^\s()]*))?$")
