@@ -14,9 +14,10 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from hlog.backend import attributes, wire
 from hlog.backend.attributes import CUTS, body_text, first, flatten, truncate
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
-from hlog.backend.wire import WireError, count_records, repair_utf8
+from hlog.backend.wire import WireError, count_records
 from hlog.query.severity import normalize_severity
 
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
@@ -252,13 +253,46 @@ def _replace_lone_surrogates(node: Any) -> tuple[Any, int]:
     return node, 0
 
 
+_NESTED_KEYS = ("kvlistValue", "kvlist_value", "arrayValue", "array_value")
+
+
+def _cut_deep_json(node: Any, nesting: int, repairs: wire.Repairs, any_depth: int = 0) -> Any:
+    """OTLP/JSON with every AnyValue map or array nested deeper than `nesting` AnyValues replaced by
+    its JSON text (what the protobuf path does: protobuf refuses a message nested too deeply)."""
+    if isinstance(node, list):
+        return [_cut_deep_json(v, nesting, repairs, any_depth) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if any(key in node for key in _NESTED_KEYS):  # an AnyValue holding a map or an array
+        any_depth += 1
+        if any_depth > nesting:
+            repairs.deep += 1
+            return {"stringValue": _deep_text(_json_any_value(node))}
+    return {k: _cut_deep_json(v, nesting, repairs, any_depth) for k, v in node.items()}
+
+
+def _json_any_value(node: Any) -> Any:
+    """An OTLP/JSON AnyValue as plain data."""
+    if not isinstance(node, dict):
+        return None
+    for key, value in node.items():
+        if key in ("kvlistValue", "kvlist_value") and isinstance(value, dict):
+            pairs = [p for p in value.get("values") or [] if isinstance(p, dict)]
+            return {str(p.get("key", "")): _json_any_value(p.get("value")) for p in pairs}
+        if key in ("arrayValue", "array_value") and isinstance(value, dict):
+            return [_json_any_value(v) for v in value.get("values") or []]
+        return value
+    return None
+
+
 def decode(
     kind: str, body: bytes, content_type: str, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[ExportLogsServiceRequest | ExportTraceServiceRequest, list[str]]:
     """Decode a request body of `kind` ("logs" or "traces"), with warnings about what had to be
-    repaired (strings that were not valid Unicode now hold U+FFFD); raises DecodeFailure."""
+    repaired (strings that were not valid Unicode now hold U+FFFD, values nested too deeply are
+    JSON text); raises DecodeFailure."""
     message = ExportLogsServiceRequest() if kind == "logs" else ExportTraceServiceRequest()
-    repaired = 0
+    repairs = wire.Repairs()
     if content_type == "application/json":
         if body.count(b"{") > limits.json_objects:  # every record is one; decoding them all would take GBs
             raise RequestTooLarge(f"more than {limits.json_objects} JSON objects in one request: send smaller batches")
@@ -271,7 +305,9 @@ def decode(
         if not isinstance(data, dict):
             raise DecodeFailure("invalid OTLP/JSON: the body must be an object")
         if b"\\u" in body or b"\\U" in body:  # only an escape can make a lone surrogate
-            data, repaired = _replace_lone_surrogates(data)
+            data, repairs.strings = _replace_lone_surrogates(data)
+        if sum(body.count(key.encode()) for key in _NESTED_KEYS) > attributes.MAX_FLATTEN_DEPTH:  # maybe that deep
+            data = _cut_deep_json(data, attributes.MAX_FLATTEN_DEPTH, repairs)
         try:
             json_format.ParseDict(_hex_ids_to_base64(data), message, ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError, TypeError, RecursionError) as err:
@@ -288,15 +324,28 @@ def decode(
         try:
             message.ParseFromString(body)
         except (DecodeError, RecursionError, ValueError) as err:
-            try:  # a string that is not valid UTF-8 fails the whole message: repair it, keep the records
-                fixed, repaired = repair_utf8(message.DESCRIPTOR, body)
-                if not repaired:
+            # one string that is not valid UTF-8, or one value nested too deeply, fails the whole
+            # message: repair them, keep the records
+            try:
+                fixed, repairs = wire.repair(message.DESCRIPTOR, body, attributes.MAX_FLATTEN_DEPTH, _deep_text)
+                if not repairs.strings and not repairs.deep:
                     raise WireError
                 message.ParseFromString(fixed)
             except (WireError, DecodeError, RecursionError, ValueError):
                 raise DecodeFailure(f"invalid OTLP protobuf: {err}") from None
-    warnings = [f"{repaired} strings were not valid UTF-8: the bad characters became U+FFFD"] if repaired else []
+    warnings = []
+    if repairs.strings:
+        warnings.append(f"{repairs.strings} strings were not valid UTF-8: the bad characters became U+FFFD")
+    if repairs.deep:
+        warnings.append(
+            f"{repairs.deep} values were nested deeper than {attributes.MAX_FLATTEN_DEPTH} levels: kept as JSON text"
+        )
     return message, warnings
+
+
+def _deep_text(value: Any) -> str:
+    """A value nested too deeply, as it is stored: JSON text, cut to the value limit, and the marker."""
+    return attributes.truncate(json.dumps(value, ensure_ascii=False)) + attributes.nesting_marker()
 
 
 def add_request(kind: str, message: Any, batch: Batch, oldest_ns: int = 0) -> Rejections:

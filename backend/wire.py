@@ -1,18 +1,25 @@
-"""Repair a protobuf body whose string fields hold invalid UTF-8, so one bad string loses no record.
+"""Repair a protobuf body that protobuf refuses as a whole, so that one bad record loses no other.
 
 protobuf refuses a whole message when one `string` field is not valid UTF-8 (a client that
 cut a string in the middle of a character, a log line in Latin-1). OTLP clients then drop
 the whole batch on the 400. Walking the wire format with the message's descriptor, such a
 string is re-encoded with U+FFFD for the bad bytes and everything else is copied as it is.
+protobuf (upb) also refuses a message nested more than 100 messages deep, which an attribute
+map nested ~32 levels is: such a value is replaced by its JSON text, as decoding does past
+the nesting limit anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-MAX_NESTING = 64  # deeper than any OTLP message of ours needs (AnyValue inside KeyValueList ...)
+MAX_NESTING = 64  # deeper than any OTLP message of ours needs once AnyValues are cut at the limit
+ANY_VALUE = "opentelemetry.proto.common.v1.AnyValue"
 
 
 class WireError(ValueError):
@@ -44,13 +51,41 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def repair_utf8(descriptor: Descriptor, data: bytes, depth: int = 0) -> tuple[bytes, int]:
-    """`data` (a serialized message of `descriptor`) with every string field made valid UTF-8;
-    and how many strings were repaired. Raises WireError for what is not protobuf."""
+@dataclass
+class Repairs:
+    """What repair() changed: strings that were not UTF-8, values nested too deeply."""
+
+    strings: int = 0
+    deep: int = 0
+
+
+def repair(descriptor: Descriptor, data: bytes, nesting: int, deep_text: Callable[[Any], str]) -> tuple[bytes, Repairs]:
+    """`data` (a serialized message of `descriptor`) with every string field made valid UTF-8,
+    and every AnyValue map or array nested deeper than `nesting` AnyValues replaced by a string,
+    `deep_text` of its content (protobuf refuses a message nested ~32 maps deep as a whole).
+    Raises WireError for what is not protobuf."""
+    repairs = Repairs()
+    return _repair(descriptor, data, nesting, deep_text, repairs, 0, 0), repairs
+
+
+def _repair(
+    descriptor: Descriptor,
+    data: bytes,
+    nesting: int,
+    deep_text: Callable[[Any], str],
+    repairs: Repairs,
+    depth: int,
+    any_depth: int,
+) -> bytes:
     if depth > MAX_NESTING:
         raise WireError("nested too deeply")
+    if descriptor.full_name == ANY_VALUE:
+        any_depth += 1
+        if any_depth > nesting and any(number in (5, 6) for number, _, _ in _length_delimited(data, 0, len(data))):
+            repairs.deep += 1
+            text = deep_text(any_value(data)).encode("utf-8", errors="replace")
+            return _encode_varint(1 << 3 | 2) + _encode_varint(len(text)) + text  # string_value
     out = bytearray()
-    repaired = 0
     pos = 0
     while pos < len(data):
         key, value_at = _varint(data, pos)
@@ -76,10 +111,9 @@ def repair_utf8(descriptor: Descriptor, data: bytes, depth: int = 0) -> tuple[by
                         payload.decode("utf-8")
                     except UnicodeDecodeError:
                         payload = payload.decode("utf-8", errors="replace").encode("utf-8")
-                        repaired += 1
+                        repairs.strings += 1
                 else:
-                    payload, inner = repair_utf8(field.message_type, payload, depth + 1)
-                    repaired += inner
+                    payload = _repair(field.message_type, payload, nesting, deep_text, repairs, depth + 1, any_depth)
                 out += data[pos:value_at] + _encode_varint(len(payload)) + payload
                 pos = end
                 continue
@@ -89,7 +123,57 @@ def repair_utf8(descriptor: Descriptor, data: bytes, depth: int = 0) -> tuple[by
             raise WireError("truncated field")
         out += data[pos:end]
         pos = end
-    return bytes(out), repaired
+    return bytes(out)
+
+
+def any_value(data: bytes, depth: int = 0) -> Any:
+    """A serialized AnyValue as plain Python data, read from the wire whatever its depth (past
+    MAX_NESTING levels, None)."""
+    if depth > MAX_NESTING:
+        return None
+    value: Any = None
+    pos = 0
+    while pos < len(data):
+        key, at = _varint(data, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            raw, pos = _varint(data, at)
+            value = bool(raw) if number == 2 else (raw - (1 << 64) if raw >= 1 << 63 else raw)
+        elif wire_type == 1:
+            pos = at + 8
+            if number == 4 and pos <= len(data):
+                value = struct.unpack_from("<d", data, at)[0]
+        elif wire_type == 2:
+            length, start = _varint(data, at)
+            pos = start + length
+            payload = data[start:pos]
+            if number == 1:
+                value = payload.decode("utf-8", errors="replace")
+            elif number == 5:
+                items = _length_delimited(payload, 0, len(payload))
+                value = [any_value(payload[s:e], depth + 1) for n, s, e in items if n == 1]
+            elif number == 6:
+                items = _length_delimited(payload, 0, len(payload))
+                value = dict(_key_value(payload[s:e], depth + 1) for n, s, e in items if n == 1)
+            elif number == 7:
+                value = payload.hex()
+        elif wire_type == 5:
+            pos = at + 4
+        else:
+            raise WireError(f"wire type {wire_type}")
+        if pos > len(data):
+            raise WireError("truncated field")
+    return value
+
+
+def _key_value(data: bytes, depth: int) -> tuple[str, Any]:
+    key, value = "", None
+    for number, start, end in _length_delimited(data, 0, len(data)):
+        if number == 1:
+            key = data[start:end].decode("utf-8", errors="replace")
+        elif number == 2:
+            value = any_value(data[start:end], depth)
+    return key, value
 
 
 def _length_delimited(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int]]:

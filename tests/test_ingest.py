@@ -7,6 +7,7 @@ import dataclasses
 import gzip
 import json
 import logging
+import struct
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import zlib
 import httpx
 import pytest
 from backports.zstd import ZstdCompressor
+from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
@@ -349,6 +351,71 @@ def test_limits_cut_what_is_too_big_and_count_it(client: TestClient) -> None:
     deep = all_logs(client, '"deep one"')[0]
     (key,) = [k for k in deep["attributes"] if k.startswith("deep")]
     assert deep["attributes"][key].endswith(attributes.nesting_marker()) and "bottom" in deep["attributes"][key]
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field, built by hand (protobuf cannot build what it cannot read)."""
+    from hlog.backend.wire import _encode_varint
+
+    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
+
+
+def _deep(levels: int) -> tuple[bytes, dict[str, object]]:
+    """An AnyValue nested `levels` maps deep (arrays between), as protobuf bytes and as OTLP/JSON."""
+    from hlog.backend.wire import _encode_varint
+
+    data: dict[str, object]
+    wire, data = _field(1, b"bottom"), {"stringValue": "bottom"}
+    for i in range(levels):
+        wire = _field(6, _field(1, _field(1, b"n") + _field(2, wire)))
+        data = {"kvlistValue": {"values": [{"key": "n", "value": data}]}}
+        if i % 2:
+            wire = _field(5, _field(1, wire) + _field(1, b"\x18" + _encode_varint(i)))  # and int_value i
+            data = {"arrayValue": {"values": [data, {"intValue": str(i)}]}}
+    return wire, data
+
+
+def test_values_nested_past_what_protobuf_reads_lose_no_record(client: TestClient) -> None:
+    """protobuf refuses a message ~100 messages deep as a whole (an attribute map 32 levels deep):
+    the deep value is kept as JSON text, and the records beside it are stored."""
+    from hlog.backend import attributes
+
+    now = struct.pack("<Q", time.time_ns())
+    for levels, encoding in ((40, "protobuf"), (500, "protobuf"), (40, "json")):
+        marker = f"{encoding} {levels}"
+        wire, data = _deep(levels)
+        if encoding == "protobuf":
+            records = [
+                b"\x09" + now + _field(5, _field(1, f"plain {marker}".encode())),
+                b"\x09" + now + _field(5, _field(1, f"deep {marker}".encode()))
+                + _field(6, _field(1, b"deep") + _field(2, wire)),
+                b"\x09" + now + _field(5, wire),
+            ]  # fmt: skip
+            body = _field(1, _field(2, b"".join(_field(2, r) for r in records)))
+            with pytest.raises(DecodeError):  # what protobuf itself says of this body
+                ExportLogsServiceRequest.FromString(body)
+            r = client.post("/v1/logs", content=body, headers=PB)
+            message = ExportLogsServiceResponse.FromString(r.content).partial_success.error_message
+        else:
+            ts = str(time.time_ns())
+            records_json = [
+                {"timeUnixNano": ts, "body": {"stringValue": f"plain {marker}"}},
+                {"timeUnixNano": ts, "body": {"stringValue": f"deep {marker}"},
+                 "attributes": [{"key": "deep", "value": data}]},
+                {"timeUnixNano": ts, "body": data},
+            ]  # fmt: skip
+            r = client.post("/v1/logs", json={"resourceLogs": [{"scopeLogs": [{"logRecords": records_json}]}]})
+            message = r.json().get("partialSuccess", {}).get("errorMessage", "")
+        assert r.status_code == 200, r.content
+        assert "nested deeper than 16" in message
+        stored = {log["body"]: log for log in all_logs(client, f'"{marker}"')}
+        assert set(stored) == {f"plain {marker}", f"deep {marker}"}
+        deep_attrs = {k: v for k, v in stored[f"deep {marker}"]["attributes"].items() if k.startswith("deep")}
+        # flattened to the limit (the arrays' other items beside), then the rest as JSON text
+        assert "deep.1" in deep_attrs
+        assert [v for v in deep_attrs.values() if v.startswith('{"n"') and v.endswith(attributes.nesting_marker())]
+    bodies = [log["body"] for log in all_logs(client) if log["body"].startswith(("{", "["))]
+    assert len(bodies) == 3  # the deep bodies are kept too
 
 
 def test_a_small_request_of_millions_of_records_is_refused_before_decoding(client: TestClient) -> None:
