@@ -32,6 +32,7 @@ version = run(str(bin_dir / "hlog"), "--version").strip()
 assert version == f"hlog {hlog.__version__}", version
 assert run(sys.executable, "-m", "hlog", "--version").strip() == version
 assert "usage: hlog-tui" in run(str(bin_dir / "hlog-tui"), "--help")
+assert run(str(bin_dir / "hlog-tui"), "--version").strip() == f"hlog-tui {hlog.__version__}"
 print(version, "from", hlog.__file__)
 
 serve = subprocess.Popen(

@@ -5,8 +5,9 @@ For each flush interval, starts a real `hlog serve --flush-interval X` on a temp
 for --seconds, at once:
   - sends 1,000 logs/s (ten 100-record OTLP/protobuf requests a second),
   - evaluates 20 alert rules every second (frequency_seconds 1, each its own query),
-  - follows the newest logs as hlog-tui's live tail does: every second a page of what is newer
-    than the newest row seen, and the histogram.
+  - runs the real hlog-tui on it in a pseudo-terminal, in live tail (`L`) on the bench's logs,
+  - and follows the newest logs itself as that live tail does (every second a page of what is
+    newer than the newest row seen, and the histogram), to check that every log is seen.
 It prints the inserts into the logs table (each makes at least one part), the parts the store
 made per minute (block numbers taken, from the store's own system.parts, read once the server
 has stopped; the flush at stop not counted) and the active parts at the end, and checks that
@@ -35,6 +36,7 @@ from hlog.backend.access import read_token  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
 from hlog.backend.timeutil import format_ns  # noqa: E402
 from tests.conftest import logs_request  # noqa: E402
+from tests.tui.pty_terminal import PtyProgram  # noqa: E402
 
 PB = {"Content-Type": "application/x-protobuf"}
 RULES = 20
@@ -102,6 +104,15 @@ async def live_tail(http: httpx.AsyncClient, url: str, stop: float, sent: asynci
         await asyncio.sleep(1.0)
 
 
+def start_tui(url: str) -> PtyProgram:
+    """The real hlog-tui on this backend, in a pseudo-terminal, following the bench's logs live."""
+    tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "--backend", url, "-q", '"flush bench"'], dict(os.environ))
+    tui.wait_for("matches")
+    tui.send("L")
+    tui.wait_for("LIVE")
+    return tui
+
+
 async def scenario(url: str, seconds: float) -> tuple[int, int, int]:
     headers = {"Authorization": f"Bearer {read_token()}"}
     async with httpx.AsyncClient(headers=headers, timeout=30) as http:
@@ -144,9 +155,13 @@ def main() -> None:
     for interval in args.intervals.split(","):
         store = Path(tempfile.mkdtemp(prefix="hlog-flush-bench-"))
         proc, url = start_server(store, interval)
+        tui = None
         try:
+            tui = start_tui(url)
             sent, seen, inserts = asyncio.run(scenario(url, args.seconds))
         finally:
+            if tui is not None:
+                tui.stop()
             proc.terminate()
             proc.wait(60)
         made, active = parts(store)

@@ -15,6 +15,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Static
 
+from hlog import __version__
 from hlog.backend.client import ApiClient, default_backend_url
 from hlog.backend.textsafe import safe, safe_lines
 from hlog.backend.timeutil import parse_duration_ns, parse_time_ns
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The hlog terminal log explorer. Uses a running `hlog serve` when one answers, "
         "else opens the store itself (and receives OTLP on 127.0.0.1:4318 when that port is free).",
     )
+    parser.add_argument("--version", action="version", version=f"hlog-tui {__version__}")
     parser.add_argument(
         "--backend", metavar="URL", help=f"backend URL (env HLOG_BACKEND, default {default_backend_url()})"
     )
