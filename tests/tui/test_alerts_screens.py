@@ -158,3 +158,23 @@ async def test_inputs_never_hold_control_characters(shop_store: Store, make_app)
         name = app.screen.query_one("#name")
         name.insert_text_at_cursor("\x9b2J")
         assert name.value == "\\x9b2J"
+
+
+async def test_leaving_the_alerts_screen_before_it_loads(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    """A fast user opens the alerts screen and leaves it again, over and over, in one burst of keys:
+    answers that arrive while the screen is being removed are dropped (one looked for a removed widget)."""
+    from hlog.alerts.rules import Rule
+
+    RuleStore(shop_store).save(Rule(name="declines", query="level:error", threshold=1, id="r-declines"))
+    app = make_app(shop_store, query="level:error")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        for _ in range(15):
+            await pilot.press("A", "escape")
+        await pilot.press("A")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        assert "history of declines" in str(app.screen.query_one("#rule-history").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)

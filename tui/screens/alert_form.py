@@ -17,6 +17,7 @@ from hlog.backend.client import ApiError
 from hlog.backend.textsafe import safe, safe_lines
 from hlog.backend.timeutil import format_ns, parse_duration_ns
 from hlog.query import QueryError, compile_query
+from hlog.tui.screens import left
 from hlog.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -128,10 +129,10 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         now = self.hlog.now_ns()
         try:
             count = await self.hlog.api.count(q=query, **{"from": format_ns(now - window_ns, 9)})
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except Exception as err:
-            if not self.is_attached:
+            if left(self):
                 return
             status = Text(f"✓ valid query; no count: {safe(str(err))}", style="yellow")
             self.query_one("#query-status", Static).update(status)
@@ -184,7 +185,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         return body
 
     def _status(self, text: str, style: str) -> None:
-        if not self.is_attached:  # the user left this screen while the backend answered
+        if left(self):  # the user left this screen while the backend answered
             return
         self.query_one("#form-status", Static).update(Text(safe_lines(text), style=style))
 
@@ -207,7 +208,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             self._status(f"✗ {err.payload.get('field', '')}: {err}", "bold red")
             return
         self.notify(f"Alert rule {safe(saved['name'])!r} saved", timeout=3)
-        if self.is_attached:
+        if not left(self):
             self.dismiss(saved)
 
     @on(Button.Pressed, "#send-test")
@@ -221,7 +222,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             # an edited rule's masked secrets are filled in by the backend from the saved rule
             body = {**self._body(), "id": self.rule.get("id", "")}
             result = await self.hlog.api.call("POST", "/api/alerts/test", body)
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except (ValueError, ApiError) as err:
             self._status(f"✗ {err}", "bold red")

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 from hlog.alerts.rules import span_text
 from hlog.backend.client import ApiError
 from hlog.tui.format import one_line, stamp
+from hlog.tui.screens import left
 
 if TYPE_CHECKING:
     from hlog.tui.app import HlogApp
@@ -69,7 +70,7 @@ class AlertsScreen(Screen[None]):
     async def _load(self) -> None:
         try:
             self.rules = (await self.hlog.api.call("GET", "/api/alerts"))["rules"]
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except Exception as err:
             self.notify(f"cannot load the alert rules: {err}", severity="error")
@@ -117,10 +118,10 @@ class AlertsScreen(Screen[None]):
             return
         try:
             history = (await self.hlog.api.call("GET", f"/api/alerts/{rule['id']}/history"))["history"]
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except Exception as err:
-            if self.is_attached:
+            if not left(self):
                 self.query_one("#rule-history", Static).update(Text(f"no history: {one_line(str(err))}", style="red"))
             return
         text = Text(f"history of {one_line(rule['name'])}\n", style="bold")

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from hlog.query import format_term
 from hlog.tui.format import LEVEL_STYLES, duration, one_line, stamp
+from hlog.tui.screens import left
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.log_table import Column, LogTable
 
@@ -69,7 +70,7 @@ class SessionScreen(Screen[None]):
     async def _load_summary(self) -> None:
         try:
             summary = await self.hlog.api.session(self.session_id)
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except Exception as err:
             self.notify(f"cannot load the session: {err}", severity="error")
@@ -115,7 +116,7 @@ class SessionScreen(Screen[None]):
             # the id is data: quoted (or an inert regex) by the language's own formatter
             query = format_term("session_id", self.session_id)
             page = await self.hlog.api.logs(q=query, after=after or "0-0", limit=PAGE_ROWS)
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except Exception as err:
             self.notify(f"cannot load the session's logs: {err}", severity="error")

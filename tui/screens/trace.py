@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from hlog.query import format_term
 from hlog.tui.format import clock, duration, one_line
+from hlog.tui.screens import left
 from hlog.tui.widgets.log_table import Column, LogTable
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class TraceScreen(Screen[None]):
     async def _load_spans(self) -> None:
         try:
             spans = await self.hlog.api.trace(self.trace_id)
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except Exception as err:
             self.notify(f"cannot load the trace: {err}", severity="error")
@@ -143,7 +144,7 @@ class TraceScreen(Screen[None]):
         query = format_term("trace_id", self.trace_id) + (" " + format_term("span_id", span_id) if span_id else "")
         try:
             page = await self.hlog.api.logs(q=query, after="0-0", limit=1000)
-            if not self.is_attached:  # the user left this screen while the backend answered
+            if left(self):  # the user left this screen while the backend answered
                 return
         except Exception as err:
             self.notify(f"cannot load the trace's logs: {err}", severity="error")
