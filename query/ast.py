@@ -16,6 +16,8 @@ class Value:
     text: str
     kind: ValueKind
     pos: int
+    wildcards: tuple[str, ...] = ()
+    """For a quoted value with wildcards: the literal pieces between its `*`s (text joins them)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Text:
     text: str
     quoted: bool
     pos: int
+    wildcards: tuple[str, ...] = ()
+    """For a quoted phrase with wildcards: the literal pieces between its `*`s."""
 
 
 @dataclass(frozen=True)

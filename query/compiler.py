@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from hlog.query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
@@ -48,10 +49,17 @@ def ascii_lower(text: str) -> str:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def like_pattern(wildcard: str) -> str:
-    """A LIKE pattern for a value where `*` is the only wildcard."""
-    escaped = wildcard.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%")
+def like_pattern(pieces: Sequence[str]) -> str:
+    """A LIKE pattern matching the literal `pieces` with anything between them."""
+    return "%".join(p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for p in pieces)
+
+
+def _wildcard_pieces(value: Value) -> tuple[str, ...] | None:
+    """The literal pieces between the wildcards of a value (a word's `*`s, a quoted value's
+    unescaped ones), or None when it has no wildcard."""
+    if value.kind == "word" and "*" in value.text:
+        return tuple(value.text.split("*"))
+    return value.wildcards or None
 
 
 def parse_number(text: str) -> float | None:
@@ -108,6 +116,8 @@ class _Compiler:
         if isinstance(node, Not):
             return f"NOT ({self.node(node.item)})"
         if isinstance(node, Text):
+            if node.wildcards:
+                return self.message_like(node.wildcards)
             return self.phrase(node.text) if node.quoted else self.word(node.text)
         if isinstance(node, Exists):
             sql = self.exists(node.key, node.pos)
@@ -152,6 +162,13 @@ class _Compiler:
         conditions.append(f"positionCaseInsensitiveUTF8(Body, {self.bind(text)}) > 0")
         return conditions[0] if len(conditions) == 1 else "(" + " AND ".join(conditions) + ")"
 
+    def message_like(self, pieces: Sequence[str]) -> str:
+        """The whole message against a quoted value with wildcards: `"*card declined*"`."""
+        tokens = [t for piece in pieces for t in _SPLIT.split(piece)[1:-1] if t]  # whole words for sure
+        conditions = [self.has_token(t) for t in tokens]
+        conditions.append(f"Body ILIKE {self.bind(like_pattern(pieces))}")
+        return conditions[0] if len(conditions) == 1 else "(" + " AND ".join(conditions) + ")"
+
     # -- keys --------------------------------------------------------------
     def attribute_key(self, key: str, pos: int) -> str:
         """A valid attribute key, or a QueryError."""
@@ -192,22 +209,24 @@ class _Compiler:
         column = reserved(key)
         if value.kind == "word" and value.text == "*":
             return self.exists(key, pos)
+        pieces = _wildcard_pieces(value)
         if column is not None and column.kind == "message":
             if value.kind == "regex":
                 return f"match(Body, {self.regex(value)})"
-            return self.phrase(value.text) if value.kind == "string" else self.word(value.text)
+            if value.kind == "string":
+                return self.message_like(pieces) if pieces else self.phrase(value.text)
+            return self.word(value.text)
         if column is not None and column.kind == "time":
             raise self.error("timestamp takes a comparison: > >= < <=", value.pos)
-        wildcard = value.kind == "word" and "*" in value.text
-        if column is None and value.kind != "regex" and not wildcard and value.text:
+        if column is None and value.kind != "regex" and not pieces and value.text:
             token = attribute_token(self.attribute_key(key, pos), value.text)
             if token is not None:  # the same as `value of key = text`, without reading the maps
                 return self.has_attribute_token(token)
         expr = self.attribute_expr(key, pos) if column is None else column.column
         if value.kind == "regex":
             return f"match({expr}, {self.regex(value)})"
-        if wildcard:
-            return f"{expr} ILIKE {self.bind(like_pattern(value.text))}"
+        if pieces:
+            return f"{expr} ILIKE {self.bind(like_pattern(pieces))}"
         text = value.text
         if column is not None and column.kind == "level":
             text = level_from_text(text) or text.upper()
@@ -252,7 +271,7 @@ class _Compiler:
         return f"SeverityNumber {bound[0]} {self.bind(bound[1], 'UInt8')}"
 
 
-_PLAIN_VALUE = re.compile(r"^[^\s()\"':=<>!]+$")
+_PLAIN_VALUE = re.compile(r"^[^\s()\"'`:=<>!/][^\s()\"`:=<>!]*$")
 _REGEX_SPECIAL = frozenset("\\^$.|?*+()[]{}/")
 _PYTHON_HEX_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\x\{([0-9a-fA-F]{1,6})\}")
 
@@ -280,7 +299,10 @@ def format_value(value: str) -> str:
         return literal_regex(value)
     if _PLAIN_VALUE.match(value) and value.upper() not in ("AND", "OR", "NOT") and "*" not in value:
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("*", "\\*")
+    if quoted.startswith("/"):  # not a /regex/
+        quoted = "\\" + quoted
+    return '"' + quoted + '"'
 
 
 def format_term(key: str, value: str, exclude: bool = False) -> str:

@@ -46,21 +46,31 @@ def _parser() -> Lark:
     )
 
 
-def _unescape(quoted: str) -> str:
-    """Strip the quotes of a STRING token and resolve backslash escapes."""
+def _unquote(quoted: str) -> tuple[list[str], bool]:
+    """The text of a STRING token, split at its wildcard stars; and whether it is a /regex/.
+
+    A backslash escapes the quote character, a backslash, `*` and `/`, and is kept before
+    anything else (`"C:\\temp"`, `"\\w+"` keep theirs, as in Highlight). An unescaped `*` is a
+    wildcard; a value that starts and ends with an unescaped `/` is a regex."""
     body = quoted[1:-1]
-    out: list[str] = []
+    segments, current = [], []
+    starts_with_slash = body.startswith("/")
     i = 0
     while i < len(body):
         ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            out.append({"n": "\n", "t": "\t", "r": "\r"}.get(nxt, nxt))
+        if ch == "\\" and i + 1 < len(body) and body[i + 1] in (quoted[0], "\\", "*", "/"):
+            current.append(body[i + 1])
             i += 2
             continue
-        out.append(ch)
+        if ch == "*":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
         i += 1
-    return "".join(out)
+    segments.append("".join(current))
+    is_regex = len(segments) == 1 and starts_with_slash and len(body) > 2 and body.endswith("/") and body[-2] != "\\"
+    return segments, is_regex
 
 
 class _ToAst(Transformer[Token, Node]):
@@ -79,6 +89,9 @@ class _ToAst(Transformer[Token, Node]):
     def and_expr(self, items: list[Node]) -> Node:
         return And(tuple(items))
 
+    def spaced(self, items: list[Node]) -> Node:  # (lark keeps an aliased rule of one child)
+        return items[0] if len(items) == 1 else And(tuple(items))
+
     def not_(self, items: list[Any]) -> Node:
         return Not(items[-1])
 
@@ -90,8 +103,16 @@ class _ToAst(Transformer[Token, Node]):
 
     def field(self, items: list[Any]) -> Node:
         key, op, value = items
-        values = tuple(value) if isinstance(value, list) else (value,)
-        return Field(str(key), str(op), values, key.start_pos)  # type: ignore[arg-type]
+        pos = key.start_pos or 0
+        if isinstance(value, Value):
+            return Field(str(key), str(op), (value,), pos)  # type: ignore[arg-type]
+        kind, parts = value
+        if kind == "or" and all(isinstance(p, Value) for p in parts):  # key:(a OR b): one field
+            return Field(str(key), str(op), tuple(parts), pos)  # type: ignore[arg-type]
+        if op not in (":", "=", "!="):
+            raise QueryError(f"'{op}' takes one value, not a group", self._query, pos)
+        node = _field_tree(str(key), ":" if op == "!=" else str(op), value, pos)
+        return Not(node) if op == "!=" else node
 
     def exists(self, items: list[Token]) -> Node:
         return Exists(str(items[0]), False, items[0].start_pos or 0)
@@ -108,25 +129,52 @@ class _ToAst(Transformer[Token, Node]):
         return Text(text, False, pos)
 
     def phrase(self, items: list[Token]) -> Node:
-        return Text(_unescape(str(items[0])), True, items[0].start_pos or 0)
+        segments, _ = _unquote(str(items[0]))
+        return Text("*".join(segments), True, items[0].start_pos or 0, tuple(segments) if len(segments) > 1 else ())
 
     def v_word(self, items: list[Token]) -> Value:
         return Value(str(items[0]), "word", items[0].start_pos or 0)
 
     def v_string(self, items: list[Token]) -> Value:
-        return Value(_unescape(str(items[0])), "string", items[0].start_pos or 0)
+        token, pos = str(items[0]), items[0].start_pos or 0
+        segments, is_regex = _unquote(token)
+        if is_regex:  # `key:"/a b/"`: Highlight's way to write a regex with spaces
+            return Value(token[2:-2].replace("\\" + token[0], token[0]).replace("\\/", "/"), "regex", pos + 1)
+        if len(segments) > 1:  # `key:"*query error*"`
+            return Value("*".join(segments), "string", pos, tuple(segments))
+        return Value(segments[0], "string", pos)
 
     def v_regex(self, items: list[Token]) -> Value:
         text = str(items[0])[1:-1].replace("\\/", "/")
         return Value(text, "regex", items[0].start_pos or 0)
 
-    def value(self, items: list[Any]) -> list[Value]:
-        # `( value_list )`: keep only the list between the parentheses
-        values: list[Value] = items[1]
-        return values
+    # a value group `key:( ... )` is ("or" | "and", [parts]) or ("not", [part]) until field() sees it
+    def v_group(self, items: list[Any]) -> Any:
+        group = items[1]
+        return group if not isinstance(group, Value) else ("or", [group])
 
-    def value_list(self, items: list[Value]) -> list[Value]:
-        return list(items)
+    def v_spaced(self, items: list[Any]) -> Any:
+        return items[0] if len(items) == 1 else ("and", items)
+
+    def v_or(self, items: list[Any]) -> Any:
+        return items[0] if len(items) == 1 else ("or", items)
+
+    def v_and(self, items: list[Any]) -> Any:
+        return items[0] if len(items) == 1 else ("and", items)
+
+    def v_not(self, items: list[Any]) -> Any:
+        return ("not", [items[-1]])
+
+
+def _field_tree(key: str, op: str, value: Any, pos: int) -> Node:
+    """`key:(a AND NOT b)` as the tree of `key:a`, `key:b` it means."""
+    if isinstance(value, Value):
+        return Field(key, op, (value,), pos)  # type: ignore[arg-type]
+    kind, parts = value
+    nodes = tuple(_field_tree(key, op, part, pos) for part in parts)
+    if kind == "not":
+        return Not(nodes[0])
+    return Or(nodes) if kind == "or" else And(nodes)
 
 
 def _expected(names: set[str]) -> str:

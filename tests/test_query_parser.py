@@ -21,13 +21,62 @@ def test_implicit_and_and_negation() -> None:
     assert node.items[2] == Not(Field("env", ":", (Value("staging", "word", 36),), 32))
 
 
-def test_precedence_not_over_and_over_or() -> None:
-    node = parse("a OR b c")
-    assert isinstance(node, Or)
-    assert node.items[0] == Text("a", False, 0)
-    assert node.items[1] == And((Text("b", False, 5), Text("c", False, 7)))
-    node = parse("NOT a b")
-    assert node == And((Not(Text("a", False, 4)), Text("b", False, 6)))
+def test_precedence_not_and_or_then_space() -> None:
+    """Highlight's (and Google's) precedence: NOT, AND, OR, and the space between terms last."""
+    a, b, c = Text("a", False, 0), Text("b", False, 5), Text("c", False, 7)
+    assert parse("a OR b c") == And((Or((a, b)), c))
+    assert parse("service:x level:error OR level:warn") == And(
+        (
+            Field("service", ":", (Value("x", "word", 8),), 0),
+            Or(
+                (
+                    Field("level", ":", (Value("error", "word", 16),), 10),
+                    Field("level", ":", (Value("warn", "word", 31),), 25),
+                )
+            ),
+        )
+    )
+    # explicit AND still binds tighter than OR
+    assert parse("a OR b AND c") == Or((a, And((Text("b", False, 5), Text("c", False, 11)))))
+    assert parse("NOT a b") == And((Not(Text("a", False, 4)), Text("b", False, 6)))
+    assert parse("-a b OR c") == And((Not(Text("a", False, 1)), Or((Text("b", False, 3), Text("c", False, 8)))))
+
+
+def test_value_groups_take_not_and_and() -> None:
+    def field(key: str, text: str, pos: int, at: int = 0) -> Field:
+        return Field(key, ":", (Value(text, "word", pos),), at)
+
+    assert parse("service_name=(NOT private-graph)") == Not(
+        Field("service_name", "=", (Value("private-graph", "word", 18),), 0)
+    )
+    assert parse("span_name:(gorm.* AND *.Query)") == And(
+        (field("span_name", "gorm.*", 11), field("span_name", "*.Query", 22))
+    )
+    assert parse("k:(a b OR c)") == And((field("k", "a", 3), Or((field("k", "b", 5), field("k", "c", 10)))))
+    assert parse("k!=(a AND b)") == Not(And((field("k", "a", 4), field("k", "b", 10))))
+    with pytest.raises(QueryError, match="takes one value"):
+        parse("duration_ms>(5 AND 6)")
+
+
+def test_quoted_values_as_highlight_reads_them() -> None:
+    def value(query: str) -> Value:
+        node = parse(query)
+        assert isinstance(node, Field)
+        return node.values[0]
+
+    # `*` is a wildcard inside quotes too; `\*` is a star
+    assert value('tag="*query error*"') == Value("*query error*", "string", 4, ("", "query error", ""))
+    assert value('tag="a\\*b"') == Value("a*b", "string", 4)
+    # a quoted /regex/ (how a regex with spaces is written)
+    assert value('tag="/\\w \\w/"') == Value("\\w \\w", "regex", 5)
+    assert value('tag="\\/api/"') == Value("/api/", "string", 4)
+    # backslashes stay unless they escape the quote, a backslash, * or /
+    assert value('pattern:"\\w\\w"').text == "\\w\\w"
+    assert value('win.path:"C:\\temp\\app.log"').text == "C:\\temp\\app.log"
+    assert value('k:"say \\"hi\\" \\\\ done"').text == 'say "hi" \\ done'
+    # backticks quote like double quotes
+    assert parse("`hello world`") == Text("hello world", True, 0)
+    assert value("k:`a b`") == Value("a b", "string", 2)
 
 
 def test_keywords_any_case_and_parentheses() -> None:
