@@ -321,11 +321,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leading_dash_query(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], str | None]:
+    """`hlog search -level:info`: an argument of `search` that starts with `-` and is none of its
+    options is its query (argparse would call it an unknown option); taken out of `argv`."""
+    if not argv or argv[0] != "search":
+        return argv, None
+    [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    search = subcommands.choices["search"]
+    options = search._option_string_actions
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if name in options:
+            takes_value = options[name].nargs is None and not isinstance(
+                options[name], argparse._StoreConstAction | argparse._VersionAction | argparse._HelpAction
+            )
+            i += 2 if takes_value and "=" not in arg else 1
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            return argv[:i] + argv[i + 1 :], arg
+        i += 1
+    return argv, None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `hlog`."""
     os.umask(0o077)  # the store, its log and the token hold private data: owner only
     parser = build_parser()
+    argv, query = _leading_dash_query(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    if query is not None:
+        if args.query:
+            parser.error(f"two queries: {query!r} and {args.query!r}; quote the whole query as one argument")
+        args.query = query
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

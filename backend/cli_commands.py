@@ -20,7 +20,7 @@ from hlog.backend.search import Cursor, TimeRange, page_sql
 from hlog.backend.store import DEFAULT_DATABASE
 from hlog.backend.textsafe import json_safe, safe, safe_lines
 from hlog.backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
-from hlog.query import QueryError, compile_query
+from hlog.query import QueryError, compile_query, describe, parse
 
 FOLLOW_POLL_SECONDS = 1.0
 PAGE_ROWS = 1_000
@@ -106,6 +106,7 @@ async def search(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.sql:
         sql, params = page_sql(DEFAULT_DATABASE, compiled, time_range, min(args.limit, PAGE_ROWS))
+        print(f"-- the query, as read: {safe(describe(parse(args.query)))}")
         print(sql)
         print(json.dumps(params, indent=2, default=str))
         return 0

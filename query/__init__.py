@@ -5,8 +5,10 @@ from __future__ import annotations
 from hlog.query.compiler import (
     CompiledQuery,
     compile_query,
+    describe,
     format_term,
     format_value,
+    mixes_or_and_and,
     parse_number,
     parse_timestamp_ns,
 )
@@ -17,8 +19,10 @@ __all__ = [
     "CompiledQuery",
     "QueryError",
     "compile_query",
+    "describe",
     "format_term",
     "format_value",
+    "mixes_or_and_and",
     "parse",
     "parse_number",
     "parse_timestamp_ns",

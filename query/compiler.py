@@ -299,10 +299,7 @@ def format_value(value: str) -> str:
         return literal_regex(value)
     if _PLAIN_VALUE.match(value) and value.upper() not in ("AND", "OR", "NOT") and "*" not in value:
         return value
-    quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("*", "\\*")
-    if quoted.startswith("/"):  # not a /regex/
-        quoted = "\\" + quoted
-    return '"' + quoted + '"'
+    return _quoted((value,))
 
 
 def format_term(key: str, value: str, exclude: bool = False) -> str:
@@ -320,3 +317,51 @@ def compile_node(node: Node, query: str = "") -> CompiledQuery:
 def compile_query(query: str) -> CompiledQuery:
     """Parse and compile a search string; raises only QueryError."""
     return compile_node(parse(query), query)
+
+
+def _quoted(pieces: Sequence[str]) -> str:
+    """A quoted value whose `pieces` are literal and joined by wildcards."""
+    text = "*".join(p.replace("\\", "\\\\").replace('"', '\\"').replace("*", "\\*") for p in pieces)
+    return '"' + ("\\" + text if text.startswith("/") else text) + '"'  # a leading / would make a /regex/
+
+
+def _describe_value(value: Value) -> str:
+    if value.kind == "regex":
+        return "/" + value.text.replace("/", "\\/") + "/"
+    if value.kind == "string":
+        return _quoted(value.wildcards or (value.text,))
+    return value.text
+
+
+def describe(node: Node, top: bool = True) -> str:
+    """A parsed query written back with every AND, OR and NOT explicit and every group in
+    parentheses: how the query was read (`a b OR c` -> `a AND (b OR c)`)."""
+    if isinstance(node, MatchAll):
+        return ""
+    if isinstance(node, Text):
+        return _quoted(node.wildcards or (node.text,)) if node.quoted else node.text
+    if isinstance(node, Field):
+        values = [_describe_value(v) for v in node.values]
+        return f"{node.key}{node.op}" + (values[0] if len(values) == 1 else "(" + " OR ".join(values) + ")")
+    if isinstance(node, Exists):
+        return f"{node.key} {'NOT EXISTS' if node.negated else 'EXISTS'}"
+    if isinstance(node, Not):
+        return "NOT " + describe(node.item, False)
+    joined = (" AND " if isinstance(node, And) else " OR ").join(describe(item, False) for item in node.items)
+    return joined if top else f"({joined})"
+
+
+def mixes_or_and_and(node: Node) -> bool:
+    """Whether a query has an OR and an AND (or spaces) in it: then how it was grouped matters."""
+    kinds: set[type] = set()
+
+    def walk(n: Node) -> None:
+        if isinstance(n, And | Or):
+            kinds.add(type(n))
+            for item in n.items:
+                walk(item)
+        elif isinstance(n, Not):
+            walk(n.item)
+
+    walk(node)
+    return kinds == {And, Or}

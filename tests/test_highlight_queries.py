@@ -7,11 +7,16 @@ inside a value group); they are written from reading them, not copied.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from hlog.query import compile_query, describe, parse
 from tests.conftest import post_logs
 
 T0 = time.time_ns() - 600 * 10**9
@@ -96,3 +101,48 @@ def test_not_and_and_inside_a_value_group(shop: TestClient) -> None:
         "payment declined for cart 7",
         "cart updated",
     }
+
+
+def test_a_query_that_starts_with_a_dash_on_the_command_line(tmp_path: Path) -> None:
+    store = f"chdb://{tmp_path / 'store'}"
+    lines = [
+        {"msg": f"line {i}", "level": level, "service": "cli"} for i, level in enumerate(["info", "error", "warn"])
+    ]
+    hlog = [sys.executable, "-m", "hlog"]
+    ingest = subprocess.run(
+        [*hlog, "ingest", "-", "--store", store],
+        input="".join(json.dumps(line) + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+
+    def count(*args: str) -> str:
+        done = subprocess.run([*hlog, "search", *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert count("-level:info", "--count", "--store", store) == "2"
+    assert count("--count", "--store", store, "-level:info") == "2"
+    assert count("--count", "--store", store, "--", "-level:info") == "2"
+    assert count("-level:info level:error OR level:warn", "--sql").startswith(
+        "-- the query, as read: NOT level:info AND (level:error OR level:warn)"
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "service:x level:error OR level:warn",
+        "a OR b AND c",
+        '-a "b*c" OR k:(x OR "y z") NOT m EXISTS',
+        'k:"/\\w \\w/" t:"C:\\temp" u:"\\/api/" v:"a\\*b"',
+        "span_name:(gorm.* AND NOT *.Exec) `q w`",
+    ],
+)
+def test_how_a_query_was_read_means_the_same(query: str) -> None:
+    """The grouping shown to the user (the TUI's hint, --sql) is itself a query meaning the same."""
+    shown = describe(parse(query))
+    assert compile_query(shown).sql == compile_query(query).sql
+    assert compile_query(shown).params == compile_query(query).params

@@ -232,3 +232,17 @@ async def test_mouse_selects_and_opens(shop_store: Store, make_app) -> None:  # 
         await pilot.click(LogTable, offset=(30, 3), times=2)
         await pilot.pause()
         assert app.screen.has_class("-detail")
+
+
+async def test_how_a_query_mixing_or_and_spaces_was_read(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"service:payments level:error OR level:warn", "enter")
+        await settle(pilot)
+        hint = str(app.screen.query_one("#query-error").render())
+        assert "read as: service:payments AND (level:error OR level:warn)" in hint
+        assert bodies(app) and all(row["service_name"] == "payments" for row in app.screen.table.rows)
+        await pilot.press("slash", "ctrl+u", *"level:error", "enter")  # nothing to explain
+        await settle(pilot)
+        assert "read as" not in str(app.screen.query_one("#query-error").render())

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Input, Static
 
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
-from hlog.query import format_term
+from hlog.query import QueryError, describe, format_term, mixes_or_and_and, parse
 from hlog.tui.format import one_line
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
@@ -135,8 +135,7 @@ class SearchScreen(Screen[None]):
             return
         if generation != self._generation:
             return
-        self.query_one("#query-error", Static).update("")
-        self.query_one("#query-error", Static).remove_class("-shown")
+        self._show_grouping()
         self.table.set_rows(page["logs"], more_after=page["next_cursor"] is not None)
         self._update_status()
 
@@ -184,6 +183,20 @@ class SearchScreen(Screen[None]):
                     table.cursor = len(rows) - 1
         except Exception as err:
             self._unreachable(err)
+
+    def _show_grouping(self) -> None:
+        """Under the bar, how a query that mixes OR with AND or spaces was grouped; else nothing."""
+        line = self.query_one("#query-error", Static)
+        try:
+            node = parse(self.query_text)
+        except QueryError:
+            node = None
+        if node is not None and mixes_or_and_and(node):
+            line.update(Text(f"read as: {one_line(describe(node))}", style="dim"))
+            line.add_class("-shown")
+        else:
+            line.update("")
+            line.remove_class("-shown")
 
     def _failed(self, err: ApiError) -> None:
         """A query the backend refused: show why under the bar; the previous results stay."""
