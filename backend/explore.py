@@ -95,7 +95,8 @@ class Explorer:
         ]
 
     def values(self, key: str, time_range: TimeRange, prefix: str = "") -> list[dict[str, Any]]:
-        """The most frequent values of a key in the range (none for id-like keys)."""
+        """The most frequent values of a key in the range that start with `prefix` in any case
+        (none for id-like keys)."""
         column = RESERVED.get(key.lower())
         if column is not None and column.name in _ID_COLUMNS:
             return []
@@ -108,7 +109,7 @@ class Explorer:
                 "if(mapContains(LogAttributes, {k:String}), LogAttributes[{k:String}], ResourceAttributes[{k:String}])"
             )
             conditions.append("(mapContains(LogAttributes, {k:String}) OR mapContains(ResourceAttributes, {k:String}))")
-        conditions.append(f"startsWith({expr}, {{prefix:String}})")
+        conditions.append(f"startsWith(lowerUTF8({expr}), lowerUTF8({{prefix:String}}))")  # any case
         rows = self.store.query(
             f"SELECT {expr} AS v, count() AS n FROM {self.db}.{LOGS} WHERE {' AND '.join(conditions)} "
             f"GROUP BY v ORDER BY n DESC, v LIMIT {MAX_VALUES}",

@@ -246,3 +246,52 @@ async def test_how_a_query_mixing_or_and_spaces_was_read(shop_store: Store, make
         await pilot.press("slash", "ctrl+u", *"level:error", "enter")  # nothing to explain
         await settle(pilot)
         assert "read as" not in str(app.screen.query_one("#query-error").render())
+
+
+async def test_suggestions_in_any_case_several_to_cycle_and_quoted_to_match(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    path = "C:\\temp\\app.log"
+    records = [
+        {"body": f"wrote {i}", "level": "error", "ts": NOW_NS - (i + 1) * 10**9, "attrs": {"win.path": path}}
+        for i in range(3)
+    ]
+    records.append({"body": "other", "level": "info", "ts": NOW_NS - 10**10, "attrs": {"win.path": "D:\\x"}})
+    ingest(store, logs_request(records, {"service.name": "checkout"}))
+    for service in ("cart", "catalog"):
+        ingest(store, logs_request([{"body": service, "ts": NOW_NS - 10**11}], {"service.name": service}))
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        bar = app.screen.query_one(SearchBar)
+        await pilot.press("slash", *"level:e")
+        await settle(pilot)
+        assert bar._suggestion == "level:ERROR"  # typed in lower case
+        await pilot.press("ctrl+u", *"service:c")
+        await settle(pilot)
+        seen = {bar._suggestion}
+        for _ in range(2):
+            await pilot.press("tab")
+            seen.add(bar._suggestion)
+        assert seen == {"service:checkout", "service:cart", "service:catalog"}
+        await pilot.press("shift+tab")
+        assert bar.has_focus and bar._suggestion in seen
+        # a Windows path is offered quoted, so that accepting it finds its logs
+        await pilot.press("ctrl+u", *"win.path:C")
+        await settle(pilot)
+        assert bar._suggestion == 'win.path:"C:\\\\temp\\\\app.log"'
+        await pilot.press("right", "enter")
+        await settle(pilot)
+        assert sorted(bodies(app)) == ["wrote 0", "wrote 1", "wrote 2"]
+        # typed as Highlight users write it, with single backslashes
+        await pilot.press("slash", "ctrl+u", *'win.path:"C:\\temp\\app.log"', "enter")
+        await settle(pilot)
+        assert len(bodies(app)) == 3
+        # and built with f from the log's detail
+        await pilot.press("slash", "ctrl+u", "enter")
+        await settle(pilot)
+        await pilot.press("enter", "tab")
+        fields = app.screen.query_one("#detail-fields")
+        labels = [str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count)]
+        fields.highlighted = next(i for i, label in enumerate(labels) if label.startswith("win.path = "))
+        await pilot.press("f")
+        await settle(pilot)
+        assert sorted(bodies(app)) == ["wrote 0", "wrote 1", "wrote 2"]
