@@ -95,6 +95,26 @@ def main() -> None:
     print(f"{'count level:error, all time':46}{count:9.1f}")
     print(f"\npage 1000 / page 1: {deep / first:.2f}x (target <= 2x)")
     store.close()
+    parse_compile_20_terms()
+
+
+# 20 terms of every kind: what the grammar costs before any SQL runs (issue 16: must not slow)
+TWENTY_TERMS = (
+    'service:checkout level:error OR level:warn "payment declined" -env:staging duration_ms>500 '
+    'user.id:(42 OR 7) tag:"*query error*" http.route:/\\/api\\/.*/ span_name:(gorm.* AND NOT *.Exec) '
+    "host.name:web-* timeout NOT debug `card expired` session_id EXISTS trace_id NOT EXISTS "
+    'latency<250ms win.path:"C:\\temp\\app.log" level>=warn (a OR b) c'
+)
+
+
+def parse_compile_20_terms(runs: int = 2000) -> None:
+    compile_query(TWENTY_TERMS)  # warm: the grammar is built once per process
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        compile_query(TWENTY_TERMS)
+        samples.append((time.perf_counter() - t0) * 1e6)
+    print(f"parse + compile of a 20-term query: p50 {statistics.median(samples):.0f} us")
 
 
 if __name__ == "__main__":
