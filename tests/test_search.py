@@ -115,7 +115,9 @@ CASES = [
     ("message:/card (expired|stolen)/", ["payment declined: card expired"]),
     ('message:"reset by"', ["Connection reset by peer"]),
     ("(timeout OR declined) level:error", ["Timeout after 3s calling inventory"]),
-    ("timeout OR declined level:warn", ["Timeout after 3s calling inventory", "payment declined: card expired"]),
+    # the space binds loosest (Highlight's precedence); an explicit AND binds tighter than OR
+    ("timeout OR declined level:warn", ["payment declined: card expired"]),
+    ("timeout OR declined AND level:warn", ["Timeout after 3s calling inventory", "payment declined: card expired"]),
     ("login", ['{"event": "login", "ok": true}']),
 ]
 

@@ -165,3 +165,43 @@ def test_the_demo_shop_traffic_keeps_arriving(tmp_path: Path) -> None:
         assert tui.wait_exit(60) == 0
     finally:
         tui.stop()
+
+
+def test_editing_keys_typed_in_a_burst_apply_in_order(tmp_path: Path) -> None:
+    """Ctrl+U, Backspace and Enter in the same burst as the characters around them (fast typing,
+    a paste, SSH): each applies where it was typed. The bindings used to run after the characters
+    behind them, so the text was lost or garbled and an empty query could run."""
+    from tests.tui.pty_terminal import PtyProgram
+
+    store = f"chdb://{tmp_path / 'store'}"
+    now = time.time()
+    lines = [{"ts": now - 60 + i, "level": "error" if i < 3 else "info", "msg": f"line {i}"} for i in range(8)]
+    ingest = subprocess.run(
+        [sys.executable, "-m", "hlog.backend.cli", "ingest", "-", "--store", store],
+        input="".join(json.dumps(x) + "\n" for x in lines),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state")}
+    tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "--store", store, "--no-listen"], env)
+    bursts = [
+        (b"service:zzz\x15level:error\r", "3 matches"),  # Ctrl+U clears what came before it only
+        (b"level:infoxx\x7f\x7f\r", "5 matches"),  # two Backspaces take the two x
+        (b"level:error OR level:info\x17\x17\x17\x7f\r", "3 matches"),  # Ctrl+W: back to level:error
+        (b"\x15-level:error\r", "5 matches"),
+    ]
+    try:
+        tui.wait_for("8 matches")
+        for burst, expected in bursts * 2:
+            tui.wait_until(lambda s: "Next suggestion" not in s, "the table taking the focus back")
+            tui.send("/")
+            tui.wait_for("Next suggestion")  # the query bar has the focus
+            tui.send(b"\x15" + burst)  # one write: the keys arrive together
+            screen = tui.wait_for(expected)  # the answer to the query as typed
+            assert "8 matches" not in screen, screen
+        tui.send("q")
+        assert tui.wait_exit(30) == 0
+    finally:
+        tui.stop()

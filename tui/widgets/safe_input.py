@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import Input
 
 from hlog.backend.textsafe import safe
@@ -22,3 +23,16 @@ class SafeInput(Input):
     def replace(self, text: str, start: int, end: int) -> None:
         # escape before the cursor moves past the inserted text
         super().replace(safe(text), start, end)
+
+    async def _on_key(self, event: events.Key) -> None:
+        """The input's own keys (Backspace, Ctrl+U, the arrows, Enter...) act here, in order with
+        the characters around them. Left to bubble up, a binding runs on the app's queue, after
+        the characters typed behind it: a fast typist's Ctrl+U then cleared what came after it,
+        and Enter could run the query before its last characters were in."""
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority:
+                event.stop()
+                event.prevent_default()
+                await self.run_action(binding.action)
+                return
+        await super()._on_key(event)
