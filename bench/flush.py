@@ -20,11 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -32,6 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.ingest_attack import start_server  # noqa: E402
 from hlog.backend.access import read_token  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
 from hlog.backend.timeutil import format_ns  # noqa: E402
@@ -42,32 +40,6 @@ PB = {"Content-Type": "application/x-protobuf"}
 RULES = 20
 REQUESTS_PER_SECOND = 10
 RECORDS_PER_REQUEST = 100
-
-
-def start_server(store: Path, flush_interval: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hlog.backend.cli",
-            "serve",
-            "--store",
-            f"chdb://{store}",
-            "--listen",
-            "127.0.0.1:0",
-            "--flush-interval",
-            flush_interval,
-        ],  # fmt: skip
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        m = re.search(r"listening on (http://\S+)", line)
-        if m:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, m.group(1)
-    raise SystemExit("hlog serve did not start")
 
 
 async def send(http: httpx.AsyncClient, url: str, stop: float) -> int:
@@ -154,7 +126,7 @@ def main() -> None:
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (14, 8, 8, 8, 6, 9, 6), strict=True)))
     for interval in args.intervals.split(","):
         store = Path(tempfile.mkdtemp(prefix="hlog-flush-bench-"))
-        proc, url = start_server(store, interval)
+        proc, url = start_server(store, "--flush-interval", interval)
         tui = None
         try:
             tui = start_tui(url)

@@ -79,9 +79,20 @@ class Peak:
         self._thread.join()
 
 
-def start_server(store: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(store: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """`hlog serve` on `store` and a free port, with `options`; (the process, its URL)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hlog.backend.cli", "serve", "--store", f"chdb://{store}", "--listen", "127.0.0.1:0"],
+        [
+            sys.executable,
+            "-m",
+            "hlog.backend.cli",
+            "serve",
+            "--store",
+            f"chdb://{store}",
+            "--listen",
+            "127.0.0.1:0",
+            *options,
+        ],  # fmt: skip
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -8,8 +8,6 @@ inside a value group); they are written from reading them, not copied.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from starlette.testclient import TestClient
 
 from hlog.query import compile_query, describe, parse
 from tests.conftest import post_logs
+from tests.test_end_to_end import hlog
 
 T0 = time.time_ns() - 600 * 10**9
 
@@ -108,18 +107,11 @@ def test_a_query_that_starts_with_a_dash_on_the_command_line(tmp_path: Path) -> 
     lines = [
         {"msg": f"line {i}", "level": level, "service": "cli"} for i, level in enumerate(["info", "error", "warn"])
     ]
-    hlog = [sys.executable, "-m", "hlog"]
-    ingest = subprocess.run(
-        [*hlog, "ingest", "-", "--store", store],
-        input="".join(json.dumps(line) + "\n" for line in lines),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ingest = hlog("ingest", "-", "--store", store, stdin="".join(json.dumps(line) + "\n" for line in lines))
     assert ingest.returncode == 0, ingest.stderr
 
     def count(*args: str) -> str:
-        done = subprocess.run([*hlog, "search", *args], capture_output=True, text=True, timeout=120)
+        done = hlog("search", *args)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 

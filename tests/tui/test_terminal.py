@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_end_to_end import hlog
+
 TMUX = shutil.which("tmux")
 
 
@@ -41,13 +43,7 @@ def test_type_a_query_in_a_real_terminal(tmp_path: Path) -> None:
         {"ts": now - 20, "level": "info", "msg": "cart updated", "service": "checkout"},
         {"ts": now - 10, "level": "info", "msg": "evil \x1b[2J bytes", "service": "checkout"},
     ]
-    ingest = subprocess.run(
-        [sys.executable, "-m", "hlog.backend.cli", "ingest", "-", "--store", store],
-        input="".join(json.dumps(x) + "\n" for x in lines),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ingest = hlog("ingest", "-", "--store", store, stdin="".join(json.dumps(x) + "\n" for x in lines))
     assert ingest.returncode == 0, ingest.stderr
     socket = "hlog-test-" + uuid.uuid4().hex[:8]
     command = f"{sys.executable} -m hlog.tui.app --store {store} --no-listen"
@@ -176,13 +172,7 @@ def test_editing_keys_typed_in_a_burst_apply_in_order(tmp_path: Path) -> None:
     store = f"chdb://{tmp_path / 'store'}"
     now = time.time()
     lines = [{"ts": now - 60 + i, "level": "error" if i < 3 else "info", "msg": f"line {i}"} for i in range(8)]
-    ingest = subprocess.run(
-        [sys.executable, "-m", "hlog.backend.cli", "ingest", "-", "--store", store],
-        input="".join(json.dumps(x) + "\n" for x in lines),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ingest = hlog("ingest", "-", "--store", store, stdin="".join(json.dumps(x) + "\n" for x in lines))
     assert ingest.returncode == 0, ingest.stderr
     env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state")}
     tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "--store", store, "--no-listen"], env)
