@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from starlette.applications import Starlette
@@ -50,11 +51,15 @@ class Backend:
         ingest_needs_token: bool = False,
         allowed_hosts: Sequence[str] = (),
         limits: Limits = DEFAULT_LIMITS,
+        ingest: bool = True,
+        wal_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.extensions = list(extensions)
         self.limits = limits
-        self.committer = Committer(store, max_pending_records, flush_interval, limits=limits)
+        self.committer = Committer(store, max_pending_records, flush_interval, limits=limits, wal_dir=wal_dir)
+        if not ingest:  # a search opened on the store: it reads, `hlog serve` receives
+            self.committer.refuse("this process only reads the store: send logs to `hlog serve`")
         self.search = LogSearch(store)
         self.explorer = Explorer(store)
         # the API always needs a token: without one, a random one that only this process knows

@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from hlog.backend import __version__
 from hlog.backend.access import check_token, default_allowed_hosts, is_loopback_host, load_or_create_token, token_path
@@ -129,6 +130,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="acknowledged logs wait in the write-ahead log at most this long before a large insert "
         "into the store (default 5s); searches always see them",
+    )
+
+    serve.add_argument(
+        "--wal-dir",
+        metavar="DIR",
+        help="where this backend keeps its write-ahead log (default: by store, in the user's data directory); "
+        "several backends on one machine and one ClickHouse database need one each",
+    )
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="create or update the store's schema, then exit",
+        description="Create the store's database and tables, or bring them up to this version's schema, "
+        "then exit. `hlog serve` does the same when it starts; searches never change the schema, so "
+        "they can run as a user that may only SELECT.",
+    )
+    migrate.add_argument(
+        "--store",
+        metavar="DSN",
+        help=f"chdb:///path (embedded, default {default_store_dsn()}) or http(s)://user:pass@host:8123/db",
+    )
+    migrate.add_argument(
+        "--retention", metavar="DURATION", help="keep logs this long, e.g. 7d (default 30d, or what the store has)"
     )
 
     search = sub.add_parser(
@@ -256,6 +280,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ingest_needs_token=not is_loopback_host(host),
         allowed_hosts=[*default_allowed_hosts(host), *args.allowed_host],
         limits=limits,
+        wal_dir=Path(args.wal_dir).expanduser() if args.wal_dir else None,
     )
     try:
         backend.committer.open()
@@ -284,6 +309,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = _graceful_server_class()(config)
     try:
         server.run(sockets=[sock])
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or update the schema."""
+    from hlog.backend.store import Store
+
+    try:
+        retention = parse_duration_ns(args.retention) // 10**9 if args.retention else None
+    except ValueError as err:
+        return _fail(str(err), EXIT_USAGE)
+    store = Store(args.store, retention_seconds=retention)
+    try:
+        done = ", ".join(f"{m.version} ({m.name})" for m in store.applied) or "none needed"
+        print(f"{store.target.describe()}: schema version {store.schema_version()}; migrations applied: {done}")
     finally:
         store.close()
     return 0
@@ -369,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cli_commands.search(args))
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "migrate":
+            return cmd_migrate(args)
         if args.command == "alerts":
             from hlog.alerts import cli as alerts_cli
 

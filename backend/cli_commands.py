@@ -17,7 +17,7 @@ from typing import IO, Any
 from hlog.backend.client import ApiClient, connect
 from hlog.backend.fileingest import BATCH_RECORDS, parse_lines, to_request
 from hlog.backend.search import Cursor, TimeRange, page_sql
-from hlog.backend.store import DEFAULT_DATABASE
+from hlog.backend.store import DEFAULT_DATABASE, StoreError, Tables, parse_dsn
 from hlog.backend.textsafe import json_safe, safe, safe_lines
 from hlog.backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
 from hlog.query import QueryError, compile_query, describe, parse
@@ -105,7 +105,12 @@ async def search(args: argparse.Namespace) -> int:
         print(f"hlog: {err}", file=sys.stderr)
         return EXIT_USAGE
     if args.sql:
-        sql, params = page_sql(DEFAULT_DATABASE, compiled, time_range, min(args.limit, PAGE_ROWS))
+        try:
+            tables = Tables(parse_dsn(args.store).database if args.store else DEFAULT_DATABASE)
+        except StoreError as err:
+            print(f"hlog: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        sql, params = page_sql(tables, compiled, time_range, min(args.limit, PAGE_ROWS))
         print(f"-- the query, as read: {safe(describe(parse(args.query)))}")
         print(sql)
         print(json.dumps(params, indent=2, default=str))
@@ -210,7 +215,7 @@ async def ingest(args: argparse.Namespace) -> int:
     progress = Progress(total)
     sent = rejected = 0
     messages: list[str] = []
-    async with connect(args.backend, args.store, args.token) as api:
+    async with connect(args.backend, args.store, args.token, ingest=True) as api:
         batch = []
         for record in parse_lines(reader, default_service):
             batch.append(record)

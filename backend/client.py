@@ -159,10 +159,13 @@ async def connect(
     store_dsn: str | None = None,
     token: str | None = None,
     extensions: Callable[[Store], Sequence[Extension]] | None = None,
+    ingest: bool = False,
 ) -> AsyncIterator[ApiClient]:
     """An API client. With `store_dsn`, a backend on that store in this process; with
     `backend_url`, that backend (which must answer); with neither, the default backend
-    when it answers, else an in-process backend on the default store."""
+    when it answers, else an in-process backend on the default store. An in-process backend
+    only reads (it creates no table) unless `ingest`: then it migrates the store and stores
+    what is sent to it, as `hlog serve` would."""
     if store_dsn is None:
         url = backend_url or default_backend_url()
         if await probe(url):
@@ -171,9 +174,9 @@ async def connect(
             return
         if backend_url is not None:
             raise StoreError(f"no hlog backend answers at {url}")
-    store = await asyncio.to_thread(Store, store_dsn)
+    store = await asyncio.to_thread(Store, store_dsn, None, ingest)
     try:
-        backend = Backend(store, extensions=extensions(store) if extensions else ())
+        backend = Backend(store, extensions=extensions(store) if extensions else (), ingest=ingest)
         async with backend.running(), in_process_http(backend) as http:
             yield ApiClient(http, store.target.describe())
     finally:

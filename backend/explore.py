@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hlog.backend.schema import visible
 from hlog.backend.search import TimeRange
 from hlog.backend.timeutil import format_ns
 from hlog.query.fields import RESERVED
@@ -16,7 +15,6 @@ USER_KEYS = ("user.id", "enduser.id", "user_id", "userId", "user.email")
 MAX_KEYS = 200
 MAX_VALUES = 20
 MAX_SESSION_REQUESTS = 500
-LOGS, SPANS = visible("logs"), visible("spans")  # stored and unflushed rows
 # Keys whose values are ids: suggesting their values is useless (and costly).
 _ID_COLUMNS = {"session_id", "trace_id", "span_id", "timestamp", "message"}
 _COLUMN_OF_KEY = {
@@ -32,7 +30,6 @@ class Explorer:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.db = store.db
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         """Summary of a session: when, how long, which services, counts by level, its requests."""
@@ -41,7 +38,7 @@ class Explorer:
             f"SELECT count(), toUnixTimestamp64Nano(min(Timestamp)), toUnixTimestamp64Nano(max(Timestamp)), "
             f"groupUniqArray(ServiceName), sumMap(map(SeverityText, toUInt64(1))), "
             f"anyIf({_first_attr(USER_KEYS)}, {_first_attr(USER_KEYS)} != '') "
-            f"FROM {self.db}.{LOGS} WHERE SessionId = {{sid:String}}",
+            f"FROM {self.store.tables.all('logs')} WHERE SessionId = {{sid:String}}",
             params,
         )
         count, first, last, services, levels, user = rows[0]
@@ -49,7 +46,7 @@ class Explorer:
             return None
         requests = self.store.query(
             f"SELECT TraceId, toUnixTimestamp64Nano(min(Timestamp)) AS start, count(), "
-            f"countIf(SeverityNumber >= 17) FROM {self.db}.{LOGS} "
+            f"countIf(SeverityNumber >= 17) FROM {self.store.tables.all('logs')} "
             f"WHERE SessionId = {{sid:String}} AND TraceId != '' GROUP BY TraceId ORDER BY start "
             f"LIMIT {MAX_SESSION_REQUESTS}",
             params,
@@ -59,7 +56,7 @@ class Explorer:
             for r in self.store.query(
                 f"SELECT TraceId, argMin(SpanName, ParentSpanId != ''), max(Duration), "
                 f"max(StatusCode = 'ERROR'), argMin(ServiceName, ParentSpanId != '') "
-                f"FROM {self.db}.{SPANS} WHERE SessionId = {{sid:String}} GROUP BY TraceId",
+                f"FROM {self.store.tables.all('spans')} WHERE SessionId = {{sid:String}} GROUP BY TraceId",
                 params,
             )
         }
@@ -84,7 +81,7 @@ class Explorer:
         params: dict[str, Any] = {}
         where = " AND ".join(time_range.sql(params)) or "1"
         rows = self.store.query(
-            f"SELECT key, count() AS n FROM {self.db}.{LOGS} "
+            f"SELECT key, count() AS n FROM {self.store.tables.all('logs')} "
             f"ARRAY JOIN arrayConcat(mapKeys(LogAttributes), mapKeys(ResourceAttributes)) AS key "
             f"WHERE {where} GROUP BY key ORDER BY n DESC, key LIMIT {MAX_KEYS}",
             params,
@@ -111,7 +108,7 @@ class Explorer:
             conditions.append("(mapContains(LogAttributes, {k:String}) OR mapContains(ResourceAttributes, {k:String}))")
         conditions.append(f"startsWith(lowerUTF8({expr}), lowerUTF8({{prefix:String}}))")  # any case
         rows = self.store.query(
-            f"SELECT {expr} AS v, count() AS n FROM {self.db}.{LOGS} WHERE {' AND '.join(conditions)} "
+            f"SELECT {expr} AS v, count() AS n FROM {self.store.tables.all('logs')} WHERE {' AND '.join(conditions)} "
             f"GROUP BY v ORDER BY n DESC, v LIMIT {MAX_VALUES}",
             params,
         )

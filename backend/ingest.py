@@ -199,8 +199,10 @@ class Committer:
         flush_interval: float = FLUSH_INTERVAL_SECONDS,
         flush_records: int = FLUSH_RECORDS,
         limits: Limits = DEFAULT_LIMITS,
+        wal_dir: Path | None = None,
     ) -> None:
         self.store = store
+        self.wal_dir = wal_dir or store.target.wal_dir()
         self.max_pending_records = max_pending_records
         self.flush_interval = flush_interval
         self.flush_records = flush_records
@@ -244,6 +246,10 @@ class Committer:
         """Records accepted and not yet in the store."""
         return self._writing + self._buffered + self._unflushed
 
+    def refuse(self, reason: str) -> None:
+        """Take no ingest in this process (before start()): requests get 503 with `reason`."""
+        self._refusal = reason
+
     def open(self) -> None:
         """Open the write-ahead log and store what a previous run left in it (blocking; start()
         does it when not done). When another backend on this machine holds the log (two on one
@@ -251,13 +257,14 @@ class Committer:
         if self._wal is not None or self._refusal:
             return
         try:
-            self._wal = wal.WriteAheadLog(self.store.target.wal_dir())
+            self._wal = wal.WriteAheadLog(self.wal_dir)
         except wal.LogBusy as err:
             log.warning("ingest: off in this process: %s", err)
             self._refusal = str(err)
             return
         try:
-            self._clear_staged()  # a server keeps what a dead backend staged; its log has the rows
+            # this backend's unflushed tables, made anew: what a dead run staged is in its log
+            self.store.stage(self._wal.id)
             self._replay()
         except BaseException:
             self._wal.close()
@@ -292,6 +299,7 @@ class Committer:
         except StoreError as err:
             log.error("ingest: %d records stay in the write-ahead log until the next start: %s", self._unflushed, err)
         self.store.read_guard = contextlib.nullcontext
+        await asyncio.to_thread(self.store.unstage)
         self._wal.close()
         self._wal = None
         self._sealed, self._unflushed = [], 0  # on disk: the next start stores them
@@ -514,21 +522,23 @@ class Committer:
         for table in wal.KINDS:
             parts = [rows for kind, rows in frames if kind == table]
             if parts:
-                self.store.insert_arrow(schema.unflushed(table), pa.concat_tables(parts, promote_options="default"))
+                staged = schema.unflushed(table, self.store.tables.instance)
+                self.store.insert_arrow(staged, pa.concat_tables(parts, promote_options="default"))
 
     def _clear_staged(self) -> None:
         for table in wal.KINDS:
-            self.store.command(f"TRUNCATE TABLE {self.store.db}.{schema.unflushed(table)}")
+            self.store.command(f"TRUNCATE TABLE {self.store.db}.{schema.unflushed(table, self.store.tables.instance)}")
 
     def _insert(self, segment: Path, frames: list[wal.Frame]) -> int:
         """Insert a segment's rows, one insert per table named after the segment: inserting a
         segment again (a replay after a crash between insert and unlink) stores nothing twice."""
+        assert self._wal is not None
         total = 0
         for table in wal.KINDS:
             parts = [rows for kind, rows in frames if kind == table]
             if parts:
                 rows = pa.concat_tables(parts, promote_options="default").combine_chunks()
-                self.store.insert_arrow(table, rows, token=f"hlog-wal-{segment.stem}-{table}")
+                self.store.insert_arrow(table, rows, token=f"hlog-wal-{self._wal.id}-{segment.stem}-{table}")
                 total += rows.num_rows
         self.stats.records += total
         self.stats.commits += 1

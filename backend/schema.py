@@ -205,27 +205,30 @@ CREATE TABLE IF NOT EXISTS {db}.hlog_settings (
 RETENTION_TABLES = ("logs", "spans")
 
 # Rows acknowledged but not yet flushed into logs/spans are staged in an in-memory table that
-# reads see through a Merge table (docs/store.md: "What a read sees"). Both are made anew at
-# every open, from the migrated table: they hold nothing a restart needs (the write-ahead log
-# does), and a Merge table's columns are fixed when it is created.
+# reads see through a Merge table (docs/store.md: "What a read sees"). Each ingesting backend has
+# its own pair, named after its write-ahead log (several replicas share one database), made anew
+# when it starts: they hold nothing a restart needs (the log does), and a Merge table's columns
+# are fixed when it is created.
 STAGED_TABLES = ("logs", "spans")
 
 
-def unflushed(table: str) -> str:
-    """The in-memory table of `table`'s acknowledged rows not flushed yet."""
-    return f"{table}_unflushed"
+def unflushed(table: str, instance: str) -> str:
+    """The in-memory table of `table`'s rows acknowledged by ingest `instance` and not flushed yet."""
+    return f"{table}_unflushed_{instance}"
 
 
-def visible(table: str) -> str:
-    """The Merge table that reads `table` together with its unflushed rows."""
-    return f"{table}_all"
+def visible(table: str, instance: str) -> str:
+    """The Merge table that reads `table` together with the unflushed rows of `instance`."""
+    return f"{table}_all_{instance}"
 
 
-def staging_statements(table: str) -> tuple[str, ...]:
-    """(Re)create the staging and Merge tables of `table`."""
+def staging_statements(table: str, instance: str) -> tuple[str, ...]:
+    """(Re)create the staging and Merge tables of `table` for ingest `instance`."""
+    staged = unflushed(table, instance)
     return (
-        f"DROP TABLE IF EXISTS {{db}}.{visible(table)}",
-        f"DROP TABLE IF EXISTS {{db}}.{unflushed(table)}",
-        f"CREATE TABLE {{db}}.{unflushed(table)} AS {{db}}.{table} ENGINE = Memory",
-        f"CREATE TABLE {{db}}.{visible(table)} AS {{db}}.{table} ENGINE = Merge({{db}}, '^{table}(_unflushed)?$')",
+        f"DROP TABLE IF EXISTS {{db}}.{visible(table, instance)}",
+        f"DROP TABLE IF EXISTS {{db}}.{staged}",
+        f"CREATE TABLE {{db}}.{staged} AS {{db}}.{table} ENGINE = Memory",
+        f"CREATE TABLE {{db}}.{visible(table, instance)} AS {{db}}.{table} "
+        f"ENGINE = Merge({{db}}, '^({table}|{staged})$')",
     )

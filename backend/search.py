@@ -7,19 +7,17 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hlog.backend.schema import unflushed, visible
 from hlog.backend.timeutil import format_ns
 from hlog.query import CompiledQuery, QueryError, compile_query
 from hlog.query.fields import reserved
 
 if TYPE_CHECKING:
-    from hlog.backend.store import Store
+    from hlog.backend.store import Store, Tables
 
 DEFAULT_PAGE_ROWS = 100
 MAX_PAGE_ROWS = 10_000
 DEFAULT_HISTOGRAM_BUCKETS = 60
 MAX_HISTOGRAM_BUCKETS = 1_000
-LOGS = visible("logs")  # what aggregations read: stored and unflushed logs
 
 _SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
@@ -75,7 +73,7 @@ class Page:
     next_cursor: str | None
 
 
-def _where(db: str, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
+def _where(compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
     params = dict(compiled.params)
     conditions = time_range.sql(params)
     if compiled.sql != "1":
@@ -84,7 +82,7 @@ def _where(db: str, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str
 
 
 def page_sql(
-    db: str,
+    tables: Tables,
     compiled: CompiledQuery,
     time_range: TimeRange,
     limit: int,
@@ -92,7 +90,7 @@ def page_sql(
     after: Cursor | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """SQL for a page: newest first, older than `before`; or oldest first, newer than `after`."""
-    where, params = _where(db, compiled, time_range)
+    where, params = _where(compiled, time_range)
     order = "DESC"
     cursor = before or after
     if cursor is not None:
@@ -112,8 +110,8 @@ def page_sql(
     # The stored rows and the unflushed ones (a small in-memory table) are each read in order and
     # limited, then merged: a Merge table over both cannot read in order (5 M logs: 68 vs 6 ms).
     branches = " UNION ALL ".join(
-        f"SELECT {_SELECT} FROM {db}.{table} WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
-        for table in ("logs", unflushed("logs"))
+        f"SELECT {_SELECT} FROM {table} WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
+        for table in tables.parts("logs")
     )
     sql = (
         f"SELECT * FROM ({branches}) ORDER BY ts {order}, Id {order} LIMIT {{lim:UInt32}} "
@@ -122,23 +120,23 @@ def page_sql(
     return sql, params
 
 
-def count_sql(db: str, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
+def count_sql(tables: Tables, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
     """SQL counting the matches."""
-    where, params = _where(db, compiled, time_range)
-    return f"SELECT count() FROM {db}.{LOGS} WHERE {where}", params
+    where, params = _where(compiled, time_range)
+    return f"SELECT count() FROM {tables.all('logs')} WHERE {where}", params
 
 
 def histogram_sql(
-    db: str, compiled: CompiledQuery, time_range: TimeRange, buckets: int
+    tables: Tables, compiled: CompiledQuery, time_range: TimeRange, buckets: int
 ) -> tuple[str, dict[str, Any], int]:
     """SQL counting matches per (bucket, level); returns the bucket width in ns too."""
     assert time_range.start_ns is not None and time_range.end_ns is not None
     step = max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
-    where, params = _where(db, compiled, time_range)
+    where, params = _where(compiled, time_range)
     params["step"] = step
     sql = (
         "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, SeverityText, count() "
-        f"FROM {db}.{LOGS} WHERE {where} GROUP BY bucket, SeverityText ORDER BY bucket"
+        f"FROM {tables.all('logs')} WHERE {where} GROUP BY bucket, SeverityText ORDER BY bucket"
     )
     return sql, params, step
 
@@ -261,7 +259,7 @@ class LogSearch:
     ) -> Page:
         """One page of matches; newest first unless `after` is given."""
         compiled = self.compile(query)
-        sql, params = page_sql(self.store.db, compiled, time_range, limit + 1, before, after)
+        sql, params = page_sql(self.store.tables, compiled, time_range, limit + 1, before, after)
         rows = self.store.query(sql, params)
         logs = [row_to_dict(r) for r in rows[:limit]]
         more = len(rows) > limit
@@ -271,7 +269,7 @@ class LogSearch:
     def trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
         """Every span of a trace, in start order."""
         sql = (
-            f"SELECT {_SPAN_SELECT} FROM {self.store.db}.{visible('spans')} WHERE TraceId = {{trace:String}} "
+            f"SELECT {_SPAN_SELECT} FROM {self.store.tables.all('spans')} WHERE TraceId = {{trace:String}} "
             "ORDER BY Timestamp, Id LIMIT {lim:UInt32}"
         )
         rows = self.store.query(sql, {"trace": trace_id.lower(), "lim": MAX_TRACE_SPANS})
@@ -279,13 +277,13 @@ class LogSearch:
 
     def count(self, query: str, time_range: TimeRange) -> int:
         """How many logs match."""
-        sql, params = count_sql(self.store.db, self.compile(query), time_range)
+        sql, params = count_sql(self.store.tables, self.compile(query), time_range)
         return int(self.store.query(sql, params)[0][0])
 
     def grouped_count(self, query: str, time_range: TimeRange, key: str, limit: int) -> dict[str, int]:
         """Matches per value of `key` (a reserved key or an attribute), the `limit` biggest groups."""
         compiled = self.compile(query)
-        where, params = _where(self.store.db, compiled, time_range)
+        where, params = _where(compiled, time_range)
         params["gk"], params["glim"] = key, limit
         column = reserved(key)
         if column is not None and column.kind not in ("message", "time"):
@@ -296,14 +294,14 @@ class LogSearch:
                 "ResourceAttributes[{gk:String}])"
             )
         sql = (
-            f"SELECT {expr} AS g, count() AS n FROM {self.store.db}.{LOGS} WHERE {where} "
+            f"SELECT {expr} AS g, count() AS n FROM {self.store.tables.all('logs')} WHERE {where} "
             "GROUP BY g ORDER BY n DESC, g LIMIT {glim:UInt32}"
         )
         return {str(g): int(n) for g, n in self.store.query(sql, params)}
 
     def histogram(self, query: str, time_range: TimeRange, buckets: int = DEFAULT_HISTOGRAM_BUCKETS) -> dict[str, Any]:
         """Matches per time bucket and level over a closed range."""
-        sql, params, step = histogram_sql(self.store.db, self.compile(query), time_range, buckets)
+        sql, params, step = histogram_sql(self.store.tables, self.compile(query), time_range, buckets)
         assert time_range.start_ns is not None
         counts: list[dict[str, int]] = [{} for _ in range(buckets)]
         total = 0

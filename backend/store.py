@@ -140,6 +140,25 @@ def default_store_dsn() -> str:
 
 
 @dataclass(frozen=True)
+class Tables:
+    """The qualified names reads use: the stored tables, plus the unflushed rows of this process's
+    ingest `instance` when it has one (docs/store.md: "What a read sees")."""
+
+    db: str
+    instance: str = ""
+
+    def all(self, table: str) -> str:
+        """Every row of `table` that a read should see, as one table."""
+        return f"{self.db}.{schema.visible(table, self.instance) if self.instance else table}"
+
+    def parts(self, table: str) -> tuple[str, ...]:
+        """The same as separate tables, for reads that must read each in order (pages)."""
+        if not self.instance:
+            return (f"{self.db}.{table}",)
+        return f"{self.db}.{table}", f"{self.db}.{schema.unflushed(table, self.instance)}"
+
+
+@dataclass(frozen=True)
 class StoreTarget:
     """Where the store lives, parsed from a DSN."""
 
@@ -186,10 +205,53 @@ def parse_dsn(dsn: str) -> StoreTarget:
     return target
 
 
+UNKNOWN_TABLE, UNKNOWN_DATABASE, ACCESS_DENIED = 60, 81, 497
+_CODE = re.compile(r"\bCode: (\d+)\.")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^)\"'\]]+)")
+
+
+def _error_code(err: BaseException) -> int | None:
+    """ClickHouse's error code in an exception from either client, if it carries one."""
+    match = _CODE.search(str(err))
+    return int(match.group(1)) if match else None
+
+
+def _unreachable(err: BaseException) -> str | None:
+    """Why a server could not be reached or stopped answering, if that is what `err` is (the
+    HTTP client's own text holds the request's URL, with the search's values: never shown)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = err
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    names = {type(e).__name__ for e in chain}
+    if not names & {"OperationalError", "HTTPError", "MaxRetryError", "ProtocolError", "OSError"} and not any(
+        isinstance(e, OSError) for e in chain
+    ):
+        return None
+    text = " ".join(str(e) for e in chain)
+    if "Timeout" in text or any("Timeout" in name for name in names):
+        return "no answer in time"
+    match = _ERRNO.search(text)
+    if match:
+        return match.group(1).strip().lower()
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "ProtocolError" in names:
+        return "the connection was closed"
+    if "OperationalError" in names and "executing HTTP request" in text:
+        return "the connection failed"
+    return None
+
+
 def _friendly(err: Exception, target: StoreTarget) -> StoreError:
     text = str(err)
     if "EmbeddedServer already initialized" in text:
         return StoreError(f"this process already has another embedded store open; cannot also open {target.location}")
+    reason = _unreachable(err) if target.kind == "http" else None
+    if reason is not None:
+        return StoreError(f"{target.describe()} is unreachable ({reason})", f"the store is unreachable ({reason})")
+    if _error_code(err) == ACCESS_DENIED:
+        detail = text.split("DB::Exception: ", 1)[-1].split(". (ACCESS_DENIED)")[0].split(" In scope ")[0]
+        return StoreError(f"{target.describe()}: not allowed: {detail}", "the store refused: not allowed")
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
     first = first.split(" In scope ")[0].split(": In scope ")[0]  # the statement, with the user's values
     return StoreError(f"{target.describe()}: {first}", first)
@@ -229,20 +291,29 @@ class Store:
     construction differs.
     """
 
-    def __init__(self, dsn: str | None = None, retention_seconds: int | None = None) -> None:
+    def __init__(self, dsn: str | None = None, retention_seconds: int | None = None, migrate: bool = True) -> None:
+        """Open the store. With `migrate` (hlog serve, hlog migrate), create the database and bring
+        its schema up to date; without (searches), only read what is there: a user with nothing but
+        SELECT can search, and a missing or older schema is a clear error."""
         self.dsn = dsn or default_store_dsn()
         self.target = parse_dsn(self.dsn)
         self.db = self.target.database
+        self.tables = Tables(self.db)
         self._readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
         self._clients: list[Client] = []
+        self._closed = False
+        self.applied: list[schema.Migration] = []  # the migrations this open applied
         self._write_lock = threading.Lock()
         # every read of logs or spans runs inside it: ingest sets it so that the read sees every
         # acknowledged row, and none twice while they move (docs/store.md: "What a read sees")
         self.read_guard: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
         try:
             self._writer = self._connect()
-            self._writer.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
-            self._migrate(retention_seconds)
+            if migrate:
+                self._writer.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+                self._migrate(retention_seconds)
+            else:
+                self._check_schema()
             for _ in range(READER_POOL_SIZE):
                 self._readers.put(self._connect())
         except StoreError:
@@ -285,6 +356,7 @@ class Store:
         for migration in schema.MIGRATIONS:
             if migration.version in applied:
                 continue
+            self.applied.append(migration)
             log.info("store: applying migration %d (%s)", migration.version, migration.name)
             for statement in migration.statements:
                 client.command(self._format(statement, ttl))
@@ -301,9 +373,47 @@ class Store:
                     )
             self.set_setting("retention_seconds", str(ttl))
         self.retention_seconds = ttl
+
+    def _check_schema(self) -> None:
+        """For a store opened without migrating: the schema must be there and not older than this code."""
+        latest = schema.MIGRATIONS[-1].version
+        try:
+            rows = self._writer.query(f"SELECT max(version) FROM {self.db}.hlog_migrations").result_rows
+        except Exception as err:
+            if _error_code(err) in (UNKNOWN_TABLE, UNKNOWN_DATABASE):
+                raise StoreError(
+                    f"{self.target.describe()} has no hlog schema: start `hlog serve` on it or run "
+                    "`hlog migrate --store DSN` (with a user allowed to create tables)",
+                    "the store has no hlog schema",
+                ) from None
+            raise
+        version = int(rows[0][0]) if rows else 0
+        if version < latest:
+            raise StoreError(
+                f"{self.target.describe()} has schema version {version}, older than this hlog's {latest}: "
+                "run `hlog migrate --store DSN` (or restart `hlog serve` on it) with this version",
+                "the store's schema is older than this hlog",
+            )
+        stored = self.get_setting("retention_seconds")
+        self.retention_seconds = int(stored) if stored else DEFAULT_RETENTION_SECONDS
+
+    # -- the rows a read sees ---------------------------------------------------
+    def stage(self, instance: str) -> None:
+        """(Re)create the unflushed tables of the ingest `instance` (its write-ahead log's id),
+        and read through them from now on."""
         for table in schema.STAGED_TABLES:
-            for statement in schema.staging_statements(table):
-                client.command(self._format(statement, ttl))
+            for statement in schema.staging_statements(table, instance):
+                self.command(self._format(statement, self.retention_seconds))
+        self.tables = Tables(self.db, instance)
+
+    def unstage(self) -> None:
+        """Read the stored tables only, and drop this instance's (empty) unflushed tables."""
+        instance, self.tables = self.tables.instance, Tables(self.db)
+        if instance:
+            for table in schema.STAGED_TABLES:
+                for name in (schema.visible(table, instance), schema.unflushed(table, instance)):
+                    with contextlib.suppress(StoreError):
+                        self.command(f"DROP TABLE IF EXISTS {self.db}.{name}")
 
     def schema_version(self) -> int:
         """The highest applied migration."""
@@ -323,8 +433,13 @@ class Store:
         self._writer.insert(f"{self.db}.hlog_settings", [[key, value]], column_names=["key", "value"])
 
     # -- reads and writes ------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.target.describe()} is closed", "the store is closed")
+
     @contextlib.contextmanager
     def _reader(self) -> Iterator[Client]:
+        self._check_open()
         client = self._readers.get()
         try:
             yield client
@@ -359,6 +474,7 @@ class Store:
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         """Run a statement that returns no rows (DDL, INSERT ... SELECT) on the writer;
         like every insert but the write-ahead log's, never deduplicated."""
+        self._check_open()
         try:
             with self._write_lock:
                 self._writer.command(sql, parameters=params or {}, settings=_unique_insert())
@@ -367,6 +483,7 @@ class Store:
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert a few rows (bookkeeping tables; logs and spans go through insert_arrow)."""
+        self._check_open()
         try:
             with self._write_lock:
                 self._writer.insert(f"{self.db}.{table}", rows, column_names=list(columns))
@@ -383,6 +500,7 @@ class Store:
         of logs are two batches); with a `token`, an insert repeating an earlier one's token
         is skipped, which is what makes replaying the write-ahead log safe."""
         settings = {"insert_deduplication_token": token} if token else _unique_insert()
+        self._check_open()
         try:
             with self._write_lock:
                 self._writer.insert_arrow(f"{self.db}.{table}", rows, settings=settings)
@@ -390,7 +508,8 @@ class Store:
             raise _friendly(err, self.target) from err
 
     def close(self) -> None:
-        """Close every client; the store can be opened again afterwards."""
+        """Close every client; the store can be opened again afterwards (as another Store)."""
+        self._closed = True
         for client in self._clients:
             with contextlib.suppress(Exception):
                 client.close()

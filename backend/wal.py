@@ -13,9 +13,12 @@ disk is skipped: reading resumes at the next magic that starts an intact frame.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
+import re
+import secrets
 import struct
 import time
 import zlib
@@ -124,11 +127,26 @@ class WriteAheadLog:
             os.close(self._lock)
             message = f"the write-ahead log in {directory} is in use by another hlog backend on this store"
             raise LogBusy(message) from None
+        self.id = self._read_or_make_id()
         existing = self.segments()
         self._last = int(existing[-1].stem) if existing else 0
         self._active: Path | None = None
         self._fd: int | None = None
         self._broken = False
+
+    def _read_or_make_id(self) -> str:
+        """This log's id, made once: it names its segments' inserts (several backends share a
+        database, each with its own log) and its unflushed tables in the store."""
+        path = self.directory / "id"
+        with contextlib.suppress(FileNotFoundError):
+            text = path.read_text().strip()
+            if re.fullmatch(r"[0-9a-f]{12}", text):
+                return text
+        made = secrets.token_hex(6)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(made + "\n")
+        os.replace(temporary, path)
+        return made
 
     def segments(self) -> list[Path]:
         """Every segment on disk, oldest first."""

@@ -60,7 +60,7 @@ def main() -> None:
         label: str, query: str, target: float, time_range: TimeRange = everything, before: Cursor | None = None
     ) -> float:
         compiled = compile_query(query)
-        sql, params = page_sql(store.db, compiled, time_range, PAGE_ROWS + 1, before)
+        sql, params = page_sql(store.tables, compiled, time_range, PAGE_ROWS + 1, before)
         ours = p50(lambda: search.page(query, time_range, PAGE_ROWS, before), args.runs)
         raw = p50(lambda: store.query(sql, params), args.runs)
         flag = "ok" if ours <= target else "SLOW"

@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 from hlog.backend.access import read_token
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
+from tests.clickhouse import ClickHouseServer
 
 # chDB allows one engine per process, bound to one path: every in-process test shares
 # this directory and gets a database of its own.
@@ -60,10 +61,34 @@ def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _ENGINE_DIR or tmp_path_factory.mktemp("chdb-engine")
 
 
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    """A real ClickHouse server for this test session (one per xdist worker). If it cannot start,
+    every test that needs it fails with the server's reason."""
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse-server")).start()
+    yield server
+    server.stop()
+
+
+STORE_KINDS = ("chdb", "server")
+
+
+def store_dsn(request: pytest.FixtureRequest, kind: str, database: str) -> str:
+    """A DSN of a fresh database on the embedded engine or on the test session's ClickHouse server."""
+    if kind == "chdb":
+        return f"chdb://{request.getfixturevalue('engine_dir')}?database={database}"
+    return request.getfixturevalue("clickhouse").dsn(database)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each test that touches the store runs against embedded chDB and against a ClickHouse server."""
+    return str(request.param)
+
+
 @pytest.fixture
-def store(engine_dir: Path) -> Iterator[Store]:
-    database = "t_" + uuid.uuid4().hex[:12]
-    s = Store(f"chdb://{engine_dir}?database={database}")
+def store(request: pytest.FixtureRequest, store_kind: str) -> Iterator[Store]:
+    s = Store(store_dsn(request, store_kind, "t_" + uuid.uuid4().hex[:12]))
     yield s
     s.close()
 
@@ -136,10 +161,11 @@ def page_bodies(client: TestClient, limit: int, **params: str) -> list[str]:
 
 
 class Server:
-    """`hlog serve` in a child process on an ephemeral port."""
+    """`hlog serve` in a child process on an ephemeral port, on a store DSN (a directory: an
+    embedded store there)."""
 
-    def __init__(self, store_dir: Path, *extra: str) -> None:
-        self.store_dir = store_dir
+    def __init__(self, store: Path | str, *extra: str) -> None:
+        self.store = store if isinstance(store, str) else f"chdb://{store}"
         self.extra = extra
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -157,7 +183,7 @@ class Server:
             "hlog.backend.cli",
             "serve",
             "--store",
-            f"chdb://{self.store_dir}",
+            self.store,
             "--listen",
             "127.0.0.1:0",
             "--log-level",
@@ -186,8 +212,21 @@ class Server:
         return self.proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("served-store")).start()
+@pytest.fixture
+def fresh_store(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> str:
+    """The DSN of a new, empty store of this test's kind, for processes (hlog serve) to open."""
+    if store_kind == "chdb":
+        return f"chdb://{tmp_path / 'store'}"
+    return store_dsn(request, store_kind, "p_" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`hlog serve` shared by a module's tests, on each kind of store in turn."""
+    if request.param == "chdb":
+        dsn = f"chdb://{tmp_path_factory.mktemp('served-store')}"
+    else:
+        dsn = store_dsn(request, request.param, "s_" + uuid.uuid4().hex[:12])
+    srv = Server(dsn).start()
     yield srv
     srv.stop()

@@ -263,10 +263,14 @@ def test_api(store: Store, receiver: Receiver) -> None:
         assert client.get("/api/alerts").json()["rules"] == []
 
 
-def test_cli(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+def test_cli(fresh_store: str, receiver: Receiver) -> None:
     from tests.test_end_to_end import hlog
 
-    store = ["--store", f"chdb://{tmp_path / 'store'}", "--allow-webhook-network", "127.0.0.0/8"]
+    store = ["--store", fresh_store, "--allow-webhook-network", "127.0.0.0/8"]
+    missing = hlog("alerts", "list", *store)  # managing rules never creates the schema
+    assert missing.returncode == 1 and "has no hlog schema" in missing.stderr and "hlog migrate" in missing.stderr
+    migrated = hlog("migrate", "--store", fresh_store)
+    assert migrated.returncode == 0 and "schema version" in migrated.stdout, migrated.stderr
     added = hlog(
         "alerts",
         "add",
@@ -314,12 +318,12 @@ def test_cli(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-d
     assert hlog("alerts", "rm", "nope", *store).returncode == 1
 
 
-def test_hlog_serve_evaluates_rules_and_notifies(tmp_path, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+def test_hlog_serve_evaluates_rules_and_notifies(fresh_store: str, receiver: Receiver) -> None:
     """The whole path: a rule added through the CLI, logs sent over OTLP, the webhook arrives."""
     from tests.conftest import Server
     from tests.test_end_to_end import hlog
 
-    server = Server(tmp_path / "store", "--alert-delay", "0s", "--allow-webhook-network", "127.0.0.1/32").start()
+    server = Server(fresh_store, "--alert-delay", "0s", "--allow-webhook-network", "127.0.0.1/32").start()
     try:
         added = hlog(
             "alerts",

@@ -97,14 +97,14 @@ def test_opentelemetry_sdk_logs_and_spans(server: Server) -> None:
     ]
 
 
-def test_restart_keeps_acknowledged_logs(tmp_path: Path) -> None:
-    first = Server(tmp_path / "store").start()
+def test_restart_keeps_acknowledged_logs(fresh_store: str) -> None:
+    first = Server(fresh_store).start()
     body_marker = uuid.uuid4().hex
     lines = "".join(json.dumps({"msg": f"{body_marker} line {i}", "level": "info"}) + "\n" for i in range(2500))
     result = hlog("ingest", "-", "--backend", first.url, "--service", "restart", stdin=lines)
     assert result.returncode == 0, result.stderr
     assert first.stop() == 0
-    second = Server(tmp_path / "store").start()
+    second = Server(fresh_store).start()
     try:
         count = hlog("search", body_marker, "--count", "--backend", second.url)
         assert count.stdout.strip() == "2500", count.stderr

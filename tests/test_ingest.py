@@ -207,7 +207,7 @@ def test_traces_are_stored(client: TestClient, store: Store) -> None:
     assert r.status_code == 200
     rows = store.query(
         f"SELECT TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Duration, "
-        f"StatusCode, SessionId FROM {store.db}.spans_all"
+        f"StatusCode, SessionId FROM {store.tables.all('spans')}"
     )
     assert [tuple(x) for x in rows] == [
         ("01" * 16, "02" * 8, "03" * 8, "GET /cart", "SERVER", "gw", 5_000_000, "ERROR", "s-9")

@@ -99,7 +99,7 @@ def test_an_older_store_is_upgraded_to_the_attribute_index(
 
 def test_attribute_search_reads_only_the_granules_the_index_names(store: Store) -> None:
     _add_logs(store, 4096)  # 8 granules of 512 rows
-    sql, params = page_sql(store.db, compile_query("user.id:4000"), TimeRange(), 10)
+    sql, params = page_sql(store.tables, compile_query("user.id:4000"), TimeRange(), 10)
     plan = "\n".join(r[0] for r in store.query("EXPLAIN indexes = 1 " + sql, params))
     index = plan[plan.index("Name: idx_attrs") :]
     assert "Granules: 1/8" in index, plan

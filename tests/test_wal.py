@@ -20,8 +20,7 @@ import pytest
 from hlog.backend import ingest, wal
 from hlog.backend.app import Backend
 from hlog.backend.otlp import Batch, add_logs
-from hlog.backend.schema import visible
-from hlog.backend.store import LOG_COLUMNS, Store, StoreError, to_arrow
+from hlog.backend.store import LOG_COLUMNS, Store, StoreError, parse_dsn, to_arrow
 from tests.conftest import Server, api_client, api_get, logs_request, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -30,7 +29,7 @@ HOUR = 3600.0
 
 def count(store: Store, marker: str = "") -> int:
     """Matching logs a read sees: stored and acknowledged."""
-    sql = f"SELECT count() FROM {store.db}.{visible('logs')} WHERE Body LIKE {{m:String}}"
+    sql = f"SELECT count() FROM {store.tables.all('logs')} WHERE Body LIKE {{m:String}}"
     return int(store.query(sql, {"m": f"%{marker}%"})[0][0])
 
 
@@ -162,17 +161,17 @@ def _running(pid: str) -> bool:
         return False
 
 
-def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
+def test_acknowledged_logs_survive_a_kill(fresh_store: str) -> None:
     """SIGKILL right after the answers, before any flush: the next start stores every acknowledged
     log, and the killed backend's worker processes do not linger. (Nothing reads the logs meanwhile:
     the alert evaluator's reads of its rules move nothing into the store, so all 1,200 are replayed.)"""
     marker = uuid.uuid4().hex
-    first = Server(tmp_path / "store", "--flush-interval", "1h").start()
+    first = Server(fresh_store, "--flush-interval", "1h").start()
     try:
         for n in range(3):
             body = logs_request([{"body": f"{marker} {n}.{i}"} for i in range(400)]).SerializeToString()
             assert httpx.post(f"{first.url}/v1/logs", content=body, headers=PB).status_code == 200
-        wal_dir = tmp_path / "store" / "hlog-wal" / "hlog"
+        wal_dir = parse_dsn(fresh_store).wal_dir()
         assert sum(p.stat().st_size for p in wal_dir.glob("*.wal")) > 0
         assert first.proc is not None
         pid = first.proc.pid
@@ -186,7 +185,7 @@ def test_acknowledged_logs_survive_a_kill(tmp_path: Path) -> None:
     while any(_running(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_running(w) for w in workers), "worker processes outlived the killed backend"
-    second = Server(tmp_path / "store").start()
+    second = Server(fresh_store).start()
     try:
         health = httpx.get(f"{second.url}/healthz").json()
         assert health["ingest"]["replayed"] == 1200
@@ -272,7 +271,8 @@ def test_a_damaged_frame_in_the_middle_loses_only_itself(store: Store, caplog: p
     assert found == 400  # frames 0, 1, 3 and 4
     assert backend.committer.stats.damaged == 100 and backend.committer.stats.replayed == 400
     assert "100 acknowledged records are lost" in caplog.text and "unacknowledged write" in caplog.text
-    assert segments(store) == [] and [p.suffix for p in directory.iterdir() if p.name != "lock"] == [".damaged"]
+    assert segments(store) == []
+    assert [p.suffix for p in directory.iterdir() if p.name not in ("lock", "id")] == [".damaged"]
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -14,7 +14,7 @@ from hlog.backend.access import TokenError, load_or_create_token
 from hlog.backend.app import Backend
 from hlog.backend.client import ApiClient, default_backend_url, in_process_http, probe, remote_http
 from hlog.backend.connections import server_config
-from hlog.backend.store import Store
+from hlog.backend.store import Store, default_store_dsn, parse_dsn
 
 log = logging.getLogger(__name__)
 INGEST_HOST = "127.0.0.1"
@@ -94,13 +94,18 @@ async def connect(
         url = backend_url or default_backend_url()
         if await probe(url):
             return Link(ApiClient(remote_http(url, token), f"backend {url}"), f"backend {url}")
+    if parse_dsn(store_dsn or default_store_dsn()).kind == "http":
+        # a ClickHouse server is fed by `hlog serve`: only read it (a user with SELECT is enough)
+        store = await asyncio.to_thread(Store, store_dsn, None, False)
+        return await embed(with_alerts(store, owner=False))
     store = await asyncio.to_thread(Store, store_dsn)
     return await embed(with_alerts(store), serve_ingest, ingest_port)
 
 
-def with_alerts(store: Store) -> Backend:
-    """A backend on `store` that also evaluates alert rules, as `hlog serve` does. Its API takes
-    the user's token, so `hlog search` can go through it while it receives OTLP."""
+def with_alerts(store: Store, owner: bool = True) -> Backend:
+    """A backend on `store` that also serves alert rules. As its `owner` (an embedded store), it
+    also receives OTLP and evaluates the rules, as `hlog serve` does; its API takes the user's
+    token, so `hlog search` can go through it."""
     from hlog.alerts.service import AlertService
 
     try:
@@ -108,7 +113,7 @@ def with_alerts(store: Store) -> Backend:
     except TokenError as err:
         log.warning("%s; the API of this process takes a token of its own", err)
         token = None
-    return Backend(store, token=token, extensions=[AlertService(store)])
+    return Backend(store, token=token, extensions=[AlertService(store, evaluate=owner)], ingest=owner)
 
 
 async def embed(backend: Backend, serve_ingest: bool = False, ingest_port: int = INGEST_PORT) -> Link:

@@ -17,6 +17,13 @@ from tests.tui.conftest import settle
 SIZES = [(120, 36), (80, 24)]
 
 
+@pytest.fixture
+def store_kind() -> str:
+    """Snapshots are taken on the embedded store only: a snapshot is named after its test, and the
+    screens show what the API answers, which the API's own tests check on both stores."""
+    return "chdb"
+
+
 def _before(*keys: str) -> Callable[[Any], Any]:
     async def run_before(pilot: Any) -> None:
         await settle(pilot)
