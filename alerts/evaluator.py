@@ -61,6 +61,7 @@ class Evaluator:
         self._next_due: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[list[HistoryEntry]]] = {}  # rule id -> its evaluation
+        self._round_problem = ""  # why the last round failed, said once
 
     async def start(self) -> None:
         """Start checking rules in the background."""
@@ -79,8 +80,12 @@ class Evaluator:
         while True:
             try:
                 await self._start_due()
+                self._round_problem = ""
             except Exception as err:  # the store may be briefly unavailable; keep the loop alive
-                log.error("alerts: evaluation round failed: %s", err)
+                # said once, not every second (the store itself says when it is unreachable)
+                if str(err) != self._round_problem and not getattr(err, "unreachable", False):
+                    log.error("alerts: evaluation rounds fail: %s", err)
+                self._round_problem = str(err)
             await asyncio.sleep(TICK_SECONDS)
 
     async def tick(self) -> None:
@@ -202,7 +207,8 @@ class Evaluator:
                 state, entries = GroupState(rule.id, "", "ERROR", now_ms), [entry]
             await asyncio.to_thread(self._save, [state], entries)
         except Exception as store_err:  # the store itself is down: nothing can be recorded now
-            log.warning("alerts: rule %s failed and its state cannot be saved: %s", rule.id, store_err)
+            if not getattr(store_err, "unreachable", False):
+                log.warning("alerts: rule %s failed and its state cannot be saved: %s", rule.id, store_err)
             return []
         return entries
 

@@ -463,11 +463,16 @@ class Committer:
             self._flush_due.clear()
             if self._closing:
                 return
+            failing = bool(self._commit_problem)
             try:
                 await asyncio.to_thread(self.flush)
             except StoreError as err:
-                log.error("ingest: %d records wait in the write-ahead log, retrying: %s", self._unflushed, err)
+                if not failing and not err.unreachable:  # (the store itself says when it is unreachable)
+                    log.error("ingest: %d records wait in the write-ahead log, retrying: %s", self._unflushed, err)
                 await asyncio.sleep(RETRY_FLUSH_SECONDS)
+            else:
+                if failing:
+                    log.info("ingest: the records that waited in the write-ahead log are stored")
 
     def flush(self) -> None:
         """Move every acknowledged row into the store (any thread). Raises StoreError when the
@@ -514,7 +519,10 @@ class Committer:
             try:
                 self._stage_frames(frames)
             except StoreError as err:
-                log.warning("ingest: a read does not see %d acknowledged records yet: %s", self.pending_records, err)
+                if not err.unreachable:
+                    log.warning(
+                        "ingest: a read does not see %d acknowledged records yet: %s", self.pending_records, err
+                    )
         with self._gate.shared():
             yield
 

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 log = logging.getLogger(__name__)
+# the client warns of every failed request with its URL, which holds the search's values: our
+# errors say what failed, once (_friendly)
+for _client_logger in ("clickhouse_connect", "urllib3"):
+    logging.getLogger(_client_logger).setLevel(logging.ERROR)
 
 DEFAULT_RETENTION_SECONDS = 30 * 86400
 DEFAULT_DATABASE = "hlog"
@@ -110,9 +114,10 @@ class StoreError(RuntimeError):
     """The store cannot be opened or a statement failed; the message is for people. `public` is
     the same without where the store lives, for answers to the network."""
 
-    def __init__(self, message: str, public: str | None = None) -> None:
+    def __init__(self, message: str, public: str | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.public = public if public is not None else message
+        self.unreachable = unreachable  # the server is down or cannot be reached: worth retrying
 
 
 def data_dir() -> Path:
@@ -248,7 +253,9 @@ def _friendly(err: Exception, target: StoreTarget) -> StoreError:
         return StoreError(f"this process already has another embedded store open; cannot also open {target.location}")
     reason = _unreachable(err) if target.kind == "http" else None
     if reason is not None:
-        return StoreError(f"{target.describe()} is unreachable ({reason})", f"the store is unreachable ({reason})")
+        return StoreError(
+            f"{target.describe()} is unreachable ({reason})", f"the store is unreachable ({reason})", unreachable=True
+        )
     if _error_code(err) == ACCESS_DENIED:
         detail = text.split("DB::Exception: ", 1)[-1].split(". (ACCESS_DENIED)")[0].split(" In scope ")[0]
         return StoreError(f"{target.describe()}: not allowed: {detail}", "the store refused: not allowed")
@@ -302,6 +309,7 @@ class Store:
         self._readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
         self._clients: list[Client] = []
         self._closed = False
+        self._down = False  # the last statement found the server unreachable
         self.applied: list[schema.Migration] = []  # the migrations this open applied
         self._write_lock = threading.Lock()
         # every read of logs or spans runs inside it: ingest sets it so that the read sees every
@@ -422,15 +430,17 @@ class Store:
 
     def get_setting(self, key: str) -> str | None:
         """A value from the store's settings table, or None."""
-        rows = self._writer.query(
-            f"SELECT argMax(value, updated_at) FROM {self.db}.hlog_settings WHERE key = {{k:String}} GROUP BY key",
-            parameters={"k": key},
-        ).result_rows
+        with self._calling():
+            rows = self._writer.query(
+                f"SELECT argMax(value, updated_at) FROM {self.db}.hlog_settings WHERE key = {{k:String}} GROUP BY key",
+                parameters={"k": key},
+            ).result_rows
         return str(rows[0][0]) if rows else None
 
     def set_setting(self, key: str, value: str) -> None:
         """Record a value in the store's settings table."""
-        self._writer.insert(f"{self.db}.hlog_settings", [[key, value]], column_names=["key", "value"])
+        with self._calling():
+            self._writer.insert(f"{self.db}.hlog_settings", [[key, value]], column_names=["key", "value"])
 
     # -- reads and writes ------------------------------------------------------
     def _check_open(self) -> None:
@@ -439,26 +449,43 @@ class Store:
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[Client]:
-        self._check_open()
         client = self._readers.get()
         try:
             yield client
         finally:
             self._readers.put(client)
 
+    @contextlib.contextmanager
+    def _calling(self) -> Iterator[None]:
+        """Around every statement: errors become StoreErrors for people, and the store going down
+        and coming back are logged once each (not once per statement)."""
+        self._check_open()
+        try:
+            yield
+        except StoreError as err:
+            self._note(err)
+            raise
+        except Exception as err:
+            friendly = _friendly(err, self.target)
+            self._note(friendly)
+            raise friendly from err
+        if self._down:
+            self._down = False
+            log.warning("store: %s is back", self.target.describe())
+
+    def _note(self, err: StoreError) -> None:
+        if err.unreachable and not self._down:
+            self._down = True
+            log.error("store: %s; retrying (acknowledged logs wait in the write-ahead log)", err)
+
     def query(
         self, sql: str, params: dict[str, Any] | None = None, reads_ingest: bool = True
     ) -> Sequence[Sequence[Any]]:
         """Run a SELECT with bound parameters and return its rows. A read of the logs or spans
-        (`reads_ingest`: through schema.visible() and schema.unflushed()) runs in read_guard;
-        one of hlog's own tables (rules, settings) does not need to."""
-        try:
-            with self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as client:
-                return client.query(sql, parameters=params or {}).result_rows
-        except StoreError:
-            raise
-        except Exception as err:
-            raise _friendly(err, self.target) from err
+        (`reads_ingest`: through self.tables) runs in read_guard; one of hlog's own tables (rules,
+        settings) does not need to."""
+        with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as client:
+            return client.query(sql, parameters=params or {}).result_rows
 
     def regex_error(self, pattern: str) -> str | None:
         """Why the engine (RE2) refuses `pattern`, or None when it compiles."""
@@ -474,21 +501,13 @@ class Store:
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         """Run a statement that returns no rows (DDL, INSERT ... SELECT) on the writer;
         like every insert but the write-ahead log's, never deduplicated."""
-        self._check_open()
-        try:
-            with self._write_lock:
-                self._writer.command(sql, parameters=params or {}, settings=_unique_insert())
-        except Exception as err:
-            raise _friendly(err, self.target) from err
+        with self._calling(), self._write_lock:
+            self._writer.command(sql, parameters=params or {}, settings=_unique_insert())
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert a few rows (bookkeeping tables; logs and spans go through insert_arrow)."""
-        self._check_open()
-        try:
-            with self._write_lock:
-                self._writer.insert(f"{self.db}.{table}", rows, column_names=list(columns))
-        except Exception as err:
-            raise _friendly(err, self.target) from err
+        with self._calling(), self._write_lock:
+            self._writer.insert(f"{self.db}.{table}", rows, column_names=list(columns))
 
     def insert_columns(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]) -> None:
         """Insert column-oriented data (one list per column, as a Batch holds) in one statement, as Arrow."""
@@ -500,12 +519,8 @@ class Store:
         of logs are two batches); with a `token`, an insert repeating an earlier one's token
         is skipped, which is what makes replaying the write-ahead log safe."""
         settings = {"insert_deduplication_token": token} if token else _unique_insert()
-        self._check_open()
-        try:
-            with self._write_lock:
-                self._writer.insert_arrow(f"{self.db}.{table}", rows, settings=settings)
-        except Exception as err:
-            raise _friendly(err, self.target) from err
+        with self._calling(), self._write_lock:
+            self._writer.insert_arrow(f"{self.db}.{table}", rows, settings=settings)
 
     def close(self) -> None:
         """Close every client; the store can be opened again afterwards (as another Store)."""
