@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from hlog.alerts.lease import Lease
 from hlog.alerts.notify import Alert, Delivery, Notifier
 from hlog.alerts.rules import MAX_GROUPS, Destination, Rule
 from hlog.alerts.storage import GroupState, HistoryEntry, RuleStore
@@ -52,8 +53,10 @@ class Evaluator:
         notifier: Notifier | None = None,
         delay_seconds: float = DEFAULT_DELAY_SECONDS,
         clock_ns: Callable[[], int] = time.time_ns,
+        lease: Lease | None = None,
     ) -> None:
         self.search = LogSearch(store)
+        self.lease = lease  # with several backends on one store, only the lease's holder evaluates
         self.rules = rules
         self.notifier = notifier or Notifier()
         self.delay_ns = int(delay_seconds * 1e9)
@@ -62,6 +65,7 @@ class Evaluator:
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[list[HistoryEntry]]] = {}  # rule id -> its evaluation
         self._round_problem = ""  # why the last round failed, said once
+        self.rounds = 0  # rounds run (while leading, with a lease)
 
     async def start(self) -> None:
         """Start checking rules in the background."""
@@ -75,11 +79,18 @@ class Evaluator:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
         self._running.clear()
+        if self.lease is not None:
+            await asyncio.to_thread(self.lease.release)
 
     async def _run(self) -> None:
         while True:
+            if self.lease is not None and not await asyncio.to_thread(self.lease.keep):
+                self._next_due.clear()  # when it leads again, every rule is due at once
+                await asyncio.sleep(TICK_SECONDS)
+                continue
             try:
                 await self._start_due()
+                self.rounds += 1
                 self._round_problem = ""
             except Exception as err:  # the store may be briefly unavailable; keep the loop alive
                 # said once, not every second (the store itself says when it is unreachable)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hlog.alerts import http
 from hlog.alerts.evaluator import DEFAULT_DELAY_SECONDS, Evaluator
+from hlog.alerts.lease import Lease
 from hlog.alerts.netpolicy import WebhookPolicy
 from hlog.alerts.notify import Notifier
 from hlog.alerts.secrets import masked
@@ -31,11 +32,16 @@ class AlertService:
         clock_ns: Callable[[], int] = time.time_ns,
         evaluate: bool = True,
         policy: WebhookPolicy | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         self.evaluate = evaluate
         self.policy = policy or (notifier.policy if notifier else WebhookPolicy())
         self.rules = RuleStore(store)
-        self.evaluator = Evaluator(store, self.rules, notifier or Notifier(policy=self.policy), delay_seconds, clock_ns)
+        # with a lease, this backend evaluates only while it holds it (several replicas, one store)
+        lease = Lease(store, seconds=lease_seconds) if lease_seconds else None
+        self.evaluator = Evaluator(
+            store, self.rules, notifier or Notifier(policy=self.policy), delay_seconds, clock_ns, lease
+        )
         self.routes = http.routes(self)
 
     async def start(self) -> None:
@@ -46,6 +52,12 @@ class AlertService:
     async def stop(self) -> None:
         """Stop the evaluator."""
         await self.evaluator.stop()
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz says of alerting: whether this backend evaluates the rules now."""
+        lease = self.evaluator.lease
+        leads = self.evaluate and (lease is None or lease.held)
+        return {"alerts": {"evaluates": leads, "evaluations": self.evaluator.rounds}}
 
     def describe(self, rule: Rule, states: dict[tuple[str, str], GroupState]) -> dict[str, Any]:
         """A rule with its state (the worst of its groups, DISABLED when off), secrets masked."""

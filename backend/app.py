@@ -101,6 +101,7 @@ class Backend:
                 "version": __version__,
                 "store": self.store.target.describe(),
                 "ingest": {**stats.__dict__, "pending_records": self.committer.pending_records},
+                **{k: v for ext in self.extensions if hasattr(ext, "health") for k, v in ext.health().items()},
             },
             503 if problem else 200,
         )

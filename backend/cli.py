@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="alert windows end this long before now, so late logs still count (default 10s)",
     )
     serve.add_argument(
+        "--alert-lease",
+        default="15s",
+        metavar="DURATION",
+        help="several backends on one store: one evaluates the alert rules, holding a lease in the store "
+        "that it renews; when it stops, another takes over within this long (default 15s)",
+    )
+    serve.add_argument(
         "--flush-interval",
         default="5s",
         metavar="DURATION",
@@ -242,6 +249,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host, port = _split_listen(args.listen)
         retention = parse_duration_ns(args.retention) // 10**9 if args.retention else None
         alert_delay = parse_duration_ns(args.alert_delay) / 1e9
+        alert_lease = parse_duration_ns(args.alert_lease) / 1e9
+        if alert_lease < 1:
+            raise ValueError("--alert-lease must be at least 1s")
         flush_interval = parse_duration_ns(args.flush_interval) / 1e9
         if flush_interval <= 0:
             raise ValueError("--flush-interval must be more than 0s, e.g. 500ms or 5s")
@@ -275,7 +285,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     backend = Backend(
         store,
         token=token,
-        extensions=[AlertService(store, delay_seconds=alert_delay, policy=policy)],
+        extensions=[AlertService(store, delay_seconds=alert_delay, policy=policy, lease_seconds=alert_lease)],
         flush_interval=flush_interval,
         ingest_needs_token=not is_loopback_host(host),
         allowed_hosts=[*default_allowed_hosts(host), *args.allowed_host],

@@ -134,6 +134,17 @@ CREATE TABLE IF NOT EXISTS {db}.alert_history (
 TTL toDateTime(time) + INTERVAL 180 DAY
 """
 
+_LEASES = """
+CREATE TABLE IF NOT EXISTS {db}.hlog_leases (
+    name LowCardinality(String),
+    term UInt64,
+    holder String,
+    expires_ms Int64,
+    at DateTime64(3) DEFAULT now64(3)
+) ENGINE = MergeTree ORDER BY (name, term, at)
+TTL toDateTime(at) + INTERVAL 1 DAY
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create logs table", (_LOGS,)),
     Migration(2, "create spans table", (_SPANS,)),
@@ -183,6 +194,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             for table in ("logs", "spans")
         ),
     ),
+    Migration(8, "leases: one backend evaluates the alert rules", (_LEASES,)),
 )
 
 MIGRATIONS_TABLE = """

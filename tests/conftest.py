@@ -25,6 +25,7 @@ from hlog.backend.access import read_token
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
 from tests.clickhouse import ClickHouseServer
+from tests.receiver import Receiver, start_receiver
 
 # chDB allows one engine per process, bound to one path: every in-process test shares
 # this directory and gets a database of its own.
@@ -91,6 +92,12 @@ def store(request: pytest.FixtureRequest, store_kind: str) -> Iterator[Store]:
     s = Store(store_dsn(request, store_kind, "t_" + uuid.uuid4().hex[:12]))
     yield s
     s.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP server on 127.0.0.1 that records the webhooks it receives."""
+    yield from start_receiver()
 
 
 @pytest.fixture

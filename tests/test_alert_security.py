@@ -25,7 +25,7 @@ from hlog.alerts.storage import RuleStore
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
 from tests.conftest import api_client, logs_request
-from tests.receiver import Receiver, start_receiver
+from tests.receiver import Receiver
 from tests.tui.conftest import ingest
 
 HOSTS = Path("/etc/hosts")
@@ -51,11 +51,6 @@ REFUSED_LITERALS = [
     "2130706433",  # 127.0.0.1 written as a decimal number
     "0x7f.1",  # and in hex
 ]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from start_receiver()
 
 
 @pytest.fixture

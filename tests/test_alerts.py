@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,18 +19,13 @@ from hlog.alerts.storage import RuleStore
 from hlog.backend.app import Backend
 from hlog.backend.store import Store
 from tests.conftest import api_client, logs_request
-from tests.receiver import Receiver, start_receiver
+from tests.receiver import Receiver
 from tests.tui.conftest import ingest
 
 MINUTE = 60 * 10**9
 # the receivers in these tests listen on loopback, which webhooks may not reach by default
 LOOPBACK = WebhookPolicy.allowing("127.0.0.0/8")
 NOW = time.time_ns()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from start_receiver()
 
 
 class Clock:

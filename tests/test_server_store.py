@@ -15,6 +15,7 @@ from hlog.backend.store import Store, StoreError
 from hlog.tui.link import connect as tui_connect
 from tests.clickhouse import READER_PASSWORD, READER_USER, ClickHouseServer
 from tests.conftest import Server, auth, logs_request
+from tests.receiver import Receiver
 from tests.test_end_to_end import hlog
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -143,3 +144,81 @@ def test_a_closed_store_refuses_to_work(store: Store) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.query("SELECT 1", reads_ingest=False)
+
+
+def test_replicas_share_a_store_and_one_evaluates_the_rules(
+    clickhouse: ClickHouseServer, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Three `hlog serve` on one database, each with its own write-ahead log: OTLP sent to all of
+    them is found once through any of them; exactly one evaluates the alert rules; killed with
+    -9, another takes over within two lease periods, and no rule fires twice."""
+    dsn = clickhouse.dsn("replicas_" + uuid.uuid4().hex[:8])
+    assert hlog("migrate", "--store", dsn).returncode == 0
+    lease = 4.0
+    options = ("--flush-interval", "200ms", "--alert-delay", "0s", "--alert-lease", f"{lease:g}s")
+    options += ("--allow-webhook-network", "127.0.0.1/32", "--log-level", "info")
+    replicas = [Server(dsn, "--wal-dir", str(tmp_path / f"wal{i}"), *options).start() for i in range(3)]
+    try:
+        marker = uuid.uuid4().hex
+        for n, replica in enumerate(replicas * 2):
+            records = [{"body": f"{marker} {n}.{i}"} for i in range(100)]
+            body = logs_request(records).SerializeToString()
+            assert httpx.post(f"{replica.url}/v1/logs", content=body, headers=PB, timeout=30).status_code == 200
+        for replica in replicas:  # each sees its own unflushed rows and everything stored
+            wait_for(lambda r=replica: api_count(r, f'"{marker}"') == 600, f"600 logs through {replica.url}")
+
+        def leaders() -> list[Server]:
+            alive = [r for r in replicas if r.proc is not None and r.proc.poll() is None]
+            return [r for r in alive if health(r)["alerts"]["evaluates"]]
+
+        [leader] = wait_for(lambda: len(found := leaders()) == 1 and found, "one leader")
+        rule = {
+            "name": "payments down",
+            "query": '"payment gateway down"',
+            "threshold": 1,
+            "window_seconds": 600,
+            "frequency_seconds": 1,
+            "cooldown_seconds": 3600,
+            "destinations": [{"kind": "webhook", "url": receiver.url + "/before"}],
+        }
+        assert httpx.post(f"{replicas[0].url}/api/alerts", json=rule, headers=auth(), timeout=30).status_code == 201
+        send_error(replicas[1], "payment gateway down")
+        wait_for(lambda: receiver.at("/before"), "the webhook")
+
+        assert leader.proc is not None
+        leader.proc.kill()  # kill -9: no release, the lease must run out
+        killed = time.monotonic()
+        leader.proc.wait()
+        [successor] = wait_for(lambda: len(found := leaders()) == 1 and found, "another leader", timeout=120)
+        took = time.monotonic() - killed
+        assert successor is not leader
+        assert took < 2 * lease, f"took over after {took:.1f} s"  # the issue's bound: two lease periods
+
+        after = {**rule, "name": "after", "query": '"stock sync failed"'}
+        after["destinations"] = [{"kind": "webhook", "url": receiver.url + "/after"}]
+        survivor = next(r for r in replicas if r is not leader)
+        assert httpx.post(f"{survivor.url}/api/alerts", json=after, headers=auth(), timeout=30).status_code == 201
+        send_error(survivor, "stock sync failed")
+        wait_for(lambda: receiver.at("/after"), "the webhook of a rule fired by the new leader")
+        wait_for(lambda: health(successor)["alerts"]["evaluations"] >= 5, "a few rounds by the new leader")
+        assert len(receiver.at("/before")) == 1  # not fired again by the new leader
+        assert len(receiver.at("/after")) == 1
+        assert len(leaders()) == 1
+    finally:
+        for replica in replicas:
+            if replica.proc is not None and replica.proc.poll() is None:
+                replica.stop()
+
+
+def api_count(server: Server, query: str) -> int:
+    answer = httpx.get(f"{server.url}/api/logs/count", params={"q": query}, headers=auth(), timeout=30)
+    return int(answer.json()["count"]) if answer.status_code == 200 else -1
+
+
+def health(server: Server) -> dict[str, Any]:
+    return dict(httpx.get(f"{server.url}/healthz", timeout=30).json())
+
+
+def send_error(server: Server, text: str) -> None:
+    body = logs_request([{"body": text, "level": "ERROR", "number": 17}]).SerializeToString()
+    assert httpx.post(f"{server.url}/v1/logs", content=body, headers=PB, timeout=30).status_code == 200

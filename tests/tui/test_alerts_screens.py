@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from hlog.alerts.storage import RuleStore
 from hlog.backend.store import Store
 from hlog.tui.screens.alert_form import AlertFormScreen
 from hlog.tui.screens.alerts import AlertsScreen
 from hlog.tui.screens.search import SearchScreen
-from tests.receiver import Receiver, start_receiver
+from tests.receiver import Receiver
 from tests.tui.conftest import settle
 from tests.tui.test_hostile_text import rendered
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from start_receiver()
 
 
 async def test_create_test_and_manage_a_rule(shop_store: Store, make_app, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
