@@ -140,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     serve.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="a ClickHouse cluster the server knows (system.clusters): hlog's tables on every node of it, "
+        "logs and spans sharded by session (docs/scale.md)",
+    )
+    serve.add_argument(
+        "--replicated",
+        action="store_true",
+        help="with --cluster: replicated tables (ReplicatedMergeTree, {shard}/{replica} macros; needs Keeper)",
+    )
+    serve.add_argument(
         "--wal-dir",
         metavar="DIR",
         help="where this backend keeps its write-ahead log (default: by store, in the user's data directory); "
@@ -160,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument(
         "--retention", metavar="DURATION", help="keep logs this long, e.g. 7d (default 30d, or what the store has)"
+    )
+
+    migrate.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="a ClickHouse cluster the server knows (system.clusters): hlog's tables on every node of it, "
+        "logs and spans sharded by session (docs/scale.md)",
+    )
+    migrate.add_argument(
+        "--replicated",
+        action="store_true",
+        help="with --cluster: replicated tables (ReplicatedMergeTree, {shard}/{replica} macros; needs Keeper)",
     )
 
     search = sub.add_parser(
@@ -276,7 +299,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as err:
         return _fail(f"cannot listen on {host}:{port}: {err.strerror}")
     try:
-        store = Store(args.store, retention_seconds=retention)
+        if args.replicated and not args.cluster:
+            raise StoreError("--replicated needs --cluster")
+        store = Store(args.store, retention_seconds=retention, cluster=args.cluster, replicated=args.replicated)
     except StoreError as err:
         sock.close()
         return _fail(str(err))
@@ -332,7 +357,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         retention = parse_duration_ns(args.retention) // 10**9 if args.retention else None
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
-    store = Store(args.store, retention_seconds=retention)
+    if args.replicated and not args.cluster:
+        return _fail("--replicated needs --cluster", EXIT_USAGE)
+    store = Store(args.store, retention_seconds=retention, cluster=args.cluster, replicated=args.replicated)
     try:
         done = ", ".join(f"{m.version} ({m.name})" for m in store.applied) or "none needed"
         print(f"{store.target.describe()}: schema version {store.schema_version()}; migrations applied: {done}")

@@ -119,18 +119,20 @@ async def search(args: argparse.Namespace) -> int:
     async with connect(args.backend, args.store, args.token) as api:
         if args.count:
             print(await api.count(**base))
-            return 0
-        printer = Printer(args.format, sys.stdout)
-        if args.follow:
-            return await _follow(api, base, args.limit, printer)
-        remaining, cursor = args.limit, None
-        while remaining > 0:
-            page = await api.logs(**base, limit=min(remaining, PAGE_ROWS), cursor=cursor)
-            printer.write(page["logs"])
-            remaining -= len(page["logs"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
+        elif args.follow:
+            return await _follow(api, base, args.limit, Printer(args.format, sys.stdout))
+        else:
+            printer = Printer(args.format, sys.stdout)
+            remaining, cursor = args.limit, None
+            while remaining > 0:
+                page = await api.logs(**base, limit=min(remaining, PAGE_ROWS), cursor=cursor)
+                printer.write(page["logs"])
+                remaining -= len(page["logs"])
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+        if api.partial:
+            print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
     return 0
 
 

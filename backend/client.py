@@ -43,6 +43,7 @@ class ApiClient:
     def __init__(self, http: httpx.AsyncClient, where: str) -> None:
         self.http = http
         self.where = where
+        self.partial = ""  # the last answer's word that rows are missing (a shard down), if any
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         clean = {k: v for k, v in params.items() if v is not None and v != ""}
@@ -58,6 +59,8 @@ class ApiClient:
             error = data.get("error") if isinstance(data, dict) else None
             message = error.get("message") if isinstance(error, dict) else response.text[:200]
             raise ApiError(str(message), response.status_code, error if isinstance(error, dict) else None)
+        if isinstance(data, dict):
+            self.partial = str(data.get("partial") or "")
         return data
 
     async def logs(self, **params: Any) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class Explorer:
         rows = self.store.query(
             f"SELECT count(), toUnixTimestamp64Nano(min(Timestamp)), toUnixTimestamp64Nano(max(Timestamp)), "
             f"groupUniqArray(ServiceName), sumMap(map(SeverityText, toUInt64(1))), "
-            f"anyIf({_first_attr(USER_KEYS)}, {_first_attr(USER_KEYS)} != '') "
+            f"argMinIf({_first_attr(USER_KEYS)}, Timestamp, {_first_attr(USER_KEYS)} != '') "  # the first user seen
             f"FROM {self.store.tables.all('logs')} WHERE SessionId = {{sid:String}}",
             params,
         )

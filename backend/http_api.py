@@ -39,6 +39,13 @@ def error_response(err: Exception) -> JSONResponse:
     raise err
 
 
+def answer(backend: Backend, payload: dict[str, Any]) -> JSONResponse:
+    """A read's answer; when a node of a sharded store did not answer, it says the rows are partial."""
+    if backend.store.partial:
+        payload = {**payload, "partial": backend.store.partial}
+    return JSONResponse(payload)
+
+
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -89,7 +96,7 @@ async def logs(request: Request) -> JSONResponse:
         page = await run_in_threadpool(backend.search.page, query, time_range, limit, before, after)
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
-    return JSONResponse({"logs": page.logs, "next_cursor": page.next_cursor})
+    return answer(backend, {"logs": page.logs, "next_cursor": page.next_cursor})
 
 
 async def count(request: Request) -> JSONResponse:
@@ -100,7 +107,7 @@ async def count(request: Request) -> JSONResponse:
         n = await run_in_threadpool(backend.search.count, query, _time_range(request))
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
-    return JSONResponse({"count": n})
+    return answer(backend, {"count": n})
 
 
 async def histogram(request: Request) -> JSONResponse:
@@ -117,7 +124,7 @@ async def histogram(request: Request) -> JSONResponse:
         result: dict[str, Any] = await run_in_threadpool(backend.search.histogram, query, time_range, buckets)
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
-    return JSONResponse(result)
+    return answer(backend, result)
 
 
 async def trace(request: Request) -> JSONResponse:
@@ -130,7 +137,7 @@ async def trace(request: Request) -> JSONResponse:
         spans = await run_in_threadpool(backend.search.trace_spans, trace_id)
     except (BadRequest, StoreError) as err:
         return error_response(err)
-    return JSONResponse({"trace_id": trace_id.lower(), "spans": spans})
+    return answer(backend, {"trace_id": trace_id.lower(), "spans": spans})
 
 
 async def session(request: Request) -> JSONResponse:
@@ -143,7 +150,7 @@ async def session(request: Request) -> JSONResponse:
         return error_response(err)
     if summary is None:
         return JSONResponse({"error": {"type": "not_found", "message": f"no logs for session {session_id}"}}, 404)
-    return JSONResponse(summary)
+    return answer(backend, summary)
 
 
 async def keys(request: Request) -> JSONResponse:
@@ -153,7 +160,7 @@ async def keys(request: Request) -> JSONResponse:
         found = await run_in_threadpool(backend.explorer.keys, _time_range(request))
     except (BadRequest, StoreError) as err:
         return error_response(err)
-    return JSONResponse({"keys": found})
+    return answer(backend, {"keys": found})
 
 
 async def values(request: Request) -> JSONResponse:
@@ -168,4 +175,4 @@ async def values(request: Request) -> JSONResponse:
         )
     except (BadRequest, StoreError) as err:
         return error_response(err)
-    return JSONResponse({"values": found})
+    return answer(backend, {"values": found})

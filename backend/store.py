@@ -211,6 +211,8 @@ def parse_dsn(dsn: str) -> StoreTarget:
 
 
 UNKNOWN_TABLE, UNKNOWN_DATABASE, ACCESS_DENIED = 60, 81, 497
+# a Distributed read that could not reach a shard: NETWORK_ERROR, SOCKET_TIMEOUT, ALL_CONNECTION_TRIES_FAILED
+SHARD_UNAVAILABLE = frozenset({209, 210, 279})
 _CODE = re.compile(r"\bCode: (\d+)\.")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^)\"'\]]+)")
 
@@ -264,6 +266,58 @@ def _friendly(err: Exception, target: StoreTarget) -> StoreError:
     return StoreError(f"{target.describe()}: {first}", first)
 
 
+def format_statement(statement: str, db: str, ttl_seconds: int) -> str:
+    """A schema statement for database `db` (our own validated identifier)."""
+    return statement.format(
+        db=db,
+        ttl_seconds=int(ttl_seconds),
+        body_index=schema.BODY_INDEX,
+        exact_index=schema.EXACT_INDEX,
+        text_index_granularity=schema.TEXT_INDEX_GRANULARITY,
+        storage_settings=schema.STORAGE_SETTINGS,
+    )
+
+
+def migrate_database(
+    client: Client, db: str, retention_seconds: int | None, replicated: bool = False
+) -> tuple[list[schema.Migration], int]:
+    """Create database `db` or bring it to the latest schema through `client`; the migrations
+    applied and the retention in force. (`replicated`: a cluster node's tables, replicated.)"""
+    from hlog.backend.cluster import replicated_statement
+
+    def made(statement: str, ttl: int) -> str:
+        text = format_statement(statement, db, ttl)
+        return replicated_statement(text) if replicated else text
+
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    client.command(made(schema.MIGRATIONS_TABLE, 0))
+    client.command(made(schema.SETTINGS_TABLE, 0))
+    rows = client.query(
+        f"SELECT argMax(value, updated_at) FROM {db}.hlog_settings WHERE key = 'retention_seconds' GROUP BY key"
+    ).result_rows
+    stored = int(rows[0][0]) if rows else None
+    ttl = retention_seconds or stored or DEFAULT_RETENTION_SECONDS
+    done = {row[0] for row in client.query(f"SELECT version FROM {db}.hlog_migrations").result_rows}
+    applied = []
+    for migration in schema.MIGRATIONS:
+        if migration.version in done:
+            continue
+        applied.append(migration)
+        log.info("store: applying migration %d (%s)", migration.version, migration.name)
+        for statement in migration.statements:
+            client.command(made(statement, ttl))
+        client.insert(f"{db}.hlog_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
+    if stored != ttl:
+        if stored is not None:
+            for table in schema.RETENTION_TABLES:
+                client.command(
+                    f"ALTER TABLE {db}.{table} MODIFY TTL toDateTime(Timestamp) + toIntervalSecond({int(ttl)})",
+                    settings={"materialize_ttl_after_modify": 0},
+                )
+        client.insert(f"{db}.hlog_settings", [["retention_seconds", str(ttl)]], column_names=["key", "value"])
+    return applied, ttl
+
+
 # Embedded engine paths this process has opened: chDB keeps its lock on them until exit.
 _ENGINE_PATHS: set[str] = set()
 
@@ -298,10 +352,19 @@ class Store:
     construction differs.
     """
 
-    def __init__(self, dsn: str | None = None, retention_seconds: int | None = None, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        dsn: str | None = None,
+        retention_seconds: int | None = None,
+        migrate: bool = True,
+        cluster: str | None = None,
+        replicated: bool = False,
+    ) -> None:
         """Open the store. With `migrate` (hlog serve, hlog migrate), create the database and bring
         its schema up to date; without (searches), only read what is there: a user with nothing but
-        SELECT can search, and a missing or older schema is a clear error."""
+        SELECT can search, and a missing or older schema is a clear error. With `cluster` (a
+        ClickHouse cluster the server knows), the schema is made on every node of it, under tables
+        that spread writes and gather reads (docs/scale.md)."""
         self.dsn = dsn or default_store_dsn()
         self.target = parse_dsn(self.dsn)
         self.db = self.target.database
@@ -310,6 +373,7 @@ class Store:
         self._clients: list[Client] = []
         self._closed = False
         self._down = False  # the last statement found the server unreachable
+        self.partial = ""  # why reads of a sharded store leave some rows out now, if they do
         self.applied: list[schema.Migration] = []  # the migrations this open applied
         self._write_lock = threading.Lock()
         # every read of logs or spans runs inside it: ingest sets it so that the read sees every
@@ -317,9 +381,12 @@ class Store:
         self.read_guard: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
         try:
             self._writer = self._connect()
-            if migrate:
-                self._writer.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
-                self._migrate(retention_seconds)
+            if migrate and cluster:
+                from hlog.backend.cluster import migrate_cluster
+
+                self.applied, self.retention_seconds = migrate_cluster(self, cluster, retention_seconds, replicated)
+            elif migrate:
+                self.applied, self.retention_seconds = migrate_database(self._writer, self.db, retention_seconds)
             else:
                 self._check_schema()
             for _ in range(READER_POOL_SIZE):
@@ -337,56 +404,28 @@ class Store:
             _check_not_locked(self.target)
             client = clickhouse_connect.get_client(dsn=f"chdb://{self.target.location}")
         else:
-            client = clickhouse_connect.get_client(
-                dsn=self.target.location, autogenerate_session_id=False, connect_timeout=5
-            )
+            client = self.connection(self.target.location)
         self._clients.append(client)
         return client
 
-    # -- schema --------------------------------------------------------------
-    def _format(self, statement: str, ttl_seconds: int) -> str:
-        return statement.format(
-            db=self.db,
-            ttl_seconds=int(ttl_seconds),
-            body_index=schema.BODY_INDEX,
-            exact_index=schema.EXACT_INDEX,
-            text_index_granularity=schema.TEXT_INDEX_GRANULARITY,
-            storage_settings=schema.STORAGE_SETTINGS,
+    def connection(self, url: str | None = None) -> Client:
+        """The writer's client; with `url` (a server), a new client of it, for the caller to close."""
+        if url is None:
+            return self._writer
+        # an insert into a Distributed table (a cluster) returns once every shard has its rows
+        return clickhouse_connect.get_client(
+            dsn=url,
+            autogenerate_session_id=False,
+            connect_timeout=5,
+            settings={"distributed_foreground_insert": 1},
         )
 
-    def _migrate(self, retention_seconds: int | None) -> None:
-        client = self._writer
-        client.command(self._format(schema.MIGRATIONS_TABLE, 0))
-        client.command(self._format(schema.SETTINGS_TABLE, 0))
-        stored = self.get_setting("retention_seconds")
-        ttl = retention_seconds or (int(stored) if stored else DEFAULT_RETENTION_SECONDS)
-        applied = {row[0] for row in client.query(f"SELECT version FROM {self.db}.hlog_migrations").result_rows}
-        for migration in schema.MIGRATIONS:
-            if migration.version in applied:
-                continue
-            self.applied.append(migration)
-            log.info("store: applying migration %d (%s)", migration.version, migration.name)
-            for statement in migration.statements:
-                client.command(self._format(statement, ttl))
-            client.insert(
-                f"{self.db}.hlog_migrations", [[migration.version, migration.name]], column_names=["version", "name"]
-            )
-        if stored is None or int(stored) != ttl:
-            if stored is not None:
-                for table in schema.RETENTION_TABLES:
-                    ttl_sql = f"toDateTime(Timestamp) + toIntervalSecond({int(ttl)})"
-                    client.command(
-                        f"ALTER TABLE {self.db}.{table} MODIFY TTL {ttl_sql}",
-                        settings={"materialize_ttl_after_modify": 0},
-                    )
-            self.set_setting("retention_seconds", str(ttl))
-        self.retention_seconds = ttl
-
+    # -- schema --------------------------------------------------------------
     def _check_schema(self) -> None:
         """For a store opened without migrating: the schema must be there and not older than this code."""
         latest = schema.MIGRATIONS[-1].version
         try:
-            rows = self._writer.query(f"SELECT max(version) FROM {self.db}.hlog_migrations").result_rows
+            rows = self._select(self._writer, f"SELECT max(version) FROM {self.db}.hlog_migrations", {})
         except Exception as err:
             if _error_code(err) in (UNKNOWN_TABLE, UNKNOWN_DATABASE):
                 raise StoreError(
@@ -411,7 +450,7 @@ class Store:
         and read through them from now on."""
         for table in schema.STAGED_TABLES:
             for statement in schema.staging_statements(table, instance):
-                self.command(self._format(statement, self.retention_seconds))
+                self.command(format_statement(statement, self.db, self.retention_seconds))
         self.tables = Tables(self.db, instance)
 
     def unstage(self) -> None:
@@ -431,10 +470,11 @@ class Store:
     def get_setting(self, key: str) -> str | None:
         """A value from the store's settings table, or None."""
         with self._calling():
-            rows = self._writer.query(
+            rows = self._select(
+                self._writer,
                 f"SELECT argMax(value, updated_at) FROM {self.db}.hlog_settings WHERE key = {{k:String}} GROUP BY key",
-                parameters={"k": key},
-            ).result_rows
+                {"k": key},
+            )
         return str(rows[0][0]) if rows else None
 
     def set_setting(self, key: str, value: str) -> None:
@@ -485,7 +525,24 @@ class Store:
         (`reads_ingest`: through self.tables) runs in read_guard; one of hlog's own tables (rules,
         settings) does not need to."""
         with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as client:
-            return client.query(sql, parameters=params or {}).result_rows
+            return self._select(client, sql, params or {}, reads_ingest)
+
+    def _select(self, client: Client, sql: str, params: dict[str, Any], reads_ingest: bool = False) -> Any:
+        try:
+            rows = client.query(sql, parameters=params).result_rows
+        except Exception as err:
+            if _error_code(err) not in SHARD_UNAVAILABLE:
+                raise
+            # a shard of a cluster does not answer: read the others, and say the rows are partial
+            rows = client.query(sql, parameters=params, settings={"skip_unavailable_shards": 1}).result_rows
+            if not self.partial:
+                log.warning("store: a shard of the cluster does not answer: reads leave it out")
+            self.partial = "a ClickHouse shard does not answer: these results leave its logs out"
+            return rows
+        if self.partial and reads_ingest:
+            log.warning("store: every shard answers again")
+            self.partial = ""
+        return rows
 
     def regex_error(self, pattern: str) -> str | None:
         """Why the engine (RE2) refuses `pattern`, or None when it compiles."""

@@ -219,6 +219,8 @@ class SearchScreen(Screen[None]):
     def _update_status(self) -> None:
         total = "counting…" if self.total is None else f"{self.total:,} matches"
         parts = [total, self.range.label(), self.hlog.link_label]
+        if self.hlog.api.partial:  # a shard of the store did not answer
+            parts.insert(1, "⚠ " + one_line(self.hlog.api.partial))
         if self.live:
             parts.insert(
                 0, f"● LIVE · paused · {self.new_while_paused:,} new (g to jump)" if self.new_while_paused else "● LIVE"
