@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from hlog.backend import schema
 from hlog.backend.search import LogSearch, TimeRange, page_sql
 from hlog.backend.store import Store, StoreError, parse_dsn
 from hlog.query import compile_query
+from tests.conftest import store_dsn
 
 
 def test_parse_dsn() -> None:
@@ -33,32 +35,36 @@ def test_write_ahead_log_directories(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert parse_dsn("http://ch.example/logs").wal_dir() != parse_dsn("http://ch.example/other").wal_dir()
 
 
-def test_migrations_are_recorded_and_idempotent(store: Store, engine_dir: Path) -> None:
-    assert store.schema_version() == 7
+LATEST = schema.MIGRATIONS[-1].version
+
+
+def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
+    assert store.schema_version() == LATEST
     versions = store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version")
-    again = Store(f"chdb://{engine_dir}?database={store.db}")
-    assert again.schema_version() == 7
+    again = Store(store.dsn)
+    assert again.schema_version() == LATEST and again.applied == []
     assert store.query(f"SELECT version FROM {store.db}.hlog_migrations ORDER BY version") == versions
     again.close()
 
 
-def test_retention_is_applied_and_kept(store: Store, engine_dir: Path) -> None:
+def test_retention_is_applied_and_kept(store: Store) -> None:
     assert store.retention_seconds == 30 * 86400
-    changed = Store(f"chdb://{engine_dir}?database={store.db}", retention_seconds=7 * 86400)
+    changed = Store(store.dsn, retention_seconds=7 * 86400)
     ddl = changed.query(
         "SELECT engine_full FROM system.tables WHERE database = {d:String} AND name = 'logs'", {"d": store.db}
     )[0][0]
     assert "toIntervalSecond(604800)" in ddl
     changed.close()
-    reopened = Store(f"chdb://{engine_dir}?database={store.db}")
+    reopened = Store(store.dsn)
     assert reopened.retention_seconds == 7 * 86400  # what the store has, when not told
     reopened.close()
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(StoreError) as info:
-        Store("http://127.0.0.1:9/hlog")
-    assert "ClickHouse server" in str(info.value)
+        Store("http://user:secret@127.0.0.1:9/hlog")
+    assert str(info.value) == "ClickHouse server http://127.0.0.1:9 database hlog is unreachable (connection refused)"
+    assert info.value.public == "the store is unreachable (connection refused)" and info.value.unreachable
 
 
 def _add_logs(store: Store, rows: int) -> None:
@@ -72,16 +78,19 @@ def _add_logs(store: Store, rows: int) -> None:
 
 
 def test_an_older_store_is_upgraded_to_the_attribute_index(
-    engine_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    request: pytest.FixtureRequest, store_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    dsn = store_dsn(request, store_kind, "t_upgrade_" + uuid.uuid4().hex[:12])  # a new database each run
     with monkeypatch.context() as m:
         m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
-        old = Store(f"chdb://{engine_dir}?database=t_upgrade_{tmp_path.name[-8:]}")
+        old = Store(dsn)
         assert old.schema_version() == 4
         _add_logs(old, 100)
         old.close()
-    store = Store(f"chdb://{engine_dir}?database={old.db}")
-    assert store.schema_version() == 7
+    with pytest.raises(StoreError, match="older than this hlog"):
+        Store(dsn, migrate=False)  # a search does not upgrade it
+    store = Store(dsn)
+    assert store.schema_version() == LATEST
     rows = store.query("SELECT name FROM system.data_skipping_indices WHERE database = {d:String}", {"d": store.db})
     indexes = {r[0] for r in rows}
     assert "idx_attrs" in indexes and not any("attr_keys" in n or "attr_values" in n for n in indexes)
