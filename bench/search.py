@@ -1,12 +1,14 @@
-"""Search latencies over 10 million generated logs, through our path and as raw SQL.
+"""Search latencies over 10 million generated logs, through our path and as raw SQL, on the
+embedded store and, side by side, on a ClickHouse server and a sharded cluster started here.
 
-Usage: python bench/search.py [--rows 10000000] [--store DIR] [--runs 20]
-The store is generated once (inside ClickHouse) and reused on later runs.
+Usage: python bench/search.py [--rows 10000000] [--store DIR] [--runs 20] [--server] [--cluster 3]
+Each store is generated once (inside ClickHouse) and reused on later runs (bench/data/).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -16,9 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gen import RARE_WORD, SERVICES, generate  # noqa: E402
+from hlog.backend.cluster import nodes  # noqa: E402
 from hlog.backend.search import Cursor, LogSearch, TimeRange, page_sql  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
 from hlog.query import compile_query  # noqa: E402
+from tests.clickhouse import running, start_cluster  # noqa: E402
 
 PAGE_ROWS = 200
 TARGETS_MS = {"page": 50.0, "rare word": 150.0, "histogram": 250.0}
@@ -34,67 +38,112 @@ def p50(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--store", default=str(Path(__file__).resolve().parent / "data" / "search-store"))
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-    store = Store(f"chdb://{args.store}", retention_seconds=365 * 86400)
+def open_store(dsn: str, rows: int, cluster: str | None = None) -> Store:
+    """The store at `dsn`, holding `rows` generated logs (generated inside ClickHouse once)."""
+    store = Store(dsn, retention_seconds=365 * 86400, cluster=cluster)
     have = store.query(f"SELECT count() FROM {store.db}.logs")[0][0]
-    if have != args.rows:
-        store._writer.command(f"TRUNCATE TABLE {store.db}.logs")
-        print(f"generating {args.rows:,} logs over 7 days ...", flush=True)
+    if have != rows:
+        target = f"{store.db}_local.logs" if cluster else f"{store.db}.logs"
+        if cluster:
+            for node in nodes(store.connection(), cluster):
+                with contextlib.closing(store.connection(node.url(store.target.location))) as client:
+                    client.command(f"TRUNCATE TABLE {target}")
+        else:
+            store.connection().command(f"TRUNCATE TABLE {target}")
+        print(f"generating {rows:,} logs over 7 days in {store.target.describe()} ...", flush=True)
         t0 = time.perf_counter()
-        generate(store._writer, f"{store.db}.logs", args.rows, time.time_ns(), 7 * 86400 * 10**9)
-        store._writer.command(f"OPTIMIZE TABLE {store.db}.logs FINAL")
+        generate(store.connection(), f"{store.db}.logs", rows, time.time_ns(), 7 * 86400 * 10**9)
+        if not cluster:
+            store.connection().command(f"OPTIMIZE TABLE {target} FINAL")
         print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    return store
+
+
+def measure(store: Store, runs: int) -> dict[str, tuple[float, float | None, float | None]]:
+    """Label -> (ours in ms, raw SQL in ms or None, target or None)."""
     search = LogSearch(store)
     everything = TimeRange()
     newest = store.query(f"SELECT toUnixTimestamp64Nano(max(Timestamp)) FROM {store.db}.logs")[0][0]
     sample_session = store.query(f"SELECT SessionId FROM {store.db}.logs ORDER BY Timestamp DESC LIMIT 1")[0][0]
-    print(f"\n{args.rows:,} logs, p50 of {args.runs} runs, ms\n")
-    print(f"{'query':46}{'ours':>9}{'raw SQL':>9}{'ratio':>7}{'target':>8}")
+    results: dict[str, tuple[float, float | None, float | None]] = {}
 
-    def row(
-        label: str, query: str, target: float, time_range: TimeRange = everything, before: Cursor | None = None
-    ) -> float:
-        compiled = compile_query(query)
-        sql, params = page_sql(store.tables, compiled, time_range, PAGE_ROWS + 1, before)
-        ours = p50(lambda: search.page(query, time_range, PAGE_ROWS, before), args.runs)
-        raw = p50(lambda: store.query(sql, params), args.runs)
-        flag = "ok" if ours <= target else "SLOW"
-        print(f"{label:46}{ours:9.1f}{raw:9.1f}{ours / raw:7.2f}{target:6.0f} {flag}")
-        return ours
+    def row(label: str, query: str, target: float, before: Cursor | None = None) -> None:
+        sql, params = page_sql(store.tables, compile_query(query), everything, PAGE_ROWS + 1, before)
+        ours = p50(lambda: search.page(query, everything, PAGE_ROWS, before), runs)
+        results[label] = (ours, p50(lambda: store.query(sql, params), runs), target)
 
     row("newest 200, no filter", "", TARGETS_MS["page"])
     row("level:error", "level:error", TARGETS_MS["page"])
     row(f"service_name:{SERVICES[2]} level:error", f"service_name:{SERVICES[2]} level:error", TARGETS_MS["page"])
     row("attribute equality user.id:4242", "user.id:4242", TARGETS_MS["page"])
-    row(f"session id {sample_session}", f"session_id:{sample_session}", TARGETS_MS["page"])
+    row("a session's logs", f"session_id:{sample_session}", TARGETS_MS["page"])
     row(f"rare bare word '{RARE_WORD}'", RARE_WORD, TARGETS_MS["rare word"])
     row('phrase "card expired" level:error', '"card expired" level:error', TARGETS_MS["page"])
     row("duration_ms>1900 http.route:/api/cart", "duration_ms>1900 http.route:/api/cart", TARGETS_MS["page"])
-    first = row("keyset page 1 (level>=warn)", "level>=warn", TARGETS_MS["page"])
+    row("keyset page 1 (level>=warn)", "level>=warn", TARGETS_MS["page"])
+    warn = store.query(f"SELECT count() FROM {store.db}.logs WHERE SeverityNumber >= 13")[0][0]
     cursor_row = store.query(
         f"SELECT toUnixTimestamp64Nano(Timestamp), Id FROM {store.db}.logs WHERE SeverityNumber >= 13 "
-        f"ORDER BY Timestamp DESC, Id DESC LIMIT 1 OFFSET {999 * PAGE_ROWS - 1}"
+        f"ORDER BY Timestamp DESC, Id DESC LIMIT 1 OFFSET {min(999 * PAGE_ROWS, warn - PAGE_ROWS) - 1}"
     )[0]
-    deep = row(
-        "keyset page 1000 (level>=warn)", "level>=warn", TARGETS_MS["page"], before=Cursor(cursor_row[0], cursor_row[1])
-    )
+    row("keyset page 1000 (level>=warn)", "level>=warn", TARGETS_MS["page"], Cursor(cursor_row[0], cursor_row[1]))
     day = TimeRange(newest - 86400 * 10**9, newest + 1)
-    hist = p50(lambda: search.histogram("", day, 60), args.runs)
-    hist_err = p50(lambda: search.histogram("level:error", day, 60), args.runs)
-    count = p50(lambda: search.count("level:error", everything), args.runs)
-    print(
-        f"{'histogram, 60 buckets over 24 h':46}{hist:9.1f}{'':9}{'':7}{TARGETS_MS['histogram']:6.0f} "
-        f"{'ok' if hist <= TARGETS_MS['histogram'] else 'SLOW'}"
+    results["histogram, 60 buckets over 24 h"] = (
+        p50(lambda: search.histogram("", day, 60), runs),
+        None,
+        TARGETS_MS["histogram"],
     )
-    print(f"{'histogram level:error, 60 buckets over 24 h':46}{hist_err:9.1f}")
-    print(f"{'count level:error, all time':46}{count:9.1f}")
-    print(f"\npage 1000 / page 1: {deep / first:.2f}x (target <= 2x)")
-    store.close()
+    results["histogram level:error, 60 buckets over 24 h"] = (
+        p50(lambda: search.histogram("level:error", day, 60), runs),
+        None,
+        None,
+    )
+    results["count level:error, all time"] = (p50(lambda: search.count("level:error", everything), runs), None, None)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--store", default=str(Path(__file__).resolve().parent / "data" / "search-store"))
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--server", action="store_true", help="also a ClickHouse server started here from the chdb-core wheel"
+    )
+    parser.add_argument("--cluster", type=int, default=0, metavar="N", help="also a cluster of N such servers")
+    parser.add_argument("--also", action="append", default=[], metavar="URL", help="also this store (a DSN)")
+    args = parser.parse_args()
+    data = Path(__file__).resolve().parent / "data"
+    with contextlib.ExitStack() as stack:
+        stores = [("embedded", open_store(f"chdb://{args.store}", args.rows))]
+        if args.server:
+            server = stack.enter_context(running(data / "search-server"))
+            stores.append(("server", open_store(server.dsn("hlog"), args.rows)))
+        if args.cluster:
+            nodes_ = start_cluster(data / "search-cluster", "bench", args.cluster)
+            stack.callback(lambda: [node.stop() for node in nodes_])
+            stores.append((f"{args.cluster} nodes", open_store(nodes_[0].dsn("hlog"), args.rows, "bench")))
+        stores += [(dsn.split("@")[-1][:20], open_store(dsn, args.rows)) for dsn in args.also]
+        figures = [(name, measure(store, args.runs)) for name, store in stores]
+        for _, store in stores:
+            store.close()
+    print(f"\n{args.rows:,} logs, p50 of {args.runs} runs, ms ('raw': the same SQL run directly)\n")
+    names = [name for name, _ in figures]
+    header = f"{'query':46}" + "".join(f"{n:>11}" for n in names) + f"{'raw':>9}"
+    header += "".join(f"{n + '/1':>11}" for n in names[1:]) + f"{'target':>8}"
+    print(header)
+    for label in figures[0][1]:
+        ours, raw, target = figures[0][1][label]
+        line = f"{label:46}" + "".join(f"{f[label][0]:11.1f}" for _, f in figures)
+        line += f"{raw:9.1f}" if raw else f"{'':9}"
+        line += "".join(f"{f[label][0] / ours:11.2f}" for _, f in figures[1:])
+        if target:
+            worst = max(f[label][0] for _, f in figures)
+            line += f"{target:8.0f} {'ok' if worst <= target else 'SLOW'}"
+        print(line)
+    for name, f in figures:
+        deep, first = f["keyset page 1000 (level>=warn)"][0], f["keyset page 1 (level>=warn)"][0]
+        print(f"{name}: page 1000 / page 1: {deep / first:.2f}x (target <= 2x)")
     parse_compile_20_terms()
 
 
