@@ -30,11 +30,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hlog.backend.http_otlp import PROTOBUF_TYPES, status_response
+from hlog.backend.http_otlp import request_type, status_response
 
 MIN_TOKEN_CHARS = 16
 TOKEN_FILE_NAME = "token"
-INGEST_PATHS = frozenset({"/v1/logs", "/v1/traces"})
+INGEST_PREFIX = "/v1/"  # /v1/logs, /v1/traces, and the answers to /v1/metrics and unknown paths
 OPEN_PATHS = frozenset({"/healthz"})
 CORS_MAX_AGE_SECONDS = 600
 CORS_HEADERS = [
@@ -163,11 +163,10 @@ class Gatekeeper:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if scope["path"] in INGEST_PATHS:
+        if scope["path"].startswith(INGEST_PREFIX):
             is_preflight = scope["method"] == "OPTIONS"
             if self.ingest_needs_token and not is_preflight and not self._authorized(headers):
-                content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-                response = status_response(401, "missing or wrong bearer token", content_type not in PROTOBUF_TYPES)
+                response = status_response(401, "missing or wrong bearer token", request_type(headers))
                 response.headers["WWW-Authenticate"] = "Bearer"
                 response.headers["Access-Control-Allow-Origin"] = "*"
                 await response(scope, receive, send)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from hlog.backend.store import Store
 
 SERVICE_NAME = "hlog"
+# every method reaches the OTLP handlers, which answer all but POST with a Status (405)
+OTLP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 class Extension(Protocol):
@@ -120,8 +122,9 @@ class Backend:
 
         routes = [
             Route("/healthz", self._healthz, methods=["GET"]),
-            Route("/v1/logs", logs, methods=["POST"]),
-            Route("/v1/traces", traces, methods=["POST"]),
+            Route("/v1/logs", http_otlp.only_post(logs), methods=OTLP_METHODS),
+            Route("/v1/traces", http_otlp.only_post(traces), methods=OTLP_METHODS),
+            Route("/v1/metrics", http_otlp.only_post(http_otlp.metrics), methods=OTLP_METHODS),
             Route("/api/logs", http_api.logs, methods=["GET"]),
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
@@ -132,6 +135,7 @@ class Backend:
         ]
         for extension in self.extensions:
             routes.extend(extension.routes)
+        routes.append(Route("/v1/{rest:path}", http_otlp.not_found, methods=OTLP_METHODS))
         app = Starlette(routes=routes, lifespan=lifespan)
         app.state.backend = self
         app.add_middleware(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import zlib
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from backports.zstd import ZstdDecompressor, ZstdError
 from google.protobuf import json_format
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,12 +35,35 @@ class _TooLarge(Exception):
     pass
 
 
-def status_response(status: int, message: str, is_json: bool, headers: dict[str, str] | None = None) -> Response:
-    """An OTLP error response: a google.rpc.Status in the request's encoding."""
-    if is_json:
-        return Response(json.dumps({"code": status, "message": message}), status, headers, _JSON_TYPE)
-    body = status_pb2.Status(code=status, message=message).SerializeToString()
-    return Response(body, status, headers, "application/x-protobuf")
+def request_type(request_headers: Any) -> str:
+    """A request's media type (lower case, without parameters)."""
+    return str(request_headers.get("content-type", "")).split(";")[0].strip().lower()
+
+
+def answer_type(content_type: str) -> str:
+    """The media type of an answer to a request of `content_type`: the same one (the spec says to
+    echo it); protobuf when the request's is neither protobuf nor JSON."""
+    return content_type if content_type in (*PROTOBUF_TYPES, _JSON_TYPE) else PROTOBUF_TYPES[0]
+
+
+def status_response(
+    status: int, message: str, content_type: str, headers: dict[str, str] | None = None, field: str = ""
+) -> Response:
+    """An OTLP error response: a google.rpc.Status in the request's encoding; a 400 carries a
+    google.rpc.BadRequest naming what was wrong (`field`, else the body)."""
+    answer = status_pb2.Status(code=_RPC_CODES.get(status, 2), message=message)
+    if status == 400:
+        details = error_details_pb2.BadRequest()
+        details.field_violations.add(field=field or "body", description=message)
+        answer.details.add().Pack(details)
+    media = answer_type(content_type)
+    if media == _JSON_TYPE:
+        return Response(json_format.MessageToJson(answer, indent=None), status, headers, media)
+    return Response(answer.SerializeToString(), status, headers, media)
+
+
+# google.rpc.Code for each HTTP status hlog answers (the spec lets Status.code be left out; it is filled)
+_RPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 413: 8, 415: 3, 429: 8, 503: 14}
 
 
 class _OverBudget(Exception):
@@ -134,21 +160,24 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
 async def export(request: Request, kind: str) -> Response:
     """Handle one OTLP export request for `kind` ("logs" or "traces")."""
     backend: Backend = request.app.state.backend
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = request_type(request.headers)
     is_json = content_type == _JSON_TYPE
     if content_type not in PROTOBUF_TYPES and not is_json:
         return status_response(
-            415, f"unsupported content type {content_type!r}: use application/x-protobuf or application/json", is_json
+            415,
+            f"unsupported content type {content_type!r}: use application/x-protobuf or application/json",
+            content_type,
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "", *ENCODINGS):
         supported = ", ".join(ENCODINGS)
-        return status_response(415, f"unsupported content encoding {encoding!r}: use {supported} or none", is_json)
+        message = f"unsupported content encoding {encoding!r}: use {supported} or none"
+        return status_response(415, message, content_type)
     request_bytes = backend.limits.request_bytes
     overloaded = {"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)}
     if not backend.committer.admit():
         message = f"overloaded, retry later: {backend.committer.max_active_requests} requests are being handled"
-        return status_response(503, message, is_json, overloaded)
+        return status_response(503, message, content_type, overloaded)
     reservation = _Reservation(backend.committer, request_bytes)
     try:
         try:
@@ -163,22 +192,22 @@ async def export(request: Request, kind: str) -> Response:
                     raise
                 reservation.hold(len(body))
         except _TooLarge:
-            return status_response(413, f"request larger than {request_bytes} bytes", is_json)
+            return status_response(413, f"request larger than {request_bytes} bytes", content_type)
         except ValueError as err:
-            return status_response(400, str(err), is_json)
+            return status_response(400, str(err), content_type, field="Content-Encoding")
         rejections = await backend.committer.submit(kind, body, _JSON_TYPE if is_json else PROTOBUF_TYPES[0])
     except _OverBudget:
         message = "overloaded, retry later: too many bytes of requests are being handled"
-        return status_response(503, message, is_json, overloaded)
+        return status_response(503, message, content_type, overloaded)
     except RequestTooLarge as err:
-        return status_response(413, str(err), is_json)
+        return status_response(413, str(err), content_type)
     except DecodeFailure as err:
-        return status_response(400, str(err), is_json)
+        return status_response(400, str(err), content_type)
     except Overloaded as err:
-        return status_response(503, f"overloaded, retry later: {err}", is_json, overloaded)
+        return status_response(503, f"overloaded, retry later: {err}", content_type, overloaded)
     except StoreError as err:
         retry = {"Retry-After": str(RETRY_AFTER_STORE_DOWN_SECONDS)}
-        return status_response(503, f"store unavailable: {err}", is_json, retry)
+        return status_response(503, f"store unavailable: {err.public}", content_type, retry)
     finally:
         reservation.close()
         backend.committer.dismiss()
@@ -196,4 +225,69 @@ async def export(request: Request, kind: str) -> Response:
         response.partial_success.error_message = "; ".join(messages)
     if is_json:
         return Response(json_format.MessageToJson(response, indent=None), 200, media_type=_JSON_TYPE)
-    return Response(response.SerializeToString(), 200, media_type="application/x-protobuf")
+    return Response(response.SerializeToString(), 200, media_type=content_type)
+
+
+async def metrics(request: Request) -> Response:
+    """POST /v1/metrics: hlog stores no metrics. A 404 would be a permanent error to a Collector
+    whose metrics pipeline points here, so the data points are answered as rejected (a partial
+    success, which the spec allows), with why, and no retry."""
+    content_type = request_type(request.headers)
+    if content_type not in (*PROTOBUF_TYPES, _JSON_TYPE):
+        return status_response(415, f"unsupported content type {content_type!r}", content_type)
+    response = ExportMetricsServiceResponse()
+    response.partial_success.rejected_data_points = await _count_data_points(request, content_type)
+    response.partial_success.error_message = (
+        "hlog stores logs and traces, not metrics: send metrics elsewhere (docs/api.md, Metrics)"
+    )
+    if content_type == _JSON_TYPE:
+        return Response(json_format.MessageToJson(response, indent=None), 200, media_type=_JSON_TYPE)
+    return Response(response.SerializeToString(), 200, media_type=content_type)
+
+
+async def _count_data_points(request: Request, content_type: str) -> int:
+    """How many data points a metrics request holds (0 when it cannot be read: it is refused anyway)."""
+    backend: Backend = request.app.state.backend
+    reservation = _Reservation(backend.committer, backend.limits.request_bytes)
+    try:
+        body = await _read_body(request, reservation)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding in ENCODINGS:
+            body = _decompress(body, encoding, reservation.room())
+        message = ExportMetricsServiceRequest()
+        if content_type == _JSON_TYPE:
+            json_format.Parse(body, message, ignore_unknown_fields=True)
+        else:
+            message.ParseFromString(body)
+    except Exception:  # too large, not in its encoding, not a metrics request: nothing to count
+        return 0
+    finally:
+        reservation.close()
+    points = 0
+    for resource in message.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                kind = metric.WhichOneof("data")
+                points += len(getattr(metric, kind).data_points) if kind else 0
+    return points
+
+
+async def not_found(request: Request) -> Response:
+    """Any other path under /v1/: a Status in the request's encoding."""
+    path = request.url.path
+    return status_response(
+        404, f"no OTLP endpoint at {path}: use /v1/logs or /v1/traces", request_type(request.headers)
+    )
+
+
+def only_post(handler: Any) -> Any:
+    """`handler` for POST; any other method gets 405 as a Status in the request's encoding."""
+
+    async def endpoint(request: Request) -> Response:
+        if request.method != "POST":
+            message = f"method {request.method} not allowed: OTLP/HTTP takes POST"
+            return status_response(405, message, request_type(request.headers), {"Allow": "POST"})
+        response: Response = await handler(request)
+        return response
+
+    return endpoint

@@ -18,8 +18,12 @@ import httpx
 import pytest
 from backports.zstd import ZstdCompressor
 from google.protobuf.message import DecodeError
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from starlette.testclient import TestClient
 
@@ -476,3 +480,41 @@ def test_limits_are_configurable(store: Store) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "--limit 'records=5'" in result.stderr
+
+
+def test_every_otlp_answer_is_in_the_request_encoding(client: TestClient) -> None:
+    """OTLP/HTTP: the answer echoes the request's content type; every failure is a google.rpc.Status
+    in that encoding (a 400 with BadRequest details); metrics are answered as rejected, not 404."""
+    body = logs_request([{"body": "x"}]).SerializeToString()
+    for media in ("application/x-protobuf", "application/protobuf"):
+        ok = client.post("/v1/logs", content=body, headers={"Content-Type": media})
+        assert ok.status_code == 200 and ok.headers["content-type"] == media
+        bad = client.post("/v1/logs", content=b"\xff\xff not protobuf", headers={"Content-Type": media})
+        assert bad.status_code == 400 and bad.headers["content-type"] == media
+        status = status_pb2.Status.FromString(bad.content)
+        assert status.code == 3 and status.message  # INVALID_ARGUMENT
+        details = error_details_pb2.BadRequest()
+        assert status.details[0].Unpack(details) and details.field_violations[0].description == status.message
+        for method, path, code in (("POST", "/v1/profiles", 404), ("GET", "/v1/logs", 405), ("PUT", "/v1/traces", 405)):
+            answer = client.request(method, path, content=body, headers={"Content-Type": media})
+            assert answer.status_code == code and answer.headers["content-type"] == media, (method, path)
+            assert status_pb2.Status.FromString(answer.content).message
+    as_json = client.post("/v1/logs", content=b'{"resourceLogs": [', headers={"Content-Type": "application/json"})
+    assert as_json.status_code == 400 and as_json.headers["content-type"] == "application/json"
+    parsed = as_json.json()
+    assert parsed["message"] and parsed["details"][0]["@type"].endswith("google.rpc.BadRequest")
+    missing = client.get("/v1/nothing", headers={"Content-Type": "application/json"})
+    assert missing.status_code == 404 and missing.json()["message"].startswith("no OTLP endpoint")
+
+    metrics = ExportMetricsServiceRequest()
+    gauge = metrics.resource_metrics.add().scope_metrics.add().metrics.add()
+    gauge.name = "cpu"
+    for value in (0.5, 0.7, 0.9):
+        gauge.gauge.data_points.add().as_double = value
+    answer = client.post(
+        "/v1/metrics", content=metrics.SerializeToString(), headers={"Content-Type": "application/x-protobuf"}
+    )
+    assert answer.status_code == 200
+    result = ExportMetricsServiceResponse.FromString(answer.content)
+    assert result.partial_success.rejected_data_points == 3
+    assert "not metrics" in result.partial_success.error_message
