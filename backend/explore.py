@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from hlog.backend.search import TimeRange
 from hlog.backend.timeutil import format_ns
 from hlog.query.fields import RESERVED
+from hlog.query.severity import LEVEL_SQL
 
 if TYPE_CHECKING:
     from hlog.backend.store import Store
@@ -18,7 +19,7 @@ MAX_SESSION_REQUESTS = 500
 # Keys whose values are ids: suggesting their values is useless (and costly).
 _ID_COLUMNS = {"session_id", "trace_id", "span_id", "timestamp", "message"}
 _COLUMN_OF_KEY = {
-    "level": "SeverityText",
+    "level": LEVEL_SQL,  # the levels a search means, not each sender's spelling
     "service_name": "ServiceName",
     "service_version": "ServiceVersion",
     "environment": "Environment",
@@ -36,7 +37,7 @@ class Explorer:
         params = {"sid": session_id}
         rows = self.store.query(
             f"SELECT count(), toUnixTimestamp64Nano(min(Timestamp)), toUnixTimestamp64Nano(max(Timestamp)), "
-            f"groupUniqArray(ServiceName), sumMap(map(SeverityText, toUInt64(1))), "
+            f"groupUniqArray(ServiceName), sumMap(map({LEVEL_SQL}, toUInt64(1))), "
             f"argMinIf({_first_attr(USER_KEYS)}, Timestamp, {_first_attr(USER_KEYS)} != '') "  # the first user seen
             f"FROM {self.store.tables.all('logs')} WHERE SessionId = {{sid:String}}",
             params,

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from hlog.query import parse_timestamp_ns
-from hlog.query.severity import LEVEL_RANGES, level_from_text
+from hlog.query.severity import LEVEL_RANGES, level_from_text, normalize_severity
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "date", "datetime", "t")
 LEVEL_KEYS = ("level", "severity", "severity_text", "lvl", "loglevel", "log.level", "levelname")
@@ -183,7 +183,8 @@ def to_request(records: list[LineRecord]) -> ExportLogsServiceRequest:
             scopes[record.service] = scope
         log_record = scope.log_records.add()
         log_record.time_unix_nano = max(0, record.ts_ns)
-        log_record.severity_text = record.level
+        # a file has no OTel severity: its level word gives the number, and stays the text
+        log_record.severity_text, log_record.severity_number = normalize_severity(record.level, 0)
         log_record.body.string_value = record.body
         log_record.trace_id = record.trace_id
         log_record.span_id = record.span_id

@@ -18,7 +18,7 @@ from hlog.backend import attributes, wire
 from hlog.backend.attributes import CUTS, body_text, first, flatten, truncate
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.wire import WireError, count_records
-from hlog.query.severity import normalize_severity
+from hlog.query.severity import severity_as_sent
 
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
 REQUEST_KEYS = ("hlog.request_id", "highlight.trace_id")
@@ -119,7 +119,7 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                     continue
                 attrs = flatten(record.attributes, {})
                 trace_id = record.trace_id.hex() or first(REQUEST_KEYS, attrs)
-                text, number = normalize_severity(record.severity_text, record.severity_number)
+                text, number = severity_as_sent(record.severity_text, record.severity_number)
                 ts_c.append(ts)
                 trace_c.append(trace_id)
                 span_c.append(record.span_id.hex())

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hlog.backend.timeutil import format_ns
 from hlog.query import CompiledQuery, QueryError, compile_query
 from hlog.query.fields import reserved
+from hlog.query.severity import LEVEL_SQL, level_of
 
 if TYPE_CHECKING:
     from hlog.backend.store import Store, Tables
@@ -135,8 +136,8 @@ def histogram_sql(
     where, params = _where(compiled, time_range)
     params["step"] = step
     sql = (
-        "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, SeverityText, count() "
-        f"FROM {tables.all('logs')} WHERE {where} GROUP BY bucket, SeverityText ORDER BY bucket"
+        "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, "
+        f"{LEVEL_SQL} AS level, count() FROM {tables.all('logs')} WHERE {where} GROUP BY bucket, level ORDER BY bucket"
     )
     return sql, params, step
 
@@ -166,7 +167,8 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         "id": str(row_id),
         "timestamp": format_ns(ts, 9),
         "timestamp_ns": ts,
-        "level": level,
+        "level": level_of(level, number),  # what it shows as: the OTel level, else the text
+        "severity_text": level,
         "severity_number": number,
         "service_name": service,
         "service_version": version,

@@ -17,7 +17,7 @@ from hlog.query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Va
 from hlog.query.errors import QueryError
 from hlog.query.fields import ATTRIBUTE_TOKENS, attribute_token, reserved, valid_attribute_key
 from hlog.query.parser import parse
-from hlog.query.severity import LEVEL_RANGES, level_from_text
+from hlog.query.severity import LEVEL_RANGES, level_condition, level_from_text
 
 # Separators as ClickHouse's hasToken and the splitByNonAlpha tokenizer see them:
 # ASCII characters that are not letters or digits. Non-ASCII bytes belong to tokens.
@@ -229,8 +229,11 @@ class _Compiler:
             return f"{expr} ILIKE {self.bind(like_pattern(pieces))}"
         text = value.text
         if column is not None and column.kind == "level":
-            text = level_from_text(text) or text.upper()
-        elif column is not None and column.kind == "id":
+            name = level_from_text(text)
+            if name is not None:  # by SeverityNumber's OTel range; by the text when there is no number
+                return level_condition([name])
+            return f"lowerUTF8(SeverityText) = {self.bind(text.lower())}"
+        if column is not None and column.kind == "id":
             text = text.lower()
         return f"{expr} = {self.bind(text)}"
 
@@ -266,9 +269,10 @@ class _Compiler:
         if name is None:
             levels = ", ".join(LEVEL_RANGES).lower()
             raise self.error(f"unknown level {value.text!r}; levels are {levels}", value.pos)
-        low, high = LEVEL_RANGES[name]
-        bound = {">=": (">=", low), ">": (">", high), "<": ("<", low), "<=": ("<=", high)}[op]
-        return f"SeverityNumber {bound[0]} {self.bind(bound[1], 'UInt8')}"
+        order = list(LEVEL_RANGES)
+        at = order.index(name)
+        chosen = {">=": order[at:], ">": order[at + 1 :], "<": order[:at], "<=": order[: at + 1]}[op]
+        return level_condition(chosen) if chosen else "0"
 
 
 _PLAIN_VALUE = re.compile(r"^[^\s()\"'`:=<>!/][^\s()\"`:=<>!]*$")

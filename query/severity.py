@@ -73,22 +73,54 @@ def level_from_number(number: int) -> str | None:
     return None
 
 
+def level_of(text: str, number: int) -> str:
+    """The level a record shows (its colour, the histogram's stack): from SeverityNumber's OTel
+    range, from the text only when the number is 0, else the text itself."""
+    return level_from_number(number) or (level_from_text(text) if not number else None) or text
+
+
+def texts_of(name: str) -> tuple[str, ...]:
+    """Every upper-cased text that means level `name` (its aliases and OTel sub-levels)."""
+    aliases = [alias for alias, level in _ALIASES.items() if level == name]
+    return (*aliases, *(f"{name}{n}" for n in (2, 3, 4)))
+
+
+def level_condition(names: list[str]) -> str:
+    """SQL true for the records of these levels: SeverityNumber in their OTel ranges, or, for a
+    record without a number, a text that means one of them. (Our constants only: no user value.)"""
+    ranges = " OR ".join(f"SeverityNumber BETWEEN {LEVEL_RANGES[n][0]} AND {LEVEL_RANGES[n][1]}" for n in names)
+    texts = ", ".join(f"'{text}'" for name in names for text in texts_of(name))
+    return f"(({ranges}) OR (SeverityNumber = 0 AND upperUTF8(trimBoth(SeverityText)) IN ({texts})))"
+
+
+# The level of a record in SQL, as level_of() computes it in Python (for grouping by level).
+LEVEL_SQL = (
+    "multiIf("
+    + ", ".join(f"SeverityNumber BETWEEN {lo} AND {hi}, '{name}'" for name, (lo, hi) in LEVEL_RANGES.items())
+    + ", SeverityNumber != 0, SeverityText, "
+    + ", ".join(
+        f"upperUTF8(trimBoth(SeverityText)) IN ({', '.join(repr(t) for t in texts_of(name))}), '{name}'"
+        for name in LEVEL_RANGES
+    )
+    + ", SeverityText)"
+)
+
+
+def severity_as_sent(text: str, number: int) -> tuple[str, int]:
+    """What a record's (SeverityText, SeverityNumber) are stored as: exactly as sent (a number
+    outside OTel's 0..24 is no severity: 0). Searches and colours read the level through
+    level_condition() / level_of()."""
+    return text, number if 0 <= number <= 24 else 0
+
+
 @functools.lru_cache(maxsize=1024)
 def normalize_severity(text: str, number: int) -> tuple[str, int]:
-    """Normalised (SeverityText, SeverityNumber) from what a record carries.
-
-    A known text wins and gives the number when it is missing; a missing text
-    is derived from the number; an unknown text is kept upper-cased.
-    """
+    """For sources without OTel severities (log files): the level name and its number when the
+    text names one; else the text as it is, and the number as given."""
     name = level_from_text(text) if text else None
-    if name is not None:
-        low, high = LEVEL_RANGES[name]
-        if not low <= number <= high:
-            number = low
-        return name, number
-    if text:
-        return text.strip().upper()[:64], number if 0 <= number <= 24 else 0
-    from_number = level_from_number(number)
-    if from_number is not None:
-        return from_number, number
-    return "", 0
+    if name is not None and not number:
+        return text.strip(), LEVEL_RANGES[name][0]
+    if not text:
+        from_number = level_from_number(number)
+        return (from_number or "", number if from_number else 0)
+    return text.strip(), number if 0 <= number <= 24 else 0

@@ -31,6 +31,7 @@ from hlog.backend.app import Backend
 from hlog.backend.limits import DEFAULT_LIMITS
 from hlog.backend.search import TimeRange
 from hlog.backend.store import Store
+from hlog.backend.timeutil import format_ns
 from tests.conftest import Server, api_client, api_get, logs_request, page_bodies, post_logs
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -168,8 +169,11 @@ def test_normalisation(client: TestClient) -> None:
     r = client.post("/v1/logs", content=req.SerializeToString(), headers=PB)
     assert r.status_code == 200
     logs = {x["body"]: x for x in all_logs(client)}
-    assert (logs["sev text only"]["level"], logs["sev text only"]["severity_number"]) == ("WARN", 13)
-    assert (logs["sev number only"]["level"], logs["sev number only"]["severity_number"]) == ("ERROR", 18)
+    # the severity is stored as sent; the level shown comes from the number, else the text
+    only_text = logs["sev text only"]
+    assert (only_text["level"], only_text["severity_text"], only_text["severity_number"]) == ("WARN", "warning", 0)
+    only_number = logs["sev number only"]
+    assert (only_number["level"], only_number["severity_text"], only_number["severity_number"]) == ("ERROR", "", 18)
     assert logs["critical"]["level"] == "FATAL" and logs["err"]["level"] == "ERROR"
     assert logs["sev text only"]["attributes"] == {"user.id": "7", "user.tags.0": "a", "user.tags.1": "true"}
     assert logs["err"]["session_id"] == "hs" and logs["err"]["trace_id"] == "req-9"
@@ -181,6 +185,44 @@ def test_normalisation(client: TestClient) -> None:
     blob = logs["big"]["attributes"]["blob"]
     assert blob.startswith("x" * 65536) and blob.endswith("…[truncated 4464 chars]")
     assert logs["big"]["attributes"]["raw"] == "01ff"
+
+
+def test_severity_text_is_kept_as_sent_and_levels_follow_otel_ranges(client: TestClient) -> None:
+    """`level:info` finds what OpenTelemetry calls INFO: numbers 9-12 whatever the text, and a
+    text meaning INFO only when there is no number."""
+    sent = [
+        ("Information", 9),
+        ("INFO2", 10),
+        ("info", 0),
+        ("Information", 0),
+        ("custom-noise", 11),
+        ("warning", 0),
+        ("ERROR", 9),  # the number wins: INFO
+        ("Verbose", 0),
+        ("Custom", 0),
+    ]
+    post_logs(client, [{"body": f"{text}/{number}", "level": text, "number": number} for text, number in sent])
+    logs = {x["body"]: x for x in all_logs(client)}
+    for text, number in sent:
+        assert logs[f"{text}/{number}"]["severity_text"] == text  # exactly as sent
+        assert logs[f"{text}/{number}"]["severity_number"] == number
+
+    def found(query: str) -> set[str]:
+        return {x["body"] for x in all_logs(client, query)}
+
+    infos = {"Information/9", "INFO2/10", "info/0", "Information/0", "custom-noise/11", "ERROR/9"}
+    assert found("level:info") == found("level:INFORMATION") == infos
+    assert found("level>=warn") == {"warning/0"}
+    assert found("level<info") == {"Verbose/0"}
+    assert found("level:custom") == {"Custom/0"}  # a text that names no level: itself, in any case
+    assert logs["ERROR/9"]["level"] == "INFO" and logs["Custom/0"]["level"] == "Custom"
+    now = time.time_ns()
+    histogram = client.get(
+        "/api/logs/histogram",
+        params={"from": format_ns(now - 3600 * 10**9, 9), "to": format_ns(now + 10**9, 9), "buckets": 1},
+    )
+    assert histogram.status_code == 200, histogram.text
+    assert histogram.json()["buckets"][0]["counts"] == {"INFO": 6, "WARN": 1, "TRACE": 1, "Custom": 1}
 
 
 def test_unknown_service_and_missing_timestamp(client: TestClient) -> None:

@@ -16,14 +16,14 @@ def test_values_are_bound_not_inlined() -> None:
     compiled = compile_query('level:error service_name:checkout "card declined" user.id:42 duration_ms>250ms')
     assert "checkout" not in compiled.sql and "card declined" not in compiled.sql and "42" not in compiled.sql
     assert compiled.params == {
-        "p0": "ERROR",
-        "p1": "checkout",
-        "p2": "card declined",
-        "p3": "user.id=42",
-        "p4": "duration_ms",
-        "p5": 250.0,
+        "p0": "checkout",
+        "p1": "card declined",
+        "p2": "user.id=42",
+        "p3": "duration_ms",
+        "p4": 250.0,
     }
-    assert "{p0:String}" in compiled.sql and "{p5:Float64}" in compiled.sql
+    assert "{p0:String}" in compiled.sql and "{p4:Float64}" in compiled.sql
+    assert "SeverityNumber BETWEEN 17 AND 20" in compiled.sql  # a level becomes our own range, not the text
 
 
 def test_durations_become_milliseconds() -> None:
@@ -31,11 +31,17 @@ def test_durations_become_milliseconds() -> None:
         assert compile_query(f"latency>{text}").params["p1"] == ms
 
 
-def test_level_comparisons_use_severity_numbers() -> None:
-    assert compile_query("level>=warn").params == {"p0": 13}
-    assert compile_query("level>warn").params == {"p0": 16}
-    assert compile_query("level<error").params == {"p0": 17}
-    assert compile_query("level:warning").params == {"p0": "WARN"}
+def test_levels_use_otel_severity_ranges_and_the_text_only_without_a_number() -> None:
+    at_least_warn = compile_query("level>=warn").sql
+    assert "BETWEEN 13 AND 16" in at_least_warn and "BETWEEN 21 AND 24" in at_least_warn
+    assert "BETWEEN 9 AND 12" not in at_least_warn
+    assert "SeverityNumber = 0 AND upperUTF8(trimBoth(SeverityText)) IN (" in at_least_warn
+    assert "'WARNING'" in at_least_warn and "'ERROR2'" in at_least_warn and "'INFORMATION'" not in at_least_warn
+    assert "BETWEEN 13 AND 16" not in compile_query("level>warn").sql
+    below_error = compile_query("level<error").sql
+    assert "BETWEEN 13 AND 16" in below_error and "BETWEEN 17 AND 20" not in below_error
+    assert compile_query("level:warning").sql == compile_query("level:WARN").sql
+    assert compile_query("level:Custom7").params == {"p0": "custom7"}  # a text that names no level
 
 
 def test_semantic_errors() -> None:

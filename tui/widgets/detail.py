@@ -55,6 +55,9 @@ class DetailPane(VerticalScroll):
         title = Text()
         title.append(stamp(log["timestamp_ns"]) + "  ", style="dim")
         title.append(f"{one_line(log['level']) or '-':<5}", style=level_style(log["level"]))
+        sent = log.get("severity_text", log["level"])
+        if sent != log["level"] or log.get("severity_number"):  # the severity as the sender gave it
+            title.append(f" ({one_line(sent)}{', ' if sent else ''}{log.get('severity_number', 0)})", style="dim")
         title.append("  " + one_line(log["service_name"]), style="bold")
         header.update(title)
         body.update(pretty_body(log["body"]))
