@@ -99,10 +99,15 @@ def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
 
 
 def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The first of `keys` with a value, taken out of `obj`; empty ones are taken out too (an
+    empty trace id is no attribute)."""
+    found = None
     for key in keys:
-        if key in obj and obj[key] not in (None, ""):
-            return obj.pop(key)
-    return None
+        if key in obj and obj[key] in (None, ""):
+            del obj[key]
+        elif key in obj and found is None:
+            found = obj.pop(key)
+    return found
 
 
 def _hex_bytes(value: Any, size: int) -> bytes:
