@@ -103,12 +103,19 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
         scope_name_c,
         scope_version_c,
         attrs_c,
+        event_c,
+        observed_c,
+        res_schema_c,
+        scope_schema_c,
+        scope_attrs_c,
+        dropped_c,
     ) = batch.data
     for resource_logs in request.resource_logs:
         res_attrs = flatten(resource_logs.resource.attributes, {})
         service, version, res_env, res_session = _resource_context(res_attrs)
         for scope_logs in resource_logs.scope_logs:
             scope_name, scope_version = scope_logs.scope.name, scope_logs.scope.version
+            scope_attrs = flatten(scope_logs.scope.attributes, {})
             for record in scope_logs.log_records:
                 ts = _timestamp(record.time_unix_nano, record.observed_time_unix_nano)
                 if ts > MAX_TIMESTAMP_NS:
@@ -135,6 +142,12 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 scope_name_c.append(scope_name)
                 scope_version_c.append(scope_version)
                 attrs_c.append(attrs)
+                event_c.append(truncate(record.event_name, 1024))
+                observed_c.append(min(record.observed_time_unix_nano, MAX_TIMESTAMP_NS))
+                res_schema_c.append(truncate(resource_logs.schema_url, 1024))
+                scope_schema_c.append(truncate(scope_logs.schema_url, 1024))
+                scope_attrs_c.append(scope_attrs)
+                dropped_c.append(record.dropped_attributes_count)
     return rejections
 
 
@@ -162,12 +175,20 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
         attrs_c,
         events_c,
         links_c,
+        flags_c,
+        res_schema_c,
+        scope_schema_c,
+        scope_attrs_c,
+        dropped_attrs_c,
+        dropped_events_c,
+        dropped_links_c,
     ) = batch.data
     for resource_spans in request.resource_spans:
         res_attrs = flatten(resource_spans.resource.attributes, {})
         service, version, res_env, res_session = _resource_context(res_attrs)
         for scope_spans in resource_spans.scope_spans:
             scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
+            scope_attrs = flatten(scope_spans.scope.attributes, {})
             for span in scope_spans.spans:
                 start = span.start_time_unix_nano or time.time_ns()
                 if start > MAX_TIMESTAMP_NS:
@@ -198,6 +219,13 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 attrs_c.append(attrs)
                 events_c.append(_events_json(span.events) if span.events else "")
                 links_c.append(_links_json(span.links) if span.links else "")
+                flags_c.append(span.flags & 0xFF)
+                res_schema_c.append(truncate(resource_spans.schema_url, 1024))
+                scope_schema_c.append(truncate(scope_spans.schema_url, 1024))
+                scope_attrs_c.append(scope_attrs)
+                dropped_attrs_c.append(span.dropped_attributes_count)
+                dropped_events_c.append(span.dropped_events_count)
+                dropped_links_c.append(span.dropped_links_count)
     return rejections
 
 
@@ -205,7 +233,12 @@ def _events_json(events: Any) -> str:
     """A span's events (an exception recorded on a span is one) as a JSON list."""
     return json.dumps(
         [
-            {"timestamp_ns": e.time_unix_nano, "name": truncate(e.name, 1024), "attributes": flatten(e.attributes, {})}
+            {
+                "timestamp_ns": e.time_unix_nano,
+                "name": truncate(e.name, 1024),
+                "attributes": flatten(e.attributes, {}),
+                **({"dropped_attributes_count": e.dropped_attributes_count} if e.dropped_attributes_count else {}),
+            }
             for e in events
         ],
         ensure_ascii=False,
@@ -216,7 +249,16 @@ def _links_json(links: Any) -> str:
     """A span's links to spans of other traces as a JSON list."""
     return json.dumps(
         [
-            {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex(), "attributes": flatten(link.attributes, {})}
+            {
+                "trace_id": link.trace_id.hex(),
+                "span_id": link.span_id.hex(),
+                "trace_state": link.trace_state,
+                "flags": link.flags,
+                "attributes": flatten(link.attributes, {}),
+                **(
+                    {"dropped_attributes_count": link.dropped_attributes_count} if link.dropped_attributes_count else {}
+                ),
+            }
             for link in links
         ],
         ensure_ascii=False,

@@ -195,6 +195,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(8, "leases: one backend evaluates the alert rules", (_LEASES,)),
+    Migration(
+        9,
+        "every field of OTLP log records and spans, named as the Collector's ClickHouse exporter names them",
+        tuple(
+            f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {column}"
+            for table, column in (
+                ("logs", "EventName LowCardinality(String)"),
+                ("logs", "ObservedTimestamp DateTime64(9) CODEC(Delta(8), LZ4)"),
+                ("logs", "ResourceSchemaUrl LowCardinality(String)"),
+                ("logs", "ScopeSchemaUrl LowCardinality(String)"),
+                ("logs", "ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1))"),
+                ("logs", "DroppedAttributesCount UInt32"),
+                ("spans", "TraceFlags UInt8"),
+                ("spans", "ResourceSchemaUrl LowCardinality(String)"),
+                ("spans", "ScopeSchemaUrl LowCardinality(String)"),
+                ("spans", "ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1))"),
+                ("spans", "DroppedAttributesCount UInt32"),
+                ("spans", "DroppedEventsCount UInt32"),
+                ("spans", "DroppedLinksCount UInt32"),
+            )
+        ),
+    ),
 )
 
 MIGRATIONS_TABLE = """

@@ -23,7 +23,8 @@ MAX_HISTOGRAM_BUCKETS = 1_000
 _SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
     "Environment, SessionId, TraceId, SpanId, TraceFlags, Body, LogAttributes, ResourceAttributes, "
-    "ScopeName, ScopeVersion"
+    "ScopeName, ScopeVersion, EventName, toUnixTimestamp64Nano(ObservedTimestamp), ResourceSchemaUrl, ScopeSchemaUrl, "
+    "ScopeAttributes, DroppedAttributesCount"
 )
 
 
@@ -161,6 +162,12 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         res_attrs,
         scope_name,
         scope_version,
+        event_name,
+        observed,
+        resource_schema,
+        scope_schema,
+        scope_attrs,
+        dropped,
     ) = row
     return {
         "cursor": Cursor(ts, row_id).encode(),
@@ -182,12 +189,20 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         "resource_attributes": res_attrs,
         "scope_name": scope_name,
         "scope_version": scope_version,
+        "scope_attributes": scope_attrs,
+        "event_name": event_name,
+        "observed_timestamp_ns": observed,
+        "resource_schema_url": resource_schema,
+        "scope_schema_url": scope_schema,
+        "dropped_attributes_count": dropped,
     }
 
 
 _SPAN_SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, "
-    "SessionId, Duration, StatusCode, StatusMessage, SpanAttributes, ResourceAttributes, Events, Links"
+    "SessionId, Duration, StatusCode, StatusMessage, SpanAttributes, ResourceAttributes, Events, Links, "
+    "TraceState, TraceFlags, ScopeName, ScopeVersion, ScopeAttributes, ResourceSchemaUrl, ScopeSchemaUrl, "
+    "DroppedAttributesCount, DroppedEventsCount, DroppedLinksCount"
 )
 MAX_TRACE_SPANS = 10_000
 
@@ -210,6 +225,16 @@ def span_to_dict(row: Any) -> dict[str, Any]:
         res_attrs,
         events,
         links,
+        state,
+        flags,
+        scope_name,
+        scope_version,
+        scope_attrs,
+        resource_schema,
+        scope_schema,
+        dropped_attrs,
+        dropped_events,
+        dropped_links,
     ) = row
     return {
         "timestamp": format_ns(ts, 9),
@@ -228,6 +253,16 @@ def span_to_dict(row: Any) -> dict[str, Any]:
         "resource_attributes": res_attrs,
         "events": json.loads(events) if events else [],
         "links": json.loads(links) if links else [],
+        "trace_state": state,
+        "trace_flags": flags,
+        "scope_name": scope_name,
+        "scope_version": scope_version,
+        "scope_attributes": scope_attrs,
+        "resource_schema_url": resource_schema,
+        "scope_schema_url": scope_schema,
+        "dropped_attributes_count": dropped_attrs,
+        "dropped_events_count": dropped_events,
+        "dropped_links_count": dropped_links,
     }
 
 

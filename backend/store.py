@@ -52,6 +52,13 @@ LOG_COLUMNS: tuple[str, ...] = (
     "ScopeName",
     "ScopeVersion",
     "LogAttributes",
+    # the rest of the OTLP log record (migration 9), named as the Collector's exporter names them
+    "EventName",
+    "ObservedTimestamp",
+    "ResourceSchemaUrl",
+    "ScopeSchemaUrl",
+    "ScopeAttributes",
+    "DroppedAttributesCount",
 )
 SPAN_COLUMNS: tuple[str, ...] = (
     "Timestamp",
@@ -74,11 +81,21 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "SpanAttributes",
     "Events",
     "Links",
+    # the rest of the OTLP span (migration 9)
+    "TraceFlags",
+    "ResourceSchemaUrl",
+    "ScopeSchemaUrl",
+    "ScopeAttributes",
+    "DroppedAttributesCount",
+    "DroppedEventsCount",
+    "DroppedLinksCount",
 )
 
 
-_MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes"})
+_MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes", "ScopeAttributes"})
+_TIME_COLUMNS = frozenset({"Timestamp", "ObservedTimestamp"})
 _UINT8_COLUMNS = frozenset({"TraceFlags", "SeverityNumber"})
+_UINT32_COLUMNS = frozenset({"DroppedAttributesCount", "DroppedEventsCount", "DroppedLinksCount"})
 _UINT64_COLUMNS = frozenset({"Duration"})
 
 
@@ -92,10 +109,12 @@ def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
             keys = pa.array(itertools.chain.from_iterable(values), pa.string())
             items = pa.array(itertools.chain.from_iterable(map(dict.values, values)), pa.string())
             arrays.append(pa.MapArray.from_arrays(offsets, keys, items))
-        elif name == "Timestamp":
+        elif name in _TIME_COLUMNS:
             arrays.append(pa.array(values, pa.timestamp("ns")))
         elif name in _UINT8_COLUMNS:
             arrays.append(pa.array(values, pa.uint8()))
+        elif name in _UINT32_COLUMNS:
+            arrays.append(pa.array(values, pa.uint32()))
         elif name in _UINT64_COLUMNS:
             arrays.append(pa.array(values, pa.uint64()))
         else:

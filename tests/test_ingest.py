@@ -560,3 +560,56 @@ def test_every_otlp_answer_is_in_the_request_encoding(client: TestClient) -> Non
     result = ExportMetricsServiceResponse.FromString(answer.content)
     assert result.partial_success.rejected_data_points == 3
     assert "not metrics" in result.partial_success.error_message
+
+
+def test_every_field_of_a_log_record_and_a_span_comes_back(client: TestClient) -> None:
+    """Event name, observed time, scope attributes, schema URLs, flags, trace states (span and
+    link) and dropped counts: stored and returned by the API as sent."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    now = time.time_ns()
+    logs = logs_request([{"body": "checkout done", "level": "INFO", "number": 9, "trace_id": "ab" * 16}])
+    resource_logs = logs.resource_logs[0]
+    resource_logs.schema_url = "https://opentelemetry.io/schemas/1.26.0"
+    scope_logs = resource_logs.scope_logs[0]
+    scope_logs.schema_url = "https://opentelemetry.io/schemas/1.21.0"
+    scope_logs.scope.version = "2.1"
+    scope_logs.scope.attributes.append(KeyValue(key="library.kind", value=AnyValue(string_value="http")))
+    record = scope_logs.log_records[0]
+    record.event_name, record.observed_time_unix_nano = "checkout.completed", now - 5
+    record.flags, record.dropped_attributes_count = 1, 3
+    assert client.post("/v1/logs", content=logs.SerializeToString(), headers=PB).status_code == 200
+    (log,) = all_logs(client, "checkout")
+    assert log["event_name"] == "checkout.completed" and log["observed_timestamp_ns"] == now - 5
+    assert log["resource_schema_url"] == "https://opentelemetry.io/schemas/1.26.0"
+    assert log["scope_schema_url"] == "https://opentelemetry.io/schemas/1.21.0"
+    assert (log["scope_name"], log["scope_version"], log["scope_attributes"]) == (
+        "tests",
+        "2.1",
+        {"library.kind": "http"},
+    )
+    assert (log["trace_flags"], log["dropped_attributes_count"]) == (1, 3)
+
+    traces = ExportTraceServiceRequest()
+    resource_spans = traces.resource_spans.add()
+    resource_spans.schema_url = "https://opentelemetry.io/schemas/1.26.0"
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.name, scope_spans.schema_url = "db", "https://opentelemetry.io/schemas/1.24.0"
+    scope_spans.scope.attributes.append(KeyValue(key="db.kind", value=AnyValue(string_value="sql")))
+    span = scope_spans.spans.add()
+    span.trace_id, span.span_id, span.name = b"\xab" * 16, b"\x01" * 8, "SELECT"
+    span.start_time_unix_nano, span.end_time_unix_nano = now, now + 1000
+    span.trace_state, span.flags = "vendor=a:1", 1
+    span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count = 1, 2, 3
+    link = span.links.add()
+    link.trace_id, link.span_id, link.trace_state, link.flags = b"\xcd" * 16, b"\x02" * 8, "other=b", 1
+    assert client.post("/v1/traces", content=traces.SerializeToString(), headers=PB).status_code == 200
+    (got,) = client.get(f"/api/traces/{'ab' * 16}").json()["spans"]
+    assert (got["trace_state"], got["trace_flags"]) == ("vendor=a:1", 1)
+    assert (got["scope_name"], got["scope_attributes"]) == ("db", {"db.kind": "sql"})
+    assert got["resource_schema_url"] == "https://opentelemetry.io/schemas/1.26.0"
+    assert got["scope_schema_url"] == "https://opentelemetry.io/schemas/1.24.0"
+    assert (got["dropped_attributes_count"], got["dropped_events_count"], got["dropped_links_count"]) == (1, 2, 3)
+    assert got["links"] == [
+        {"trace_id": "cd" * 16, "span_id": "02" * 8, "trace_state": "other=b", "flags": 1, "attributes": {}}
+    ]

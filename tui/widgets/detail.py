@@ -59,6 +59,8 @@ class DetailPane(VerticalScroll):
         if sent != log["level"] or log.get("severity_number"):  # the severity as the sender gave it
             title.append(f" ({one_line(sent)}{', ' if sent else ''}{log.get('severity_number', 0)})", style="dim")
         title.append("  " + one_line(log["service_name"]), style="bold")
+        if log.get("event_name"):
+            title.append("  " + one_line(log["event_name"]), style="italic")
         header.update(title)
         body.update(pretty_body(log["body"]))
         self._fields = [
