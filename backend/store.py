@@ -496,11 +496,6 @@ class Store:
             )
         return str(rows[0][0]) if rows else None
 
-    def set_setting(self, key: str, value: str) -> None:
-        """Record a value in the store's settings table."""
-        with self._calling():
-            self._writer.insert(f"{self.db}.hlog_settings", [[key, value]], column_names=["key", "value"])
-
     # -- reads and writes ------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
