@@ -127,3 +127,31 @@ async def test_backend_errors_are_shown_not_raised(shop_store: Store, make_app) 
             "store" in str(n.message) or "unreachable" in str(n.message) or "✗" in str(n.message)
             for n in app._notifications
         ) or app.screen.query_one("#query-error").has_class("-shown")
+
+
+async def test_a_clickhouse_server_that_dies_is_one_readable_line(tmp_path, make_app) -> None:  # type: ignore[no-untyped-def]
+    """hlog-tui on a ClickHouse server: the server dies, the next search says which way it failed
+    in one line, without the query's text or a URL."""
+    from tests.clickhouse import ClickHouseServer
+    from tests.tui.conftest import seed_shop
+
+    server = ClickHouseServer(tmp_path / "clickhouse").start()
+    store = Store(server.dsn("tui_outage"))
+    try:
+        seed_shop(store)
+        app = make_app(store)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            server.kill()
+            await pilot.press("slash", *"secretword", "enter")
+            error = app.screen.query_one("#query-error")
+            for _ in range(100):
+                await settle(pilot)
+                line = str(error.render())
+                if "unreachable" in line:
+                    break
+            assert line == "✗ the store is unreachable (connection refused)", line
+            assert isinstance(app.screen, SearchScreen)
+    finally:
+        store.close()
+        server.stop()
