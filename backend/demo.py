@@ -86,8 +86,8 @@ INSERT INTO {{db}}.spans (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, Sp
 SELECT
     fromUnixTimestamp64Nano(start + i * 1000000), trace, span, parent,
     multiIf(i = 0, route, i = 1, 'POST /internal/checkout', i = 2, 'POST /internal/charge', 'GET /internal/stock'),
-    if(i = 0, 'SERVER', 'CLIENT'), service, '1.0.0', 'prod', session, duration,
-    if((burst AND i = 0) OR (declined AND i IN (0, 1, 2)), 'ERROR', 'OK'),
+    if(i = 0, 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT'), service, '1.0.0', 'prod', session, duration,
+    if((burst AND i = 0) OR (declined AND i IN (0, 1, 2)), 'STATUS_CODE_ERROR', 'STATUS_CODE_OK'),
     if(declined AND i = 2, 'card declined', ''),
     map('service.name', service), 'demo', map('session.id', session, 'user.id', user),
     if(declined AND i = 2,

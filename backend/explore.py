@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from hlog.backend.search import TimeRange
 from hlog.backend.timeutil import format_ns
 from hlog.query.fields import RESERVED
-from hlog.query.severity import LEVEL_SQL
+from hlog.query.severity import LEVEL_SQL, level_condition
 
 if TYPE_CHECKING:
     from hlog.backend.store import Store
@@ -47,7 +47,7 @@ class Explorer:
             return None
         requests = self.store.query(
             f"SELECT TraceId, toUnixTimestamp64Nano(min(Timestamp)) AS start, count(), "
-            f"countIf(SeverityNumber >= 17) FROM {self.store.tables.all('logs')} "
+            f"countIf({level_condition(['ERROR', 'FATAL'])}) FROM {self.store.tables.all('logs')} "
             f"WHERE SessionId = {{sid:String}} AND TraceId != '' GROUP BY TraceId ORDER BY start "
             f"LIMIT {MAX_SESSION_REQUESTS}",
             params,
@@ -56,7 +56,7 @@ class Explorer:
             r[0]: r[1:]
             for r in self.store.query(
                 f"SELECT TraceId, argMin(SpanName, ParentSpanId != ''), max(Duration), "
-                f"max(StatusCode = 'ERROR'), argMin(ServiceName, ParentSpanId != '') "
+                f"max(StatusCode IN ('STATUS_CODE_ERROR', 'ERROR')), argMin(ServiceName, ParentSpanId != '') "
                 f"FROM {self.store.tables.all('spans')} WHERE SessionId = {{sid:String}} GROUP BY TraceId",
                 params,
             )

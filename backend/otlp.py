@@ -23,11 +23,12 @@ from hlog.query.severity import severity_as_sent
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
 REQUEST_KEYS = ("hlog.request_id", "highlight.trace_id")
 ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment", "environment")
-UNKNOWN_SERVICE = "unknown_service"
+UNKNOWN_SERVICE = ""  # as the Collector's exporter stores a missing service.name (the UI shows "unknown")
 MAX_TIMESTAMP_NS = 2**63 - 1  # DateTime64(9) ends in 2262
 OLDER_THAN_RETENTION = "timestamp older than the store's retention period (see hlog serve --retention)"
-_SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
-_STATUS_CODES = ("UNSET", "OK", "ERROR")
+# the names the Collector's ClickHouse exporter stores, so SQL written for otel_traces works here
+_SPAN_KINDS = tuple(f"SPAN_KIND_{k}" for k in ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"))
+_STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})

@@ -217,6 +217,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             )
         ),
     ),
+    Migration(
+        10,
+        "span kinds, status codes and a missing service name as the Collector's exporter stores them",
+        (
+            "ALTER TABLE {db}.spans UPDATE SpanKind = concat('SPAN_KIND_', SpanKind) "
+            "WHERE SpanKind IN ('UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER') "
+            "SETTINGS mutations_sync = 2",
+            "ALTER TABLE {db}.spans UPDATE StatusCode = concat('STATUS_CODE_', StatusCode) "
+            "WHERE StatusCode IN ('UNSET', 'OK', 'ERROR') SETTINGS mutations_sync = 2",
+            *(
+                f"ALTER TABLE {{db}}.{table} UPDATE ServiceName = '' WHERE ServiceName = 'unknown_service' "
+                "SETTINGS mutations_sync = 2"
+                for table in ("logs", "spans")
+            ),
+        ),
+    ),
 )
 
 MIGRATIONS_TABLE = """

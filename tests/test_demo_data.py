@@ -21,7 +21,7 @@ def test_demo_history_links_a_declined_payment_to_its_session_and_trace(store: S
     assert declined["trace_id"] in [r["trace_id"] for r in session["requests"]]
     spans = client.get(f"/api/traces/{declined['trace_id']}").json()["spans"]
     charge = next(s for s in spans if s["name"] == "POST /internal/charge")
-    assert charge["status_code"] == "ERROR"
+    assert charge["status_code"] == "STATUS_CODE_ERROR"
     (event,) = charge["events"]
     assert event["name"] == "exception" and event["attributes"]["exception.type"] == "CardDeclined"
     assert charge["timestamp_ns"] <= event["timestamp_ns"] <= charge["timestamp_ns"] + charge["duration_ns"]

@@ -110,11 +110,11 @@ def test_session_and_trace_follow_the_request_across_services(server: Server) ->
     spans = api_get(server.url, f"/api/traces/{found[0]['trace_id']}")["spans"]
     kinds = sorted((s["service_name"], s["kind"]) for s in spans)
     assert kinds == [
-        ("sdk-back", "SERVER"),
-        ("sdk-back", "SERVER"),
-        ("sdk-front", "CLIENT"),
-        ("sdk-front", "CLIENT"),
-        ("sdk-front", "SERVER"),
+        ("sdk-back", "SPAN_KIND_SERVER"),
+        ("sdk-back", "SPAN_KIND_SERVER"),
+        ("sdk-front", "SPAN_KIND_CLIENT"),
+        ("sdk-front", "SPAN_KIND_CLIENT"),
+        ("sdk-front", "SPAN_KIND_SERVER"),
     ]
     assert all(s["session_id"] == "sess-two" for s in spans)
     summary = api_get(server.url, "/api/sessions/sess-two")

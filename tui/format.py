@@ -69,3 +69,13 @@ def pretty_body(body: str) -> Text:
             lines = json.dumps(parsed, indent=2, ensure_ascii=False).splitlines()
             return Text(safe_lines("\n".join(lines)))
     return Text(safe_lines(body))
+
+
+def service_label(name: str) -> str:
+    """A service name for the screen: "unknown" when the sender gave none (stored as "")."""
+    return one_line(name) if name and name != "unknown_service" else "unknown"
+
+
+def span_status(code: str) -> str:
+    """A span's status code without the exporter's prefix: OK, ERROR, UNSET."""
+    return one_line(code.removeprefix("STATUS_CODE_"))

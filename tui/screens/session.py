@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hlog.query import format_term
-from hlog.tui.format import LEVEL_STYLES, duration, one_line, stamp
+from hlog.tui.format import LEVEL_STYLES, duration, one_line, service_label, stamp
 from hlog.tui.screens import left
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.log_table import Column, LogTable
@@ -95,7 +95,7 @@ class SessionScreen(Screen[None]):
         text.append(
             f"  {s['errors']:,} errors" if s["errors"] else "  no errors", style="bold red" if s["errors"] else "green"
         )
-        text.append("\nservices: " + ", ".join(one_line(x) for x in s["services"]), style="dim")
+        text.append("\nservices: " + ", ".join(service_label(x) for x in s["services"]), style="dim")
         return text
 
     @staticmethod

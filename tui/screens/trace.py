@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hlog.query import format_term
-from hlog.tui.format import clock, duration, one_line
+from hlog.tui.format import clock, duration, one_line, service_label, span_status
 from hlog.tui.screens import left
 from hlog.tui.widgets.log_table import Column, LogTable
 
@@ -102,12 +102,12 @@ class TraceScreen(Screen[None]):
         start = min(s["timestamp_ns"] for s in spans)
         end = max(s["timestamp_ns"] + s["duration_ns"] for s in spans)
         total = max(1, end - start)
-        errors = sum(1 for s in spans if s["status_code"] == "ERROR")
-        services = sorted({s["service_name"] for s in spans})
+        errors = sum(1 for s in spans if span_status(s["status_code"]) == "ERROR")
+        services = sorted({service_label(s["service_name"]) for s in spans})
         summary = Text(f"trace {one_line(self.trace_id)}", style="bold")
         summary.append(f"   {duration(total)}   {len(spans)} spans   ", style="cyan")
         summary.append(f"{errors} errors" if errors else "no errors", style="bold red" if errors else "green")
-        summary.append("\nservices: " + ", ".join(one_line(s) for s in services), style="dim")
+        summary.append("\nservices: " + ", ".join(services), style="dim")
         self.query_one("#trace-summary", Static).update(summary)
         items = [Option(Text("(whole trace)", style="dim"), id=WHOLE_TRACE)]
         # name, service (13), bar, duration (9), status (7): the name gets what is left
@@ -128,15 +128,15 @@ class TraceScreen(Screen[None]):
         text = Text()
         name = ("  " * depth + one_line(span["name"]))[:name_cells]
         text.append(f"{name:<{name_cells}} ")
-        text.append(f"{one_line(span['service_name'])[:12]:<12} ", style="dim")
+        text.append(f"{service_label(span['service_name'])[:12]:<12} ", style="dim")
         offset = min(bar - 1, int((span["timestamp_ns"] - start) / total * bar))
         length = max(1, round(span["duration_ns"] / total * bar))
-        error = span["status_code"] == "ERROR"
+        error = span_status(span["status_code"]) == "ERROR"
         text.append(" " * offset)
         text.append("━" * min(length, bar - offset), style="red" if error else "cyan")
         text.append(" " * max(0, bar - offset - length))
         text.append(f" {duration(span['duration_ns']):>8}", style="cyan")
-        text.append(f"  {one_line(span['status_code'])}", style="bold red" if error else "green")
+        text.append(f"  {span_status(span['status_code'])}", style="bold red" if error else "green")
         return text
 
     @work(exclusive=True, group="logs")

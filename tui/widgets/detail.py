@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hlog.tui.format import level_style, one_line, pretty_body, stamp
+from hlog.tui.format import level_style, one_line, pretty_body, service_label, stamp
 
 
 class DetailPane(VerticalScroll):
@@ -58,7 +58,7 @@ class DetailPane(VerticalScroll):
         sent = log.get("severity_text", log["level"])
         if sent != log["level"] or log.get("severity_number"):  # the severity as the sender gave it
             title.append(f" ({one_line(sent)}{', ' if sent else ''}{log.get('severity_number', 0)})", style="dim")
-        title.append("  " + one_line(log["service_name"]), style="bold")
+        title.append("  " + service_label(log["service_name"]), style="bold")
         if log.get("event_name"):
             title.append("  " + one_line(log["event_name"]), style="italic")
         header.update(title)
