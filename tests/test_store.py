@@ -86,11 +86,19 @@ def test_an_older_store_is_upgraded_to_the_attribute_index(
         old = Store(dsn)
         assert old.schema_version() == 4
         _add_logs(old, 100)
+        old._writer.command(  # what the previous versions wrote for a span and a log without service.name
+            f"INSERT INTO {old.db}.spans (Timestamp, SpanKind, StatusCode, ServiceName) "
+            "VALUES (now64(9), 'SERVER', 'ERROR', 'unknown_service')"
+        )
+        old._writer.command(f"INSERT INTO {old.db}.logs (Timestamp, ServiceName) VALUES (now64(9), 'unknown_service')")
         old.close()
     with pytest.raises(StoreError, match="older than this hlog"):
         Store(dsn, migrate=False)  # a search does not upgrade it
     store = Store(dsn)
     assert store.schema_version() == LATEST
+    converted = store.query(f"SELECT SpanKind, StatusCode, ServiceName FROM {store.db}.spans")
+    assert [tuple(r) for r in converted] == [("SPAN_KIND_SERVER", "STATUS_CODE_ERROR", "")]
+    assert store.query(f"SELECT count() FROM {store.db}.logs WHERE ServiceName = 'unknown_service'")[0][0] == 0
     rows = store.query("SELECT name FROM system.data_skipping_indices WHERE database = {d:String}", {"d": store.db})
     indexes = {r[0] for r in rows}
     assert "idx_attrs" in indexes and not any("attr_keys" in n or "attr_values" in n for n in indexes)
@@ -103,6 +111,7 @@ def test_an_older_store_is_upgraded_to_the_attribute_index(
     search = LogSearch(store)
     assert [log["body"] for log in search.page("user.id:42", TimeRange()).logs] == ["log 42"]
     assert search.count("host.name:web-1 user.id EXISTS", TimeRange()) == 100
+    assert search.count("", TimeRange()) == 101
     store.close()
 
 
