@@ -3,7 +3,7 @@
 Prints records/s, checks every record is stored, and compares with the ceiling: the same
 rows inserted directly with clickhouse-connect in one process. Side by side (--server,
 --cluster N): the same into a ClickHouse server and a sharded cluster started here.
-Usage: python bench/ingest.py [--records 2000000] [--senders 4] [--batch 1000] [--server] [--cluster 3]
+Usage: python bench/ingest.py [--records 2000000] [--senders 4] [--batch 1000] [--server] [--cluster 3] [--store URL]
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def main() -> None:
         "--server", action="store_true", help="also into a ClickHouse server started here from the chdb-core wheel"
     )
     parser.add_argument("--cluster", type=int, default=0, metavar="N", help="also into a cluster of N such servers")
-    parser.add_argument("--also", action="append", default=[], metavar="URL", help="also into this server (a DSN)")
+    parser.add_argument("--store", action="append", default=[], metavar="URL", help="also into this server (a DSN)")
     args = parser.parse_args()
     bodies = [payload(args.batch, seed) for seed in range(DISTINCT_PAYLOADS)]
     print(
@@ -254,7 +254,7 @@ def main() -> None:
             finally:
                 for node in nodes:
                     node.stop()
-        for dsn in args.also:
+        for dsn in args.store:
             figures.append((dsn.split("@")[-1][:20], run(dsn, dsn.rstrip("/") + "_direct", bodies, args, *wal_dir)))
         cores = per_core(bodies, args.batch, f"chdb://{workdir / 'direct'}?database=per_core")
     finally:

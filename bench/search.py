@@ -1,7 +1,7 @@
 """Search latencies over 10 million generated logs, through our path and as raw SQL, on the
 embedded store and, side by side, on a ClickHouse server and a sharded cluster started here.
 
-Usage: python bench/search.py [--rows 10000000] [--store DIR] [--runs 20] [--server] [--cluster 3]
+Usage: python bench/search.py [--rows 10000000] [--runs 20] [--server] [--cluster 3] [--store URL]
 Each store is generated once (inside ClickHouse) and reused on later runs (bench/data/).
 """
 
@@ -105,17 +105,22 @@ def measure(store: Store, runs: int) -> dict[str, tuple[float, float | None, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--store", default=str(Path(__file__).resolve().parent / "data" / "search-store"))
+    parser.add_argument(
+        "--embedded",
+        default=str(Path(__file__).resolve().parent / "data" / "search-store"),
+        metavar="DIR",
+        help="the embedded store's directory",
+    )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument(
         "--server", action="store_true", help="also a ClickHouse server started here from the chdb-core wheel"
     )
     parser.add_argument("--cluster", type=int, default=0, metavar="N", help="also a cluster of N such servers")
-    parser.add_argument("--also", action="append", default=[], metavar="URL", help="also this store (a DSN)")
+    parser.add_argument("--store", action="append", default=[], metavar="URL", help="also this store (a DSN)")
     args = parser.parse_args()
     data = Path(__file__).resolve().parent / "data"
     with contextlib.ExitStack() as stack:
-        stores = [("embedded", open_store(f"chdb://{args.store}", args.rows))]
+        stores = [("embedded", open_store(f"chdb://{args.embedded}", args.rows))]
         if args.server:
             server = stack.enter_context(running(data / "search-server"))
             stores.append(("server", open_store(server.dsn("hlog"), args.rows)))
@@ -123,7 +128,7 @@ def main() -> None:
             nodes_ = start_cluster(data / "search-cluster", "bench", args.cluster)
             stack.callback(lambda: [node.stop() for node in nodes_])
             stores.append((f"{args.cluster} nodes", open_store(nodes_[0].dsn("hlog"), args.rows, "bench")))
-        stores += [(dsn.split("@")[-1][:20], open_store(dsn, args.rows)) for dsn in args.also]
+        stores += [(dsn.split("@")[-1][:20], open_store(dsn, args.rows)) for dsn in args.store]
         figures = [(name, measure(store, args.runs)) for name, store in stores]
         for _, store in stores:
             store.close()
