@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hlog.query.fields import ATTRIBUTE_TOKENS
+from hlog.query.severity import SEVERITY_LEVEL_SQL
 
 # {db} is our own validated database identifier; {ttl_seconds} an integer we parsed.
 _LOGS = """
@@ -231,6 +232,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 "SETTINGS mutations_sync = 2"
                 for table in ("logs", "spans")
             ),
+        ),
+    ),
+    Migration(
+        11,
+        "the severity number a log counts as, computed on insert: level searches read one small number",
+        (
+            f"ALTER TABLE {{db}}.logs ADD COLUMN IF NOT EXISTS SeverityLevel UInt8 MATERIALIZED {SEVERITY_LEVEL_SQL}",
+            "ALTER TABLE {db}.logs MATERIALIZE COLUMN SeverityLevel",
         ),
     ),
 )

@@ -85,23 +85,32 @@ def texts_of(name: str) -> tuple[str, ...]:
     return (*aliases, *(f"{name}{n}" for n in (2, 3, 4)))
 
 
-def level_condition(names: list[str]) -> str:
-    """SQL true for the records of these levels: SeverityNumber in their OTel ranges, or, for a
-    record without a number, a text that means one of them. (Our constants only: no user value.)"""
-    ranges = " OR ".join(f"SeverityNumber BETWEEN {LEVEL_RANGES[n][0]} AND {LEVEL_RANGES[n][1]}" for n in names)
-    texts = ", ".join(f"'{text}'" for name in names for text in texts_of(name))
-    return f"(({ranges}) OR (SeverityNumber = 0 AND upperUTF8(trimBoth(SeverityText)) IN ({texts})))"
-
-
-# The level of a record in SQL, as level_of() computes it in Python (for grouping by level).
-LEVEL_SQL = (
-    "multiIf("
-    + ", ".join(f"SeverityNumber BETWEEN {lo} AND {hi}, '{name}'" for name, (lo, hi) in LEVEL_RANGES.items())
-    + ", SeverityNumber != 0, SeverityText, "
+# The OTel severity number a log counts as: SeverityNumber when it is one (1..24), else the
+# lowest number of the level its text names (case and spaces aside), else 0. The logs table
+# keeps it as a column ClickHouse computes on insert (SeverityLevel), so that a level search
+# reads one small number instead of the text.
+SEVERITY_LEVEL_SQL = (
+    "if(SeverityNumber BETWEEN 1 AND 24, SeverityNumber, multiIf("
     + ", ".join(
-        f"upperUTF8(trimBoth(SeverityText)) IN ({', '.join(repr(t) for t in texts_of(name))}), '{name}'"
+        f"upperUTF8(trimBoth(SeverityText)) IN ({', '.join(repr(t) for t in texts_of(name))}), {LEVEL_RANGES[name][0]}"
         for name in LEVEL_RANGES
     )
+    + ", 0))"
+)
+
+
+def level_condition(names: list[str]) -> str:
+    """SQL true for the logs of these levels (adjacent ones, in order): by SeverityLevel."""
+    order = list(LEVEL_RANGES)
+    at = [order.index(name) for name in names]
+    assert at == list(range(at[0], at[0] + len(at))), names
+    return f"SeverityLevel BETWEEN {LEVEL_RANGES[names[0]][0]} AND {LEVEL_RANGES[names[-1]][1]}"
+
+
+# The level a log shows, as level_of() computes it in Python (for grouping by level).
+LEVEL_SQL = (
+    "multiIf("
+    + ", ".join(f"SeverityLevel BETWEEN {lo} AND {hi}, '{name}'" for name, (lo, hi) in LEVEL_RANGES.items())
     + ", SeverityText)"
 )
 

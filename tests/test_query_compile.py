@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hlog.query import QueryError, compile_query
+from hlog.query.severity import SEVERITY_LEVEL_SQL
 
 SENTINEL = "zqxj"
 
@@ -23,7 +24,7 @@ def test_values_are_bound_not_inlined() -> None:
         "p4": 250.0,
     }
     assert "{p0:String}" in compiled.sql and "{p4:Float64}" in compiled.sql
-    assert "SeverityNumber BETWEEN 17 AND 20" in compiled.sql  # a level becomes our own range, not the text
+    assert "SeverityLevel BETWEEN 17 AND 20" in compiled.sql  # a level becomes our own range, not the text
 
 
 def test_durations_become_milliseconds() -> None:
@@ -32,16 +33,18 @@ def test_durations_become_milliseconds() -> None:
 
 
 def test_levels_use_otel_severity_ranges_and_the_text_only_without_a_number() -> None:
-    at_least_warn = compile_query("level>=warn").sql
-    assert "BETWEEN 13 AND 16" in at_least_warn and "BETWEEN 21 AND 24" in at_least_warn
-    assert "BETWEEN 9 AND 12" not in at_least_warn
-    assert "SeverityNumber = 0 AND upperUTF8(trimBoth(SeverityText)) IN (" in at_least_warn
-    assert "'WARNING'" in at_least_warn and "'ERROR2'" in at_least_warn and "'INFORMATION'" not in at_least_warn
-    assert "BETWEEN 13 AND 16" not in compile_query("level>warn").sql
-    below_error = compile_query("level<error").sql
-    assert "BETWEEN 13 AND 16" in below_error and "BETWEEN 17 AND 20" not in below_error
-    assert compile_query("level:warning").sql == compile_query("level:WARN").sql
+    assert compile_query("level>=warn").sql == "SeverityLevel BETWEEN 13 AND 24"
+    assert compile_query("level>warn").sql == "SeverityLevel BETWEEN 17 AND 24"
+    assert compile_query("level<error").sql == "SeverityLevel BETWEEN 1 AND 16"
+    assert compile_query("level<trace").sql == "0"
+    assert compile_query("level:warning").sql == compile_query("level:WARN").sql == "SeverityLevel BETWEEN 13 AND 16"
     assert compile_query("level:Custom7").params == {"p0": "custom7"}  # a text that names no level
+    # SeverityLevel is what ClickHouse computes on insert: the number when it is one, else the text's level
+    assert SEVERITY_LEVEL_SQL.startswith("if(SeverityNumber BETWEEN 1 AND 24, SeverityNumber, multiIf(")
+    assert (
+        "'INFORMATION', 'INFORMATIONAL'" in SEVERITY_LEVEL_SQL
+        and "'ERROR2', 'ERROR3', 'ERROR4'), 17" in SEVERITY_LEVEL_SQL
+    )
 
 
 def test_semantic_errors() -> None:
