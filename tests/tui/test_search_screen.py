@@ -295,3 +295,30 @@ async def test_suggestions_in_any_case_several_to_cycle_and_quoted_to_match(stor
         await pilot.press("f")
         await settle(pilot)
         assert sorted(bodies(app)) == ["wrote 0", "wrote 1", "wrote 2"]
+
+
+async def test_detail_shows_what_opentelemetry_sent(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    """The sender's severity, the event name, the scope and its attributes, the schema URLs and the
+    observed time are in the detail; they are shown, not offered as filters."""
+    request = logs_request([{"body": "order placed", "level": "Information", "number": 9, "ts": NOW_NS - 60 * 10**9}])
+    resource_logs = request.resource_logs[0]
+    resource_logs.schema_url = "https://opentelemetry.io/schemas/1.26.0"
+    scope = resource_logs.scope_logs[0]
+    scope.scope.version = "3.1"
+    scope.scope.attributes.add(key="library.kind").value.string_value = "orm"
+    record = scope.log_records[0]
+    record.event_name, record.observed_time_unix_nano = "order.placed", NOW_NS - 59 * 10**9
+    ingest(store, request)
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        header = str(app.screen.query_one("#detail-header").render())
+        assert "INFO" in header and "(Information, 9)" in header and "order.placed" in header
+        fields = app.screen.query_one("#detail-fields")
+        options = [fields.get_option_at_index(i) for i in range(fields.option_count)]
+        shown = {str(o.prompt): o.disabled for o in options}
+        assert shown["scope = tests 3.1"] and shown["scope: library.kind = orm"]
+        assert shown["event name = order.placed"] and shown["resource schema = https://opentelemetry.io/schemas/1.26.0"]
+        assert any(label.startswith("observed = ") for label in shown)

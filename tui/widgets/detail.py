@@ -56,8 +56,11 @@ class DetailPane(VerticalScroll):
         title.append(stamp(log["timestamp_ns"]) + "  ", style="dim")
         title.append(f"{one_line(log['level']) or '-':<5}", style=level_style(log["level"]))
         sent = log.get("severity_text", log["level"])
-        if sent != log["level"] or log.get("severity_number"):  # the severity as the sender gave it
-            title.append(f" ({one_line(sent)}{', ' if sent else ''}{log.get('severity_number', 0)})", style="dim")
+        if sent != log["level"]:  # the severity as the sender gave it, when it reads otherwise
+            number = log.get("severity_number", 0)
+            title.append(
+                " (" + ", ".join(x for x in (one_line(sent), str(number) if number else "") if x) + ")", style="dim"
+            )
         title.append("  " + service_label(log["service_name"]), style="bold")
         if log.get("event_name"):
             title.append("  " + one_line(log["event_name"]), style="italic")
@@ -82,6 +85,10 @@ class DetailPane(VerticalScroll):
         self._fields += resource
         for key, value in resource:
             options.append(Option(self._field_text(key, value, resource=True)))
+        # the rest of the OpenTelemetry record: shown, not filterable (the search has no key for them)
+        for key, value in _record_fields(log):
+            text = Text(f"{one_line(key)} = {one_line(value)}", style="dim")
+            options.append(Option(text, disabled=True))
         fields.add_options(options)
 
     @staticmethod
@@ -111,3 +118,18 @@ class DetailPane(VerticalScroll):
         field = self.highlighted_field()
         if field is not None:
             self.post_message(self.FilterRequested(field[0], field[1], exclude))
+
+
+def _record_fields(log: dict[str, Any]) -> list[tuple[str, str]]:
+    """What else OpenTelemetry sent with a log (absent from an older backend's answers)."""
+    found = [
+        ("scope", " ".join(x for x in (log.get("scope_name", ""), log.get("scope_version", "")) if x)),
+        *((f"scope: {k}", v) for k, v in sorted(log.get("scope_attributes", {}).items())),
+        ("event name", log.get("event_name", "")),
+        ("observed", stamp(log["observed_timestamp_ns"]) if log.get("observed_timestamp_ns") else ""),
+        ("resource schema", log.get("resource_schema_url", "")),
+        ("scope schema", log.get("scope_schema_url", "")),
+        ("flags", str(log["trace_flags"]) if log.get("trace_flags") else ""),
+        ("dropped attributes", str(log["dropped_attributes_count"]) if log.get("dropped_attributes_count") else ""),
+    ]
+    return [(k, v) for k, v in found if v]
