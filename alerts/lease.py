@@ -54,6 +54,7 @@ class Lease:
         self.settle = min(1.0, seconds / 4)
         self._valid_until = 0.0  # by this process's monotonic clock
         self._renewed = 0.0
+        self._announced = False  # what the log last said: leading or not
 
     @property
     def held(self) -> bool:
@@ -85,7 +86,6 @@ class Lease:
         """Renew the lease when held, claim it when free; True when this process holds it now.
         (Blocking: run it in a thread. A store error means not holding it, once it runs out.)"""
         started = time.monotonic()
-        was = self.held
         try:
             term = self.read()
             if term is not None and term.holder == self.holder and term.now_ms < term.expires_ms:
@@ -93,10 +93,10 @@ class Lease:
                     self._write(term.number)
                     self._renewed = started
                     self._valid_until = started + self.seconds * 0.9
-                return self._changed(was)
+                return self._changed()
             if term is not None and term.now_ms < term.expires_ms:
                 self._valid_until = 0.0
-                return self._changed(was)
+                return self._changed()
             claimed = (term.number if term else 0) + 1
             self._write(claimed)
             time.sleep(self.settle)  # every claim of this term is in the store by now
@@ -108,11 +108,12 @@ class Lease:
                 self._valid_until = 0.0
         except Exception as err:  # the store is down: hold on only while the lease lasts
             log.debug("lease %s: %s", self.name, err)
-        return self._changed(was)
+        return self._changed()
 
-    def _changed(self, was: bool) -> bool:
+    def _changed(self) -> bool:
         now = self.held
-        if now != was:
+        if now != self._announced:  # (a lease may also run out between two calls)
+            self._announced = now
             log.info("alerts: this backend %s", "evaluates the rules now" if now else "no longer evaluates the rules")
         return now
 

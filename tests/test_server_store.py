@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -135,7 +136,8 @@ def test_a_store_outage_reads_as_one_line_and_ingest_recovers(tmp_path: Path) ->
         server.stop()
         clickhouse.stop()
     said = "".join(server.log)
-    assert said.count("is unreachable (connection refused); retrying") == 1, said
+    # (refused, or reset for a request under way when it died)
+    assert len(re.findall(r"is unreachable \([a-z ]+\); retrying", said)) == 1, said
     assert said.count(" is back") == 1, said
     assert "Traceback" not in said and secret not in said
 
