@@ -49,6 +49,29 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_schema_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that creates or migrates the store (serve, migrate)."""
+    parser.add_argument(
+        "--store",
+        metavar="DSN",
+        help=f"chdb:///path (embedded, default {default_store_dsn()}) or http(s)://user:pass@host:8123/db",
+    )
+    parser.add_argument(
+        "--retention", metavar="DURATION", help="keep logs this long, e.g. 7d, 30d (default 30d, or what the store has)"
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="a ClickHouse cluster the server knows (system.clusters): hlog's tables on every node of it, "
+        "logs and spans sharded by session (docs/scale.md)",
+    )
+    parser.add_argument(
+        "--replicated",
+        action="store_true",
+        help="with --cluster: replicated tables (ReplicatedMergeTree, {shard}/{replica} macros; needs Keeper)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `hlog`."""
     parser = argparse.ArgumentParser(
@@ -65,19 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the backend: OTLP/HTTP ingest and the API",
         description="Run the backend: OTLP/HTTP ingest (/v1/logs, /v1/traces) and the API (/api/...).",
     )
-    serve.add_argument(
-        "--store",
-        metavar="DSN",
-        help=f"chdb:///path (embedded, default {default_store_dsn()}) or http(s)://user:pass@host:8123/db",
-    )
+    _add_schema_options(serve)
     serve.add_argument(
         "--listen",
         default=DEFAULT_LISTEN,
         metavar="HOST:PORT",
         help=f"address to listen on (default {DEFAULT_LISTEN}; port 0 picks a free one)",
-    )
-    serve.add_argument(
-        "--retention", metavar="DURATION", help="keep logs this long, e.g. 7d, 30d (default 30d, or what the store has)"
     )
     serve.add_argument(
         "--token",
@@ -140,17 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     serve.add_argument(
-        "--cluster",
-        metavar="NAME",
-        help="a ClickHouse cluster the server knows (system.clusters): hlog's tables on every node of it, "
-        "logs and spans sharded by session (docs/scale.md)",
-    )
-    serve.add_argument(
-        "--replicated",
-        action="store_true",
-        help="with --cluster: replicated tables (ReplicatedMergeTree, {shard}/{replica} macros; needs Keeper)",
-    )
-    serve.add_argument(
         "--wal-dir",
         metavar="DIR",
         help="where this backend keeps its write-ahead log (default: by store, in the user's data directory); "
@@ -164,26 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "then exit. `hlog serve` does the same when it starts; searches never change the schema, so "
         "they can run as a user that may only SELECT.",
     )
-    migrate.add_argument(
-        "--store",
-        metavar="DSN",
-        help=f"chdb:///path (embedded, default {default_store_dsn()}) or http(s)://user:pass@host:8123/db",
-    )
-    migrate.add_argument(
-        "--retention", metavar="DURATION", help="keep logs this long, e.g. 7d (default 30d, or what the store has)"
-    )
-
-    migrate.add_argument(
-        "--cluster",
-        metavar="NAME",
-        help="a ClickHouse cluster the server knows (system.clusters): hlog's tables on every node of it, "
-        "logs and spans sharded by session (docs/scale.md)",
-    )
-    migrate.add_argument(
-        "--replicated",
-        action="store_true",
-        help="with --cluster: replicated tables (ReplicatedMergeTree, {shard}/{replica} macros; needs Keeper)",
-    )
+    _add_schema_options(migrate)
 
     search = sub.add_parser(
         "search",

@@ -29,6 +29,7 @@ import pyarrow as pa  # noqa: E402
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 
+from bench.stores import add_store_options, store_label  # noqa: E402
 from hlog.backend import wal  # noqa: E402
 from hlog.backend.access import read_token  # noqa: E402
 from hlog.backend.ingest import prepare  # noqa: E402
@@ -223,11 +224,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2_000_000)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument(
-        "--server", action="store_true", help="also into a ClickHouse server started here from the chdb-core wheel"
-    )
-    parser.add_argument("--cluster", type=int, default=0, metavar="N", help="also into a cluster of N such servers")
-    parser.add_argument("--store", action="append", default=[], metavar="URL", help="also into this server (a DSN)")
+    add_store_options(parser)
     args = parser.parse_args()
     bodies = [payload(args.batch, seed) for seed in range(DISTINCT_PAYLOADS)]
     print(
@@ -255,7 +252,7 @@ def main() -> None:
                 for node in nodes:
                     node.stop()
         for dsn in args.store:
-            figures.append((dsn.split("@")[-1][:20], run(dsn, dsn.rstrip("/") + "_direct", bodies, args, *wal_dir)))
+            figures.append((store_label(dsn), run(dsn, dsn.rstrip("/") + "_direct", bodies, args, *wal_dir)))
         cores = per_core(bodies, args.batch, f"chdb://{workdir / 'direct'}?database=per_core")
     finally:
         shutil.rmtree(workdir)

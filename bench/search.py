@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gen import RARE_WORD, SERVICES, generate  # noqa: E402
+from bench.stores import add_store_options, store_label  # noqa: E402
 from hlog.backend.cluster import nodes  # noqa: E402
 from hlog.backend.search import Cursor, LogSearch, TimeRange, page_sql  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
@@ -112,11 +113,7 @@ def main() -> None:
         help="the embedded store's directory",
     )
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument(
-        "--server", action="store_true", help="also a ClickHouse server started here from the chdb-core wheel"
-    )
-    parser.add_argument("--cluster", type=int, default=0, metavar="N", help="also a cluster of N such servers")
-    parser.add_argument("--store", action="append", default=[], metavar="URL", help="also this store (a DSN)")
+    add_store_options(parser)
     args = parser.parse_args()
     data = Path(__file__).resolve().parent / "data"
     with contextlib.ExitStack() as stack:
@@ -128,7 +125,7 @@ def main() -> None:
             nodes_ = start_cluster(data / "search-cluster", "bench", args.cluster)
             stack.callback(lambda: [node.stop() for node in nodes_])
             stores.append((f"{args.cluster} nodes", open_store(nodes_[0].dsn("hlog"), args.rows, "bench")))
-        stores += [(dsn.split("@")[-1][:20], open_store(dsn, args.rows)) for dsn in args.store]
+        stores += [(store_label(dsn), open_store(dsn, args.rows)) for dsn in args.store]
         figures = [(name, measure(store, args.runs)) for name, store in stores]
         for _, store in stores:
             store.close()
