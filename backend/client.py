@@ -177,7 +177,7 @@ async def connect(
             return
         if backend_url is not None:
             raise StoreError(f"no hlog backend answers at {url}")
-    store = await asyncio.to_thread(Store, store_dsn, None, ingest)
+    store = await asyncio.to_thread(Store, store_dsn, migrate=ingest)
     try:
         backend = Backend(store, extensions=extensions(store) if extensions else (), ingest=ingest)
         async with backend.running(), in_process_http(backend) as http:

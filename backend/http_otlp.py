@@ -56,10 +56,15 @@ def status_response(
         details = error_details_pb2.BadRequest()
         details.field_violations.add(field=field or "body", description=message)
         answer.details.add().Pack(details)
+    return encoded(answer, content_type, status, headers)
+
+
+def encoded(message: Any, content_type: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A protobuf message as an answer to a request of `content_type`, in its encoding."""
     media = answer_type(content_type)
     if media == _JSON_TYPE:
-        return Response(json_format.MessageToJson(answer, indent=None), status, headers, media)
-    return Response(answer.SerializeToString(), status, headers, media)
+        return Response(json_format.MessageToJson(message, indent=None), status, headers, media)
+    return Response(message.SerializeToString(), status, headers, media)
 
 
 # google.rpc.Code for each HTTP status hlog answers (the spec lets Status.code be left out; it is filled)
@@ -181,16 +186,7 @@ async def export(request: Request, kind: str) -> Response:
     reservation = _Reservation(backend.committer, request_bytes)
     try:
         try:
-            body = await _read_body(request, reservation)
-            if encoding in ENCODINGS:
-                room = reservation.room()
-                try:
-                    body = _decompress(body, encoding, room)
-                except _TooLarge:
-                    if room < request_bytes:  # it may fit when less is in flight
-                        raise _OverBudget from None
-                    raise
-                reservation.hold(len(body))
+            body = await _read_request(request, reservation, encoding)
         except _TooLarge:
             return status_response(413, f"request larger than {request_bytes} bytes", content_type)
         except ValueError as err:
@@ -223,9 +219,7 @@ async def export(request: Request, kind: str) -> Response:
         messages.insert(0, f"{rejected_count} {noun} rejected: " + "; ".join(reasons))
     if messages:
         response.partial_success.error_message = "; ".join(messages)
-    if is_json:
-        return Response(json_format.MessageToJson(response, indent=None), 200, media_type=_JSON_TYPE)
-    return Response(response.SerializeToString(), 200, media_type=content_type)
+    return encoded(response, content_type)
 
 
 async def metrics(request: Request) -> Response:
@@ -240,9 +234,23 @@ async def metrics(request: Request) -> Response:
     response.partial_success.error_message = (
         "hlog stores logs and traces, not metrics: send metrics elsewhere (docs/api.md, Metrics)"
     )
-    if content_type == _JSON_TYPE:
-        return Response(json_format.MessageToJson(response, indent=None), 200, media_type=_JSON_TYPE)
-    return Response(response.SerializeToString(), 200, media_type=content_type)
+    return encoded(response, content_type)
+
+
+async def _read_request(request: Request, reservation: _Reservation, encoding: str) -> bytes:
+    """A request's body, decompressed, within `reservation` (raises _TooLarge, _OverBudget, or
+    ValueError for a body that is not in its encoding)."""
+    body = await _read_body(request, reservation)
+    if encoding in ENCODINGS:
+        room = reservation.room()
+        try:
+            body = _decompress(body, encoding, room)
+        except _TooLarge:
+            if room < reservation.request_bytes:  # it may fit when less is in flight
+                raise _OverBudget from None
+            raise
+        reservation.hold(len(body))
+    return body
 
 
 async def _count_data_points(request: Request, content_type: str) -> int:
@@ -250,10 +258,8 @@ async def _count_data_points(request: Request, content_type: str) -> int:
     backend: Backend = request.app.state.backend
     reservation = _Reservation(backend.committer, backend.limits.request_bytes)
     try:
-        body = await _read_body(request, reservation)
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
-        if encoding in ENCODINGS:
-            body = _decompress(body, encoding, reservation.room())
+        body = await _read_request(request, reservation, encoding)
         message = ExportMetricsServiceRequest()
         if content_type == _JSON_TYPE:
             json_format.Parse(body, message, ignore_unknown_fields=True)

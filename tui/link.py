@@ -96,7 +96,7 @@ async def connect(
             return Link(ApiClient(remote_http(url, token), f"backend {url}"), f"backend {url}")
     if parse_dsn(store_dsn or default_store_dsn()).kind == "http":
         # a ClickHouse server is fed by `hlog serve`: only read it (a user with SELECT is enough)
-        store = await asyncio.to_thread(Store, store_dsn, None, False)
+        store = await asyncio.to_thread(Store, store_dsn, migrate=False)
         return await embed(with_alerts(store, owner=False))
     store = await asyncio.to_thread(Store, store_dsn)
     return await embed(with_alerts(store), serve_ingest, ingest_port)
