@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 
 import clickhouse_connect
 import pyarrow as pa
+from clickhouse_connect.driver.exceptions import OperationalError
+from urllib3.exceptions import HTTPError as TransportError
 
 from hlog.backend import schema
 
@@ -250,11 +252,9 @@ def _unreachable(err: BaseException) -> str | None:
     while cause is not None and cause not in chain:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    names = {type(e).__name__ for e in chain}
-    if not names & {"OperationalError", "HTTPError", "MaxRetryError", "ProtocolError", "OSError"} and not any(
-        isinstance(e, OSError) for e in chain
-    ):
+    if not any(isinstance(e, (OperationalError, TransportError, OSError)) for e in chain):
         return None
+    names = {type(e).__name__ for e in chain}
     text = " ".join(str(e) for e in chain)
     if "Timeout" in text or any("Timeout" in name for name in names):
         return "no answer in time"
