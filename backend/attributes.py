@@ -1,9 +1,12 @@
-"""OTLP AnyValue handling: flatten attributes to dotted string keys, render bodies."""
+"""OTLP AnyValue handling: attributes as the Collector's exporter stores them (with their types beside), bodies."""
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
@@ -69,8 +72,26 @@ def truncate(text: str, limit: int | None = None) -> str:
     return text[:limit] + f"…[truncated {len(text) - limit} chars]"
 
 
+_TYPES = {"int_value": "int", "double_value": "double", "bool_value": "bool", "bytes_value": "bytes"}
+_TYPES.update({"array_value": "array", "kvlist_value": "map"})
+
+
+def format_double(value: float) -> str:
+    """A double as the Collector's exporter writes it (Go's FormatFloat 'f', -1): the shortest
+    text that reads back as the same number, never in exponent form (1 for 1.0, 0.0001 for 1e-4)."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    text = repr(value)
+    if "e" in text:
+        text = format(Decimal(text), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
 def scalar(value: AnyValue) -> str | None:
-    """The string form of a scalar AnyValue, or None for arrays, maps and empty values."""
+    """The text of a scalar AnyValue as the exporter stores it (bytes as base64), or None for
+    arrays, maps and empty values."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
         return value.string_value
@@ -79,21 +100,26 @@ def scalar(value: AnyValue) -> str | None:
     if kind == "bool_value":
         return "true" if value.bool_value else "false"
     if kind == "double_value":
-        return repr(value.double_value)
+        return format_double(value.double_value)
     if kind == "bytes_value":
-        return value.bytes_value.hex()
+        return base64.b64encode(value.bytes_value).decode()
     return None
 
 
-def flatten(pairs: Iterable[KeyValue], out: dict[str, str], prefix: str = "", depth: int = 0) -> dict[str, str]:
-    """Flatten OTLP key-values into `out`: maps and arrays become dotted keys (`a.b`, `a.0`).
-    At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
+def flatten(
+    pairs: Iterable[KeyValue], out: dict[str, str], types: dict[str, str] | None = None, kind: str = ""
+) -> dict[str, str]:
+    """OTLP key-values into `out` as the exporter stores them: one key each, scalars as text,
+        arrays and maps as compact JSON (so `a.b` and `a: {b}` are two keys, never one). The type of
+        every value that is not a string goes into `types` (when given) as `kind:key` (the
+    AttributeTypes column of logs and spans: `log:`, `span:`, `resource:`, `scope:`).
+        At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
     for pair in pairs:
         if len(out) >= MAX_ATTRIBUTES:
             CUTS.attributes += 1
             continue
         value = pair.value
-        key = prefix + pair.key
+        key = pair.key
         if len(key) > MAX_KEY_CHARS:
             CUTS.keys += 1
             key = key[:MAX_KEY_CHARS]
@@ -101,39 +127,29 @@ def flatten(pairs: Iterable[KeyValue], out: dict[str, str], prefix: str = "", de
         text = value.string_value
         if text and len(text) <= MAX_VALUE_CHARS:
             out[key] = text
-        else:
-            _put(out, key, value, depth)
+            continue
+        which = value.WhichOneof("value")
+        found = scalar(value)
+        if found is None:
+            found = "" if which is None else compact_json(to_python(value))
+        out[key] = truncate(found)
+        if types is not None and which in _TYPES:
+            types[f"{kind}:{key}"] = _TYPES[which]
     return out
 
 
-def _put(out: dict[str, str], key: str, value: AnyValue, depth: int) -> None:
-    if len(out) >= MAX_ATTRIBUTES:
-        CUTS.attributes += 1
-        return
-    text = scalar(value)
-    if text is not None:
-        out[key] = truncate(text)
-        return
-    kind = value.WhichOneof("value")
-    if depth >= MAX_FLATTEN_DEPTH:
-        CUTS.nested += 1
-        out[key] = truncate(json.dumps(to_python(value), ensure_ascii=False, default=str)) + nesting_marker()
-    elif kind == "kvlist_value":
-        flatten(value.kvlist_value.values, out, key + ".", depth + 1)
-    elif kind == "array_value":
-        for i, item in enumerate(value.array_value.values):
-            _put(out, f"{key}.{i}", item, depth + 1)
-
-
 def to_python(value: AnyValue, depth: int = 0) -> Any:
-    """An AnyValue as plain Python data (for JSON bodies)."""
+    """An AnyValue as plain Python data (bytes as base64 text). A map or array nested deeper than
+    MAX_FLATTEN_DEPTH is kept as its JSON text followed by the nesting marker (counted in CUTS)."""
     kind = value.WhichOneof("value")
-    if depth > MAX_FLATTEN_DEPTH:
-        return None
+    if kind in ("kvlist_value", "array_value") and 0 <= depth and depth >= MAX_FLATTEN_DEPTH:
+        CUTS.nested += 1
+        return truncate(compact_json(to_python(value, -1))) + nesting_marker()
+    below = depth + 1 if depth >= 0 else depth  # -1: no limit
     if kind == "kvlist_value":
-        return {kv.key: to_python(kv.value, depth + 1) for kv in value.kvlist_value.values}
+        return {kv.key: to_python(kv.value, below) for kv in value.kvlist_value.values}
     if kind == "array_value":
-        return [to_python(v, depth + 1) for v in value.array_value.values]
+        return [to_python(v, below) for v in value.array_value.values]
     if kind == "int_value":
         return value.int_value
     if kind == "double_value":
@@ -143,14 +159,76 @@ def to_python(value: AnyValue, depth: int = 0) -> Any:
     return scalar(value)
 
 
+def plain(pairs: Iterable[KeyValue]) -> dict[str, Any]:
+    """OTLP key-values as a JSON object with typed values (a span event's or link's attributes)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if len(out) >= MAX_ATTRIBUTES:
+            CUTS.attributes += 1
+            continue
+        value = to_python(pair.value)
+        out[pair.key[:MAX_KEY_CHARS]] = truncate(value) if isinstance(value, str) else value
+    return out
+
+
+def compact_json(value: Any) -> str:
+    """JSON without spaces, as the exporter writes nested values."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def body_text(value: AnyValue) -> str:
-    """The message of a log record: strings as they are, structures as JSON."""
+    """The message of a log record: strings as they are, structures as compact JSON."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
         return truncate(value.string_value, MAX_BODY_CHARS)
     if kind in ("kvlist_value", "array_value"):
-        return truncate(json.dumps(to_python(value), ensure_ascii=False, default=str), MAX_BODY_CHARS)
+        return truncate(compact_json(to_python(value)), MAX_BODY_CHARS)
     return scalar(value) or ""
+
+
+# the fields of the API's records that hold each kind of AttributeTypes key
+TYPED_FIELDS = {
+    "log": "attributes",
+    "span": "attributes",
+    "resource": "resource_attributes",
+    "scope": "scope_attributes",
+}
+
+
+def typed(record: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
+    """`record` (an API record with string attribute maps) with each value of a stored type
+    other than string read back as that type, and `attribute_types` (field -> key -> type) for
+    them. A value that no longer reads as its type (cut by a limit) stays text."""
+    if not types:
+        return record
+    named: dict[str, dict[str, str]] = {}
+    for typed_key, kind in types.items():
+        prefix, _, key = typed_key.partition(":")
+        field = TYPED_FIELDS.get(prefix)
+        values = record.get(field) if field else None
+        if values is None or key not in values:
+            continue
+        values[key] = _read(values[key], kind)
+        named.setdefault(field, {})[key] = kind  # type: ignore[arg-type]
+    if named:
+        record["attribute_types"] = named
+    return record
+
+
+def _read(text: str, kind: str) -> Any:
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "double":
+            value = float(text)
+            return value if math.isfinite(value) else text  # JSON has no NaN or Infinity
+        if kind == "bool":
+            return text == "true"
+        if kind in ("array", "map"):
+            return json.loads(text)
+    except ValueError:
+        pass
+    return text
 
 
 def first(keys: tuple[str, ...], *sources: dict[str, str]) -> str:

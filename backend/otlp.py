@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hlog.backend import attributes, wire
-from hlog.backend.attributes import CUTS, body_text, first, flatten, truncate
+from hlog.backend.attributes import CUTS, body_text, first, flatten, plain, truncate
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.wire import WireError, count_records
 from hlog.query.severity import severity_as_sent
@@ -110,13 +110,16 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
         scope_schema_c,
         scope_attrs_c,
         dropped_c,
+        types_c,
     ) = batch.data
     for resource_logs in request.resource_logs:
-        res_attrs = flatten(resource_logs.resource.attributes, {})
+        res_types: dict[str, str] = {}
+        res_attrs = flatten(resource_logs.resource.attributes, {}, res_types, "resource")
         service, version, res_env, res_session = _resource_context(res_attrs)
         for scope_logs in resource_logs.scope_logs:
             scope_name, scope_version = scope_logs.scope.name, scope_logs.scope.version
-            scope_attrs = flatten(scope_logs.scope.attributes, {})
+            scope_types = dict(res_types)
+            scope_attrs = flatten(scope_logs.scope.attributes, {}, scope_types, "scope")
             for record in scope_logs.log_records:
                 ts = _timestamp(record.time_unix_nano, record.observed_time_unix_nano)
                 if ts > MAX_TIMESTAMP_NS:
@@ -125,7 +128,8 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 if ts < oldest_ns:
                     rejections.add(OLDER_THAN_RETENTION)
                     continue
-                attrs = flatten(record.attributes, {})
+                types = dict(scope_types)
+                attrs = flatten(record.attributes, {}, types, "log")
                 trace_id = record.trace_id.hex() or first(REQUEST_KEYS, attrs)
                 text, number = severity_as_sent(record.severity_text, record.severity_number)
                 ts_c.append(ts)
@@ -149,6 +153,7 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 scope_schema_c.append(truncate(scope_logs.schema_url, 1024))
                 scope_attrs_c.append(scope_attrs)
                 dropped_c.append(record.dropped_attributes_count)
+                types_c.append(types)
     return rejections
 
 
@@ -183,13 +188,16 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
         dropped_attrs_c,
         dropped_events_c,
         dropped_links_c,
+        types_c,
     ) = batch.data
     for resource_spans in request.resource_spans:
-        res_attrs = flatten(resource_spans.resource.attributes, {})
+        res_types: dict[str, str] = {}
+        res_attrs = flatten(resource_spans.resource.attributes, {}, res_types, "resource")
         service, version, res_env, res_session = _resource_context(res_attrs)
         for scope_spans in resource_spans.scope_spans:
             scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
-            scope_attrs = flatten(scope_spans.scope.attributes, {})
+            scope_types = dict(res_types)
+            scope_attrs = flatten(scope_spans.scope.attributes, {}, scope_types, "scope")
             for span in scope_spans.spans:
                 start = span.start_time_unix_nano or time.time_ns()
                 if start > MAX_TIMESTAMP_NS:
@@ -198,7 +206,8 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 if start < oldest_ns:
                     rejections.add(OLDER_THAN_RETENTION)
                     continue
-                attrs = flatten(span.attributes, {})
+                types = dict(scope_types)
+                attrs = flatten(span.attributes, {}, types, "span")
                 ts_c.append(start)
                 trace_c.append(span.trace_id.hex())
                 span_c.append(span.span_id.hex())
@@ -227,6 +236,7 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 dropped_attrs_c.append(span.dropped_attributes_count)
                 dropped_events_c.append(span.dropped_events_count)
                 dropped_links_c.append(span.dropped_links_count)
+                types_c.append(types)
     return rejections
 
 
@@ -237,7 +247,7 @@ def _events_json(events: Any) -> str:
             {
                 "timestamp_ns": e.time_unix_nano,
                 "name": truncate(e.name, 1024),
-                "attributes": flatten(e.attributes, {}),
+                "attributes": plain(e.attributes),
                 **({"dropped_attributes_count": e.dropped_attributes_count} if e.dropped_attributes_count else {}),
             }
             for e in events
@@ -255,7 +265,7 @@ def _links_json(links: Any) -> str:
                 "span_id": link.span_id.hex(),
                 "trace_state": link.trace_state,
                 "flags": link.flags,
-                "attributes": flatten(link.attributes, {}),
+                "attributes": plain(link.attributes),
                 **(
                     {"dropped_attributes_count": link.dropped_attributes_count} if link.dropped_attributes_count else {}
                 ),
@@ -388,7 +398,7 @@ def decode(
 
 def _deep_text(value: Any) -> str:
     """A value nested too deeply, as it is stored: JSON text, cut to the value limit, and the marker."""
-    return attributes.truncate(json.dumps(value, ensure_ascii=False)) + attributes.nesting_marker()
+    return attributes.truncate(attributes.compact_json(value)) + attributes.nesting_marker()
 
 
 def add_request(kind: str, message: Any, batch: Batch, oldest_ns: int = 0) -> Rejections:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hlog.query.fields import ATTRIBUTE_TOKENS
+from hlog.query.fields import ATTRIBUTE_TOKENS, FLAT_ATTRIBUTE_TOKENS
 from hlog.query.severity import SEVERITY_LEVEL_SQL
 
 # {db} is our own validated database identifier; {ttl_seconds} an integer we parsed.
@@ -87,6 +87,11 @@ DEDUPLICATION_WINDOW = 1000
 STORAGE_SETTINGS = "index_granularity = 512, min_compress_block_size = 4096, max_compress_block_size = 32768"
 
 
+# the index expressions, braces escaped for the statements' str.format
+_TOKENS = ATTRIBUTE_TOKENS.replace("{", "{{").replace("}", "}}")
+_FLAT_TOKENS = FLAT_ATTRIBUTE_TOKENS.replace("{", "{{").replace("}", "}}")
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step; applied once, in version order, and recorded in hlog_migrations."""
@@ -162,7 +167,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "one text index of attribute tokens instead of four bloom filters",
         (
-            f"ALTER TABLE {{db}}.logs ADD INDEX IF NOT EXISTS idx_attrs {ATTRIBUTE_TOKENS} TYPE {{exact_index}} "
+            f"ALTER TABLE {{db}}.logs ADD INDEX IF NOT EXISTS idx_attrs {_FLAT_TOKENS} TYPE {{exact_index}} "
             "GRANULARITY {text_index_granularity}",
             "ALTER TABLE {db}.logs MATERIALIZE INDEX idx_attrs",
             *(
@@ -240,6 +245,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             f"ALTER TABLE {{db}}.logs ADD COLUMN IF NOT EXISTS SeverityLevel UInt8 MATERIALIZED {SEVERITY_LEVEL_SQL}",
             "ALTER TABLE {db}.logs MATERIALIZE COLUMN SeverityLevel",
+        ),
+    ),
+    Migration(
+        12,
+        "attribute values keep their type; arrays and maps are indexed by element and by path",
+        (
+            *(
+                f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS "
+                "AttributeTypes Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(1))"
+                for table in ("logs", "spans")
+            ),
+            "ALTER TABLE {db}.logs DROP INDEX IF EXISTS idx_attrs",
+            f"ALTER TABLE {{db}}.logs ADD INDEX IF NOT EXISTS idx_attrs {_TOKENS} TYPE {{exact_index}} "
+            "GRANULARITY {text_index_granularity}",
+            "ALTER TABLE {db}.logs MATERIALIZE INDEX idx_attrs",
         ),
     ),
 )

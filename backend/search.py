@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hlog.backend.attributes import typed
 from hlog.backend.timeutil import format_ns
 from hlog.query import CompiledQuery, QueryError, compile_query
 from hlog.query.fields import reserved
@@ -24,7 +25,7 @@ _SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
     "Environment, SessionId, TraceId, SpanId, TraceFlags, Body, LogAttributes, ResourceAttributes, "
     "ScopeName, ScopeVersion, EventName, toUnixTimestamp64Nano(ObservedTimestamp), ResourceSchemaUrl, ScopeSchemaUrl, "
-    "ScopeAttributes, DroppedAttributesCount"
+    "ScopeAttributes, DroppedAttributesCount, AttributeTypes"
 )
 
 
@@ -169,8 +170,9 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         scope_schema,
         scope_attrs,
         dropped,
+        types,
     ) = row
-    return {
+    record = {
         "cursor": Cursor(ts, row_id).encode(),
         "id": str(row_id),
         "timestamp": format_ns(ts, 9),
@@ -197,13 +199,14 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         "scope_schema_url": scope_schema,
         "dropped_attributes_count": dropped,
     }
+    return typed(record, types)
 
 
 _SPAN_SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, "
     "SessionId, Duration, StatusCode, StatusMessage, SpanAttributes, ResourceAttributes, Events, Links, "
     "TraceState, TraceFlags, ScopeName, ScopeVersion, ScopeAttributes, ResourceSchemaUrl, ScopeSchemaUrl, "
-    "DroppedAttributesCount, DroppedEventsCount, DroppedLinksCount"
+    "DroppedAttributesCount, DroppedEventsCount, DroppedLinksCount, AttributeTypes"
 )
 MAX_TRACE_SPANS = 10_000
 
@@ -236,8 +239,9 @@ def span_to_dict(row: Any) -> dict[str, Any]:
         dropped_attrs,
         dropped_events,
         dropped_links,
+        types,
     ) = row
-    return {
+    record = {
         "timestamp": format_ns(ts, 9),
         "timestamp_ns": ts,
         "trace_id": trace,
@@ -265,6 +269,7 @@ def span_to_dict(row: Any) -> dict[str, Any]:
         "dropped_events_count": dropped_events,
         "dropped_links_count": dropped_links,
     }
+    return typed(record, types)
 
 
 class LogSearch:

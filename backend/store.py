@@ -61,6 +61,8 @@ LOG_COLUMNS: tuple[str, ...] = (
     "ScopeSchemaUrl",
     "ScopeAttributes",
     "DroppedAttributesCount",
+    # the type of each attribute value that is not a string, as `log:key` (migration 12)
+    "AttributeTypes",
 )
 SPAN_COLUMNS: tuple[str, ...] = (
     "Timestamp",
@@ -91,10 +93,11 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "DroppedAttributesCount",
     "DroppedEventsCount",
     "DroppedLinksCount",
+    "AttributeTypes",  # as `span:key`
 )
 
 
-_MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes", "ScopeAttributes"})
+_MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes", "ScopeAttributes", "AttributeTypes"})
 _TIME_COLUMNS = frozenset({"Timestamp", "ObservedTimestamp"})
 _UINT8_COLUMNS = frozenset({"TraceFlags", "SeverityNumber"})
 _UINT32_COLUMNS = frozenset({"DroppedAttributesCount", "DroppedEventsCount", "DroppedLinksCount"})

@@ -9,6 +9,7 @@ Usage: python bench/ingest.py [--records 2000000] [--senders 4] [--batch 1000] [
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import random
@@ -72,13 +73,13 @@ def payload(records: int, seed: int) -> bytes:
         lr.trace_id = rng.randbytes(16)
         lr.span_id = rng.randbytes(8)
         for key, value in (
-            ("session.id", f"sess-{rng.randrange(10**5)}"),
-            ("user.id", str(rng.randrange(10**4))),
-            ("http.route", "/api/cart"),
-            ("duration_ms", str(rng.randrange(2000))),
-            ("request.n", str(i)),
+            ("session.id", AnyValue(string_value=f"sess-{rng.randrange(10**5)}")),
+            ("user.id", AnyValue(string_value=str(rng.randrange(10**4)))),
+            ("http.route", AnyValue(string_value="/api/cart")),
+            ("duration_ms", AnyValue(int_value=rng.randrange(2000))),  # what SDKs send for numbers
+            ("request.n", AnyValue(int_value=i)),
         ):
-            lr.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
+            lr.attributes.append(KeyValue(key=key, value=value))
     return request.SerializeToString()
 
 
@@ -165,6 +166,13 @@ def run(store: str, direct: str, bodies: list[bytes], args: argparse.Namespace, 
     stored = json.loads(conn.getresponse().read())["count"]
     server.terminate()
     server.wait()
+    with contextlib.closing(Store(store)) as served:  # bytes a log takes on disk, merged
+        served.command(f"OPTIMIZE TABLE {served.db}.logs FINAL")
+        on_disk, rows = served.query(
+            "SELECT sum(bytes_on_disk), sum(rows) FROM system.parts "
+            "WHERE active AND database = {d:String} AND table = 'logs'",
+            {"d": served.db},
+        )[0]
 
     target = Store(direct)
     per_insert = 100
@@ -184,6 +192,7 @@ def run(store: str, direct: str, bodies: list[bytes], args: argparse.Namespace, 
         "ratio to ceiling": sent / elapsed / ceiling,
         "503 retries": stats["retries"],
         "stored / sent": stored / sent,
+        "bytes a log on disk": on_disk / max(rows, 1),
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from hlog.query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
 from hlog.query.errors import QueryError
-from hlog.query.fields import ATTRIBUTE_TOKENS, attribute_token, reserved, valid_attribute_key
+from hlog.query.fields import ATTRIBUTE_TOKENS, MAX_NESTED_TOKENS, attribute_token, reserved, valid_attribute_key
 from hlog.query.parser import parse
 from hlog.query.severity import LEVEL_RANGES, level_condition, level_from_text
 
@@ -177,9 +177,46 @@ class _Compiler:
         return key
 
     def attribute_expr(self, key: str, pos: int) -> str:
-        """The value of an attribute: the log's own, else its resource's."""
+        """The text of an attribute: the log's own, else its resource's; for `a.b.c` with no such
+        key, the value at path b.c (or c) of a map stored under `a` (or `a.b`); else ''."""
         k = self.bind(self.attribute_key(key, pos))
-        return f"if(mapContains(LogAttributes, {k}), LogAttributes[{k}], ResourceAttributes[{k}])"
+        cases = [f"mapContains(LogAttributes, {k}), LogAttributes[{k}], mapContains(ResourceAttributes, {k})"]
+        value = f"ResourceAttributes[{k}]"
+        parts = key.split(".")
+        for i in range(1, len(parts)):
+            stored, path = self.json_path(parts[:i], parts[i:])
+            cases += [value, f"JSONHas({stored}, {path})"]
+            value = self.json_text(stored, path)
+        return f"multiIf({', '.join(cases)}, {value}, '')"
+
+    def json_path(self, head: list[str], rest: list[str]) -> tuple[str, str]:
+        """The attribute stored under the key `head` joined by dots, and `rest` as JSON path arguments."""
+        h = self.bind(".".join(head))
+        stored = f"if(mapContains(LogAttributes, {h}), LogAttributes[{h}], ResourceAttributes[{h}])"
+        return stored, ", ".join(self.bind(p) for p in rest)
+
+    @staticmethod
+    def json_text(stored: str, path: str) -> str:
+        """The text of the JSON value at `path`: a string without its quotes, anything else as written."""
+        raw = f"JSONExtractRaw({stored}, {path})"
+        return f"if(startsWith({raw}, '\"'), JSONExtractString({stored}, {path}), {raw})"
+
+    def deeper(self, key: str, value: str | None) -> list[str]:
+        """Conditions for `key` (= `value`, or present) as a path inside a map stored under a
+        shorter key, deeper than the index holds (MAX_NESTED_TOKENS): read from the map."""
+        parts = key.split(".")
+        found = []
+        for i in range(1, len(parts) - MAX_NESTED_TOKENS):
+            head = attribute_token(".".join(parts[:i]))
+            if head is None:
+                continue
+            stored, path = self.json_path(parts[:i], parts[i:])
+            if value is None:
+                test = f"JSONHas({stored}, {path})"
+            else:
+                test = f"{self.json_text(stored, path)} = {self.bind(value)}"
+            found.append(f"({self.has_attribute_token(head)} AND {test})")
+        return found
 
     def has_attribute_token(self, token: str) -> str:
         """Whether the log's attribute tokens (see query.fields) include `token`; answered by the index."""
@@ -190,7 +227,7 @@ class _Compiler:
         if column is None:
             token = attribute_token(self.attribute_key(key, pos))
             assert token is not None  # keys are at most MAX_KEY_CHARS ASCII characters
-            return self.has_attribute_token(token)
+            return _any([self.has_attribute_token(token), *self.deeper(key, None)])
         if column.kind == "time":
             return "1"
         return f"{column.column} != ''"
@@ -221,7 +258,7 @@ class _Compiler:
         if column is None and value.kind != "regex" and not pieces and value.text:
             token = attribute_token(self.attribute_key(key, pos), value.text)
             if token is not None:  # the same as `value of key = text`, without reading the maps
-                return self.has_attribute_token(token)
+                return _any([self.has_attribute_token(token), *self.deeper(key, value.text)])
         expr = self.attribute_expr(key, pos) if column is None else column.column
         if value.kind == "regex":
             return f"match({expr}, {self.regex(value)})"
@@ -252,7 +289,9 @@ class _Compiler:
             number = parse_number(value.text)
             if number is None or value.kind == "regex":
                 raise self.error(f"'{op}' needs a number or a duration like 250ms, not {value.text!r}", value.pos)
-            return f"toFloat64OrNull({expr}) {op} {self.bind(number, 'Float64')}"
+            # integers compare as 64-bit integers (exact past 2^53), other numbers as doubles
+            bound = self.bind(*_number_literal(value.text, number))
+            return f"ifNull(toInt64OrNull({expr}) {op} {bound}, toFloat64OrNull({expr}) {op} {bound})"
         if column.kind == "level":
             return self.compare_level(op, value)
         if column.kind == "time":
@@ -275,6 +314,18 @@ class _Compiler:
         return level_condition(chosen) if chosen else "0"
 
 
+def _any(conditions: list[str]) -> str:
+    return conditions[0] if len(conditions) == 1 else "(" + " OR ".join(conditions) + ")"
+
+
+def _number_literal(text: str, number: float) -> tuple[int | float, str]:
+    """A comparison's bound with its ClickHouse type: an integer written as one stays exact."""
+    if _INTEGER.match(text.strip()) and -(2**63) <= int(text) < 2**63:
+        return int(text), "Int64"
+    return number, "Float64"
+
+
+_INTEGER = re.compile(r"^[-+]?\d+$")
 _PLAIN_VALUE = re.compile(r"^[^\s()\"'`:=<>!/][^\s()\"`:=<>!]*$")
 _REGEX_SPECIAL = frozenset("\\^$.|?*+()[]{}/")
 _PYTHON_HEX_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\x\{([0-9a-fA-F]{1,6})\}")

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from starlette.testclient import TestClient
 
 from hlog.backend.access import read_token
@@ -111,17 +111,28 @@ def client(backend: Backend) -> Iterator[TestClient]:
         yield c
 
 
-def kv(key: str, value: Any) -> KeyValue:
-    """An OTLP KeyValue from a Python scalar."""
+def any_value(value: Any) -> AnyValue:
+    """An OTLP AnyValue from Python data: lists are arrays, dicts are maps, None is empty."""
+    if value is None:
+        return AnyValue()
     if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
+        return AnyValue(bool_value=value)
     if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
+        return AnyValue(int_value=value)
     if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
+        return AnyValue(double_value=value)
     if isinstance(value, bytes):
-        return KeyValue(key=key, value=AnyValue(bytes_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+        return AnyValue(bytes_value=value)
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
+    if isinstance(value, dict):
+        return AnyValue(kvlist_value=KeyValueList(values=[kv(k, v) for k, v in value.items()]))
+    return AnyValue(string_value=str(value))
+
+
+def kv(key: str, value: Any) -> KeyValue:
+    """An OTLP KeyValue from Python data (see any_value)."""
+    return KeyValue(key=key, value=any_value(value))
 
 
 def logs_request(records: list[dict[str, Any]], resource: dict[str, Any] | None = None) -> ExportLogsServiceRequest:
@@ -138,7 +149,7 @@ def logs_request(records: list[dict[str, Any]], resource: dict[str, Any] | None 
         lr.time_unix_nano = rec.get("ts", now - (len(records) - i) * 1000)
         lr.severity_text = rec.get("level", "")
         lr.severity_number = rec.get("number", 0)
-        lr.body.string_value = rec.get("body", "")
+        lr.body.CopyFrom(any_value(rec.get("body", "")))
         lr.trace_id = bytes.fromhex(rec.get("trace_id", ""))
         lr.span_id = bytes.fromhex(rec.get("span_id", ""))
         for key, value in rec.get("attrs", {}).items():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
 
+from hlog.backend.attributes import format_double
 from hlog.backend.textsafe import safe, safe_lines
 
 LEVEL_STYLES: dict[str, Style] = {
@@ -79,3 +81,30 @@ def service_label(name: str) -> str:
 def span_status(code: str) -> str:
     """A span's status code without the exporter's prefix: OK, ERROR, UNSET."""
     return one_line(code.removeprefix("STATUS_CODE_"))
+
+
+def attribute_text(value: Any, nested: bool = False) -> str:
+    """An attribute value as the store holds its text (what `key:value` matches): doubles as the
+    exporter writes them, arrays and maps (and anything inside them) as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not nested:
+        return format_double(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def attribute_rows(attributes: dict[str, Any]) -> list[tuple[str, str]]:
+    """Attributes as (key, text) rows, sorted, with maps opened into `key.path` rows (the search
+    finds nested values by that path); two keys that read the same are both shown."""
+    rows: list[tuple[str, str]] = []
+
+    def add(key: str, value: Any, nested: bool) -> None:
+        if isinstance(value, dict) and value:
+            for name, item in value.items():
+                add(f"{key}.{name}", item, True)
+        else:
+            rows.append((key, attribute_text(value, nested)))
+
+    for key, value in attributes.items():
+        add(key, value, False)
+    return sorted(rows)

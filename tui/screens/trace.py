@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hlog.query import format_term
-from hlog.tui.format import clock, duration, one_line, service_label, span_status
+from hlog.tui.format import attribute_text, clock, duration, one_line, service_label, span_status
 from hlog.tui.screens import left
 from hlog.tui.widgets.log_table import Column, LogTable
 
@@ -166,7 +166,7 @@ class TraceScreen(Screen[None]):
         text = Text()
         for event in events[:MAX_EVENT_LINES]:
             attrs = event.get("attributes", {})
-            detail = " ".join(f"{k}={v}" for k, v in attrs.items() if k != "exception.stacktrace")
+            detail = " ".join(f"{k}={attribute_text(v)}" for k, v in attrs.items() if k != "exception.stacktrace")
             if text:
                 text.append("\n")
             text.append(clock(int(event.get("timestamp_ns", 0))) + " ", style="dim")

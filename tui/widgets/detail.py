@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hlog.tui.format import level_style, one_line, pretty_body, service_label, stamp
+from hlog.tui.format import attribute_rows, level_style, one_line, pretty_body, service_label, stamp
 
 
 class DetailPane(VerticalScroll):
@@ -76,8 +76,8 @@ class DetailPane(VerticalScroll):
             ("service_version", log["service_version"]),
         ]
         self._fields = [(k, v) for k, v in self._fields if v]
-        self._fields += sorted(log["attributes"].items())
-        resource = sorted((k, v) for k, v in log["resource_attributes"].items() if k not in log["attributes"])
+        self._fields += attribute_rows(log["attributes"])
+        resource = attribute_rows({k: v for k, v in log["resource_attributes"].items() if k not in log["attributes"]})
         options: list[Option] = []
         for key, value in self._fields:
             options.append(Option(self._field_text(key, value)))
@@ -124,7 +124,7 @@ def _record_fields(log: dict[str, Any]) -> list[tuple[str, str]]:
     """What else OpenTelemetry sent with a log (absent from an older backend's answers)."""
     found = [
         ("scope", " ".join(x for x in (log.get("scope_name", ""), log.get("scope_version", "")) if x)),
-        *((f"scope: {k}", v) for k, v in sorted(log.get("scope_attributes", {}).items())),
+        *((f"scope: {k}", v) for k, v in attribute_rows(log.get("scope_attributes", {}))),
         ("event name", log.get("event_name", "")),
         ("observed", stamp(log["observed_timestamp_ns"]) if log.get("observed_timestamp_ns") else ""),
         ("resource schema", log.get("resource_schema_url", "")),

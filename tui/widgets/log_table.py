@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hlog.tui.format import ERROR_LEVELS, clock, level_style, one_line, service_label
+from hlog.tui.format import ERROR_LEVELS, attribute_text, clock, level_style, one_line, service_label
 
 MAX_WINDOW_ROWS = 2_000
 EDGE_ROWS = 40  # ask for more when the cursor comes this close to an edge of the window
@@ -43,7 +43,8 @@ class Column:
             return clock(log["timestamp_ns"], with_date)
         if self.key.startswith("attr:"):
             name = self.key[5:]
-            return one_line(log["attributes"].get(name) or log["resource_attributes"].get(name, ""))
+            value = log["attributes"].get(name, log["resource_attributes"].get(name, ""))
+            return one_line(attribute_text(value))
         if self.key == "service_name":
             return service_label(log.get("service_name", ""))
         return one_line(str(log.get(self.key, "")))
