@@ -60,7 +60,9 @@ class Backend:
         self.extensions = list(extensions)
         self.limits = limits
         self.committer = Committer(store, max_pending_records, flush_interval, limits=limits, wal_dir=wal_dir)
-        if not ingest:  # a search opened on the store: it reads, `hlog serve` receives
+        if store.target.otel is not None:
+            self.committer.refuse("hlog reads the OpenTelemetry Collector's tables here: send logs to the Collector")
+        elif not ingest:  # a search opened on the store: it reads, `hlog serve` receives
             self.committer.refuse("this process only reads the store: send logs to `hlog serve`")
         self.search = LogSearch(store)
         self.explorer = Explorer(store)

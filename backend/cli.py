@@ -17,7 +17,8 @@ from hlog.backend.access import check_token, default_allowed_hosts, is_loopback_
 from hlog.backend.client import ApiError, default_backend_url
 from hlog.backend.connections import MAX_CONNECTIONS
 from hlog.backend.limits import DEFAULT_LIMITS
-from hlog.backend.store import StoreError, default_store_dsn
+from hlog.backend.otelsource import DEFAULT_LOGS_TABLE, DEFAULT_STATE_DATABASE, DEFAULT_TRACES_TABLE, SOURCES
+from hlog.backend.store import StoreError, default_store_dsn, parse_dsn, with_source
 from hlog.backend.textsafe import safe
 from hlog.backend.timeutil import parse_duration_ns
 
@@ -47,6 +48,47 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token", default=os.environ.get("HLOG_TOKEN"), help="bearer token for the backend (env HLOG_TOKEN)"
     )
+    add_source_options(parser)
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """--source and its options: read the OpenTelemetry Collector's tables as they are."""
+    group = parser.add_argument_group("the OpenTelemetry Collector's tables (docs/otel.md)")
+    group.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="hlog",
+        help="hlog: hlog's own tables (default); otel: the tables the Collector's ClickHouse exporter writes, "
+        "in the --store database, read-only",
+    )
+    group.add_argument(
+        "--logs-table", metavar="NAME", help=f"the Collector's logs table (default {DEFAULT_LOGS_TABLE})"
+    )
+    group.add_argument(
+        "--traces-table", metavar="NAME", help=f"the Collector's traces table (default {DEFAULT_TRACES_TABLE})"
+    )
+    group.add_argument(
+        "--state-database",
+        metavar="NAME",
+        help=f"where hlog keeps its alert rules, settings and views on the Collector's tables "
+        f"(default {DEFAULT_STATE_DATABASE}; never the Collector's database)",
+    )
+
+
+def apply_source_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fold --source otel and its options into args.store (a DSN's query), or exit with usage."""
+    if getattr(args, "source", "hlog") == "hlog":
+        given = [o for o in ("logs_table", "traces_table", "state_database") if getattr(args, o, None)]
+        if given:
+            parser.error(f"--{given[0].replace('_', '-')} needs --source otel")
+        return
+    if not args.store:
+        parser.error("--source otel needs --store: the ClickHouse database the Collector writes to")
+    try:
+        args.store = with_source(args.store, args.source, args.logs_table, args.traces_table, args.state_database)
+        parse_dsn(args.store)
+    except StoreError as err:
+        parser.error(str(err))
 
 
 def _add_schema_options(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +112,7 @@ def _add_schema_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --cluster: replicated tables (ReplicatedMergeTree, {shard}/{replica} macros; needs Keeper)",
     )
+    add_source_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -425,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    apply_source_options(parser, args)
     try:
         if args.command == "serve":
             return cmd_serve(args)

@@ -106,10 +106,13 @@ async def search(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.sql:
         try:
-            tables = Tables(parse_dsn(args.store).database if args.store else DEFAULT_DATABASE)
+            target = parse_dsn(args.store) if args.store else None
         except StoreError as err:
             print(f"hlog: {err}", file=sys.stderr)
             return EXIT_USAGE
+        tables = Tables(target.database if target else DEFAULT_DATABASE)
+        if target is not None and target.otel is not None:  # the views over the Collector's tables
+            compiled = compile_query(args.query, indexed=False)
         sql, params = page_sql(tables, compiled, time_range, min(args.limit, PAGE_ROWS))
         print(f"-- the query, as read: {safe(describe(parse(args.query)))}")
         print(sql)

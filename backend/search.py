@@ -282,7 +282,7 @@ class LogSearch:
     def compile(self, query: str) -> CompiledQuery:
         """The query compiled, its regexes accepted by the store's engine; raises QueryError.
         (A regex the engine refuses would otherwise fail only once a row reaches it.)"""
-        compiled = compile_query(query)
+        compiled = compile_query(query, indexed=self.store.target.otel is None)
         for pattern, position in compiled.regexes:
             if pattern in self._valid_regexes:
                 continue

@@ -23,6 +23,15 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from urllib3.exceptions import HTTPError as TransportError
 
 from hlog.backend import schema
+from hlog.backend.otelsource import (
+    DEFAULT_LOGS_TABLE,
+    DEFAULT_STATE_DATABASE,
+    DEFAULT_TRACES_TABLE,
+    SOURCES,
+    OtelSource,
+    SourceError,
+    view_statements,
+)
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -193,14 +202,20 @@ class StoreTarget:
 
     kind: str  # "chdb" or "http"
     location: str  # a directory for chdb, a base URL (no database) for http
-    database: str
+    database: str  # hlog's database (with `otel`, its state database: rules, settings, the views)
+    otel: OtelSource | None = None  # read the Collector's tables there (--source otel)
 
     def describe(self) -> str:
         """A human-readable location without credentials."""
         if self.kind == "chdb":
-            return f"embedded store at {self.location}"
-        parsed = urlparse(self.location)
-        return f"ClickHouse server {parsed.scheme}://{parsed.hostname}:{parsed.port or ''} database {self.database}"
+            where = f"embedded store at {self.location}"
+        else:
+            parsed = urlparse(self.location)
+            server = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or ''}"
+            where = f"ClickHouse server {server} database {self.database}"
+        if self.otel is not None:
+            where += f" (the Collector's {self.otel.database}.{self.otel.logs_table}, read-only)"
+        return where
 
     def wal_dir(self) -> Path:
         """Where ingest keeps its write-ahead log, one per database: inside an embedded
@@ -231,7 +246,32 @@ def parse_dsn(dsn: str) -> StoreTarget:
         raise StoreError(f"store {dsn!r}: use chdb:///path or http(s)://user:pass@host:8123/db")
     if not _IDENTIFIER.match(target.database):
         raise StoreError(f"store {dsn!r}: database name {target.database!r} must be a plain identifier")
+    source = query.get("source", "hlog")
+    if source not in SOURCES:
+        raise StoreError(f"store {dsn!r}: source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if source == "otel":
+        try:  # the DSN's database holds the Collector's tables; hlog keeps its own state beside them
+            otel = OtelSource(
+                target.database,
+                query.get("logs_table", DEFAULT_LOGS_TABLE),
+                query.get("traces_table", DEFAULT_TRACES_TABLE),
+            )
+        except SourceError as err:
+            raise StoreError(f"store {dsn!r}: {err}") from None
+        state = query.get("state_database", DEFAULT_STATE_DATABASE)
+        if not _IDENTIFIER.match(state) or state == target.database:
+            raise StoreError(f"store {dsn!r}: the state database must be a plain name other than the Collector's")
+        target = StoreTarget(target.kind, target.location, state, otel)
     return target
+
+
+def with_source(dsn: str, source: str, logs_table: str | None, traces_table: str | None, state: str | None) -> str:
+    """`dsn` with the --source options (`source=otel&logs_table=…`) in its query."""
+    if source == "hlog":
+        return dsn
+    extra = {"source": source, "logs_table": logs_table, "traces_table": traces_table, "state_database": state}
+    joined = "&".join(f"{k}={v}" for k, v in extra.items() if v)
+    return dsn + ("&" if urlparse(dsn).query else "?") + joined
 
 
 UNKNOWN_TABLE, UNKNOWN_DATABASE, ACCESS_DENIED = 60, 81, 497
@@ -301,10 +341,11 @@ def format_statement(statement: str, db: str, ttl_seconds: int) -> str:
 
 
 def migrate_database(
-    client: Client, db: str, retention_seconds: int | None, replicated: bool = False
+    client: Client, db: str, retention_seconds: int | None, replicated: bool = False, state_only: bool = False
 ) -> tuple[list[schema.Migration], int]:
     """Create database `db` or bring it to the latest schema through `client`; the migrations
-    applied and the retention in force. (`replicated`: a cluster node's tables, replicated.)"""
+    applied and the retention in force. (`replicated`: a cluster node's tables, replicated;
+    `state_only`: hlog's own tables only, no logs or spans: they are views over the Collector's.)"""
     from hlog.backend.cluster import replicated_statement
 
     def made(statement: str, ttl: int) -> str:
@@ -327,10 +368,11 @@ def migrate_database(
         applied.append(migration)
         log.info("store: applying migration %d (%s)", migration.version, migration.name)
         for statement in migration.statements:
-            client.command(made(statement, ttl))
+            if not (state_only and _LOGS_OR_SPANS.search(statement)):
+                client.command(made(statement, ttl))
         client.insert(f"{db}.hlog_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
     if stored != ttl:
-        if stored is not None:
+        if stored is not None and not state_only:
             for table in schema.RETENTION_TABLES:
                 client.command(
                     f"ALTER TABLE {db}.{table} MODIFY TTL toDateTime(Timestamp) + toIntervalSecond({int(ttl)})",
@@ -339,6 +381,8 @@ def migrate_database(
         client.insert(f"{db}.hlog_settings", [["retention_seconds", str(ttl)]], column_names=["key", "value"])
     return applied, ttl
 
+
+_LOGS_OR_SPANS = re.compile(r"\{db\}\.(logs|spans)\b")
 
 # Embedded engine paths this process has opened: chDB keeps its lock on them until exit.
 _ENGINE_PATHS: set[str] = set()
@@ -403,7 +447,15 @@ class Store:
         self.read_guard: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
         try:
             self._writer = self._connect()
-            if migrate and cluster:
+            if self.target.otel is not None:
+                if cluster:
+                    raise StoreError("--source otel reads one server's tables: --cluster does not apply")
+                self.applied, self.retention_seconds = migrate_database(
+                    self._writer, self.db, retention_seconds, state_only=True
+                )
+                for statement in view_statements(self._writer, self.target.otel, self.db):
+                    self._writer.command(statement)
+            elif migrate and cluster:
                 from hlog.backend.cluster import migrate_cluster
 
                 self.applied, self.retention_seconds = migrate_cluster(self, cluster, retention_seconds, replicated)

@@ -92,8 +92,9 @@ def parse_timestamp_ns(text: str) -> int | None:
 
 
 class _Compiler:
-    def __init__(self, query: str) -> None:
+    def __init__(self, query: str, indexed: bool = True) -> None:
         self.query = query
+        self.indexed = indexed  # the table has hlog's attribute index (not the Collector's tables)
         self.params: dict[str, Any] = {}
         self.regexes: list[tuple[str, int]] = []
 
@@ -201,6 +202,25 @@ class _Compiler:
         raw = f"JSONExtractRaw({stored}, {path})"
         return f"if(startsWith({raw}, '\"'), JSONExtractString({stored}, {path}), {raw})"
 
+    def present(self, key: str) -> str:
+        """`key` is set, read from the maps: a key of the log or its resource, or a path inside a map."""
+        k = self.bind(key)
+        found = [f"mapContains(LogAttributes, {k})", f"mapContains(ResourceAttributes, {k})"]
+        parts = key.split(".")
+        for i in range(1, len(parts)):
+            stored, path = self.json_path(parts[:i], parts[i:])
+            found.append(f"JSONHas({stored}, {path})")
+        return _any(found)
+
+    def equals(self, key: str, text: str, pos: int) -> str:
+        """`key:text` read from the maps (what the index answers on hlog's own tables): the value,
+        or an element of an array stored as JSON."""
+        expr = self.attribute_expr(key, pos)
+        v = self.bind(text)
+        unquoted = "if(startsWith(e, '\"'), JSONExtractString(e), e)"
+        element = f"arrayExists(e -> {unquoted} = {v}, JSONExtractArrayRaw({expr}))"
+        return f"({expr} = {v} OR (startsWith({expr}, '[') AND {element}))"
+
     def deeper(self, key: str, value: str | None) -> list[str]:
         """Conditions for `key` (= `value`, or present) as a path inside a map stored under a
         shorter key, deeper than the index holds (MAX_NESTED_TOKENS): read from the map."""
@@ -227,6 +247,8 @@ class _Compiler:
         if column is None:
             token = attribute_token(self.attribute_key(key, pos))
             assert token is not None  # keys are at most MAX_KEY_CHARS ASCII characters
+            if not self.indexed:
+                return self.present(key)
             return _any([self.has_attribute_token(token), *self.deeper(key, None)])
         if column.kind == "time":
             return "1"
@@ -257,6 +279,8 @@ class _Compiler:
             raise self.error("timestamp takes a comparison: > >= < <=", value.pos)
         if column is None and value.kind != "regex" and not pieces and value.text:
             token = attribute_token(self.attribute_key(key, pos), value.text)
+            if not self.indexed:
+                return self.equals(key, value.text, pos)
             if token is not None:  # the same as `value of key = text`, without reading the maps
                 return _any([self.has_attribute_token(token), *self.deeper(key, value.text)])
         expr = self.attribute_expr(key, pos) if column is None else column.column
@@ -362,16 +386,17 @@ def format_term(key: str, value: str, exclude: bool = False) -> str:
     return ("-" if exclude else "") + f"{key}:{format_value(value)}"
 
 
-def compile_node(node: Node, query: str = "") -> CompiledQuery:
-    """Compile a parsed query; `query` is the source text, for error positions."""
-    compiler = _Compiler(query)
+def compile_node(node: Node, query: str = "", indexed: bool = True) -> CompiledQuery:
+    """Compile a parsed query; `query` is the source text, for error positions. Without
+    `indexed` (the Collector's tables), attribute terms read the maps instead of hlog's index."""
+    compiler = _Compiler(query, indexed)
     sql = compiler.node(node)
     return CompiledQuery(sql, compiler.params, tuple(compiler.regexes))
 
 
-def compile_query(query: str) -> CompiledQuery:
+def compile_query(query: str, indexed: bool = True) -> CompiledQuery:
     """Parse and compile a search string; raises only QueryError."""
-    return compile_node(parse(query), query)
+    return compile_node(parse(query), query, indexed)
 
 
 def _quoted(pieces: Sequence[str]) -> str:

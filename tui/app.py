@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from hlog import __version__
+from hlog.backend.cli import add_source_options, apply_source_options
 from hlog.backend.client import ApiClient, default_backend_url
 from hlog.backend.textsafe import safe, safe_lines
 from hlog.backend.timeutil import parse_duration_ns, parse_time_ns
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo", action="store_true", help="open a separate demo store filled with realistic traffic (a few seconds)"
     )
+    add_source_options(parser)
     return parser
 
 
@@ -192,7 +194,9 @@ def _range(args: argparse.Namespace) -> Range:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `hlog-tui`."""
     os.umask(0o077)  # an embedded store, the history and the token hold private data: owner only
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    apply_source_options(parser, args)
     try:
         time_range = _range(args)
     except ValueError as err:

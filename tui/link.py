@@ -94,7 +94,11 @@ async def connect(
         url = backend_url or default_backend_url()
         if await probe(url):
             return Link(ApiClient(remote_http(url, token), f"backend {url}"), f"backend {url}")
-    if parse_dsn(store_dsn or default_store_dsn()).kind == "http":
+    target = parse_dsn(store_dsn or default_store_dsn())
+    if target.otel is not None:  # the Collector writes its tables: read them, evaluate the rules
+        store = await asyncio.to_thread(Store, store_dsn)
+        return await embed(with_alerts(store))
+    if target.kind == "http":
         # a ClickHouse server is fed by `hlog serve`: only read it (a user with SELECT is enough)
         store = await asyncio.to_thread(Store, store_dsn, migrate=False)
         return await embed(with_alerts(store, owner=False))
