@@ -23,6 +23,7 @@ from hlog.backend.cluster import nodes  # noqa: E402
 from hlog.backend.search import Cursor, LogSearch, TimeRange, page_sql  # noqa: E402
 from hlog.backend.store import Store  # noqa: E402
 from hlog.query import compile_query  # noqa: E402
+from tests import otel_tables  # noqa: E402
 from tests.clickhouse import running, start_cluster  # noqa: E402
 
 PAGE_ROWS = 200
@@ -57,7 +58,42 @@ def open_store(dsn: str, rows: int, cluster: str | None = None) -> Store:
         if not cluster:
             store.connection().command(f"OPTIMIZE TABLE {target} FINAL")
         print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    wait_for_mutations(store)
     return store
+
+
+def wait_for_mutations(store: Store) -> None:
+    """Measure only once a migration's background work (an index rebuilt over old parts) is done."""
+    t0, waited = time.perf_counter(), False
+    sql = "SELECT count() FROM system.mutations WHERE database = {d:String} AND NOT is_done"
+    while store.query(sql, {"d": store.db}, reads_ingest=False)[0][0]:
+        if not waited:
+            print("waiting for the store's migrations to finish in the background ...", flush=True)
+        waited = True
+        time.sleep(1)
+    if waited:
+        print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def open_otel(hlog_store: Store, directory: str, rows: int) -> Store:
+    """The embedded store's logs copied once into `otel.otel_logs` (the exporter's newer DDL, in
+    the same engine), opened as --source otel does."""
+    have = hlog_store.query("SELECT count() FROM system.tables WHERE database = 'otel' AND name = 'otel_logs'")[0][0]
+    if not have or hlog_store.query("SELECT count() FROM otel.otel_logs")[0][0] != rows:
+        print(f"copying {rows:,} logs into otel.otel_logs (the exporter's DDL) ...", flush=True)
+        t0 = time.perf_counter()
+        hlog_store.command("DROP TABLE IF EXISTS otel.otel_logs")
+        otel_tables.create(hlog_store.command, "otel", "newer")
+        hlog_store.command(
+            "INSERT INTO otel.otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, "
+            "ServiceName, Body, ResourceAttributes, ScopeName, ScopeVersion, LogAttributes) "
+            "SELECT Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, Body, "
+            "mapUpdate(ResourceAttributes, map('session.id', SessionId)), ScopeName, ScopeVersion, LogAttributes "
+            f"FROM {hlog_store.db}.logs"
+        )
+        hlog_store.command("OPTIMIZE TABLE otel.otel_logs FINAL")
+        print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    return Store(f"chdb://{directory}?database=otel&source=otel&state_database=hlog_otel")
 
 
 def measure(store: Store, runs: int) -> dict[str, tuple[float, float | None, float | None]]:
@@ -69,7 +105,7 @@ def measure(store: Store, runs: int) -> dict[str, tuple[float, float | None, flo
     results: dict[str, tuple[float, float | None, float | None]] = {}
 
     def row(label: str, query: str, target: float, before: Cursor | None = None) -> None:
-        sql, params = page_sql(store.tables, compile_query(query), everything, PAGE_ROWS + 1, before)
+        sql, params = page_sql(store.tables, search.compile(query), everything, PAGE_ROWS + 1, before)
         ours = p50(lambda: search.page(query, everything, PAGE_ROWS, before), runs)
         results[label] = (ours, p50(lambda: store.query(sql, params), runs), target)
 
@@ -113,11 +149,18 @@ def main() -> None:
         help="the embedded store's directory",
     )
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="also the same logs in an otel_logs made with the Collector's exporter DDL, read with --source otel",
+    )
     add_store_options(parser)
     args = parser.parse_args()
     data = Path(__file__).resolve().parent / "data"
     with contextlib.ExitStack() as stack:
         stores = [("embedded", open_store(f"chdb://{args.embedded}", args.rows))]
+        if args.otel:
+            stores.append(("otel_logs", open_otel(stores[0][1], args.embedded, args.rows)))
         if args.server:
             server = stack.enter_context(running(data / "search-server"))
             stores.append(("server", open_store(server.dsn("hlog"), args.rows)))

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Static
@@ -103,7 +104,7 @@ class HlogApp(App[None]):
         try:
             self.link = await self.link_factory()
         except Exception as err:  # the store or backend could not be reached: say so, keep trying
-            self.query_one("#connecting", Static).update(f"cannot reach the backend: {err}\nretrying…")
+            self.query_one("#connecting", Static).update(Text(f"✗ {safe_lines(str(err))}\nretrying every 3 s…"))
             self.set_timer(3, self._connect)
             return
         from hlog.tui.screens.search import SearchScreen

@@ -83,6 +83,11 @@ def span_status(code: str) -> str:
     return one_line(code.removeprefix("STATUS_CODE_"))
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """`1 match`, `2 matches`, `1,204 logs`."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
 def attribute_text(value: Any, nested: bool = False) -> str:
     """An attribute value as the store holds its text (what `key:value` matches): doubles as the
     exporter writes them, arrays and maps (and anything inside them) as compact JSON."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from hlog.backend.access import TokenError, load_or_create_token
 from hlog.backend.app import Backend
 from hlog.backend.client import ApiClient, default_backend_url, in_process_http, probe, remote_http
 from hlog.backend.connections import server_config
-from hlog.backend.store import Store, default_store_dsn, parse_dsn
+from hlog.backend.store import Store, StoreError, default_store_dsn, parse_dsn
 
 log = logging.getLogger(__name__)
 INGEST_HOST = "127.0.0.1"
@@ -89,11 +90,14 @@ async def connect(
     serve_ingest: bool = True,
     ingest_port: int = INGEST_PORT,
 ) -> Link:
-    """A running backend when one answers (and no store was named), else one in this process."""
+    """A running backend when one answers (and no store was named), else one in this process.
+    A backend the user named (--backend, $HLOG_BACKEND) must answer: no quiet fallback."""
     if store_dsn is None:
         url = backend_url or default_backend_url()
         if await probe(url):
             return Link(ApiClient(remote_http(url, token), f"backend {url}"), f"backend {url}")
+        if backend_url or os.environ.get("HLOG_BACKEND"):
+            raise StoreError(f"the backend {url} does not answer (is `hlog serve` running there?)")
     target = parse_dsn(store_dsn or default_store_dsn())
     if target.otel is not None:  # the Collector writes its tables: read them, evaluate the rules
         store = await asyncio.to_thread(Store, store_dsn)

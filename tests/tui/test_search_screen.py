@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
 
 from hlog.backend.store import Store
+from hlog.tui.app import HlogApp
 from hlog.tui.screens.search import SearchScreen
+from hlog.tui.timerange import Range
 from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import MAX_WINDOW_ROWS, LogTable
 from hlog.tui.widgets.search_bar import SearchBar
@@ -54,6 +61,8 @@ async def test_search_and_syntax_error(shop_store: Store, make_app) -> None:  # 
         text = str(error.render())
         assert "dangling operator" in text and "column 16" in text and "^" in text
         assert bodies(app) == ["POST /checkout 502 in 840ms", "payment declined: card expired"]
+        status = str(app.screen.query_one("#status").render())  # no count coming: it says so
+        assert "counting" not in status and status.startswith("invalid query: no count")
         # history: up brings back the previous query
         bar = app.screen.query_one(SearchBar)
         bar.focus()
@@ -322,3 +331,34 @@ async def test_detail_shows_what_opentelemetry_sent(store: Store, make_app) -> N
         assert shown["scope = tests 3.1"] and shown["scope: library.kind = orm"]
         assert shown["event name = order.placed"] and shown["resource schema = https://opentelemetry.io/schemas/1.26.0"]
         assert any(label.startswith("observed = ") for label in shown)
+
+
+async def test_a_named_backend_that_does_not_answer_is_said_and_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hlog-tui --backend URL` with nothing there: the screen names that backend; the app does
+    not open the embedded store instead."""
+    from hlog.tui import link
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # were it to fall back, to a store of its own
+    monkeypatch.delenv("HLOG_BACKEND", raising=False)
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = HlogApp(lambda: link.connect(url, None), "", Range("24h"), history_path=tmp_path / "history.json")
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        text = str(app.query_one("#connecting", Static).render())
+        assert f"the backend {url} does not answer" in text and "retrying" in text
+        assert app.link is None
+    assert not (tmp_path / "hlog" / "store").exists()
+
+
+async def test_one_of_a_kind_is_singular(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    ingest(store, logs_request([{"body": "the only one", "level": "ERROR", "ts": NOW_NS - 60 * 10**9}]))
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert str(app.screen.query_one("#status").render()).startswith("1 match  ·")
+        axis = "".join(segment.text for segment in app.screen.query_one(Histogram)._axis(120))
+        assert " 1 log " in axis

@@ -17,6 +17,7 @@ from hlog.backend.client import ApiError
 from hlog.backend.textsafe import safe, safe_lines
 from hlog.backend.timeutil import format_ns, parse_duration_ns
 from hlog.query import QueryError, compile_query
+from hlog.tui.format import plural
 from hlog.tui.screens import left
 from hlog.tui.widgets.safe_input import SafeInput
 
@@ -138,7 +139,10 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             self.query_one("#query-status", Static).update(status)
             return
         self.query_one("#query-status", Static).update(
-            Text(f"✓ valid query: {count:,} matching logs in the last {span_text(window_ns // 10**9)}", style="green")
+            Text(
+                f"✓ valid query: {plural(count, 'matching log')} in the last {span_text(window_ns // 10**9)}",
+                style="green",
+            )
         )
 
     def _body(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Input, Static
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
 from hlog.query import QueryError, describe, format_term, mixes_or_and_and, parse
-from hlog.tui.format import one_line
+from hlog.tui.format import one_line, plural
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.histogram import Histogram
@@ -72,6 +72,7 @@ class SearchScreen(Screen[None]):
         self.range = time_range or Range()
         self.range_stack: list[Range] = []
         self.total: int | None = None
+        self.count_note = ""  # why no count will come, when one will not
         self.live = False
         self.new_while_paused = 0
         self._generation = 0
@@ -115,6 +116,7 @@ class SearchScreen(Screen[None]):
         """Run the current query: first page, count and histogram, each in its worker."""
         self._generation += 1
         self.total = None
+        self.count_note = ""
         self.new_while_paused = 0
         start, end = self.range.bounds(self.hlog.now_ns())
         self.table.with_date = (end or self.hlog.now_ns()) - start > 86400 * 10**9
@@ -143,8 +145,12 @@ class SearchScreen(Screen[None]):
     async def _load_count(self, generation: int) -> None:
         try:
             total = await self.hlog.api.count(**self._params())
-        except Exception:
-            return  # the page worker reports errors
+        except Exception as err:  # the page worker reports errors; the status line says no count comes
+            if generation == self._generation:
+                invalid = isinstance(err, ApiError) and err.payload.get("type") == "query"
+                self.count_note = "invalid query: no count" if invalid else "no count (the backend did not answer)"
+                self._update_status()
+            return
         if generation == self._generation:
             self.total = total
             self._update_status()
@@ -217,7 +223,7 @@ class SearchScreen(Screen[None]):
         self.set_timer(RETRY_SECONDS, self.run_search)
 
     def _update_status(self) -> None:
-        total = "counting…" if self.total is None else f"{self.total:,} matches"
+        total = self.count_note or ("counting…" if self.total is None else plural(self.total, "match", "matches"))
         parts = [total, self.range.label(), self.hlog.link_label]
         if self.hlog.api.partial:  # a shard of the store did not answer
             parts.insert(1, "⚠ " + one_line(self.hlog.api.partial))

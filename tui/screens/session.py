@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hlog.query import format_term
-from hlog.tui.format import LEVEL_STYLES, duration, one_line, service_label, stamp
+from hlog.tui.format import LEVEL_STYLES, duration, one_line, plural, service_label, stamp
 from hlog.tui.screens import left
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.log_table import Column, LogTable
@@ -89,12 +89,11 @@ class SessionScreen(Screen[None]):
         if s["user_id"]:
             text.append(f"   user {one_line(s['user_id'])}", style="bold cyan")
         text.append(f"\n{stamp(s['first_ns'])} → {stamp(s['last_ns'])}  ({duration(s['duration_ns'])})", style="dim")
-        text.append(f"\n{s['log_count']:,} logs   ")
-        for level, n in sorted(s["levels"].items()):
+        text.append(f"\n{plural(s['log_count'], 'log')}   ")
+        for level, n in sorted(s["levels"].items()):  # the errors among them once, in red
             text.append(f"{one_line(level)} {n:,}  ", style=LEVEL_STYLES.get(level, ""))
-        text.append(
-            f"  {s['errors']:,} errors" if s["errors"] else "  no errors", style="bold red" if s["errors"] else "green"
-        )
+        if not s["errors"]:
+            text.append("  no errors", style="green")
         text.append("\nservices: " + ", ".join(service_label(x) for x in s["services"]), style="dim")
         return text
 
@@ -107,7 +106,7 @@ class SessionScreen(Screen[None]):
         text.append(one_line(r["name"] or r["trace_id"][:16]))
         if r["duration_ns"]:
             text.append(f"  {duration(r['duration_ns'])}", style="cyan")
-        text.append(f"  {r['logs']} logs", style="dim")
+        text.append(f"  {plural(r['logs'], 'log')}", style="dim")
         return text
 
     @work(exclusive=True, group="logs")

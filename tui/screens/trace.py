@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hlog.query import format_term
-from hlog.tui.format import attribute_text, clock, duration, one_line, service_label, span_status
+from hlog.tui.format import attribute_text, clock, duration, one_line, plural, service_label, span_status
 from hlog.tui.screens import left
 from hlog.tui.widgets.log_table import Column, LogTable
 
@@ -105,8 +105,8 @@ class TraceScreen(Screen[None]):
         errors = sum(1 for s in spans if span_status(s["status_code"]) == "ERROR")
         services = sorted({service_label(s["service_name"]) for s in spans})
         summary = Text(f"trace {one_line(self.trace_id)}", style="bold")
-        summary.append(f"   {duration(total)}   {len(spans)} spans   ", style="cyan")
-        summary.append(f"{errors} errors" if errors else "no errors", style="bold red" if errors else "green")
+        summary.append(f"   {duration(total)}   {plural(len(spans), 'span')}   ", style="cyan")
+        summary.append(plural(errors, "error") if errors else "no errors", style="bold red" if errors else "green")
         summary.append("\nservices: " + ", ".join(services), style="dim")
         self.query_one("#trace-summary", Static).update(summary)
         items = [Option(Text("(whole trace)", style="dim"), id=WHOLE_TRACE)]

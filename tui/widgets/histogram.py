@@ -10,7 +10,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hlog.tui.format import clock, level_style
+from hlog.tui.format import clock, level_style, plural
 
 # bottom to top: the levels people look for first sit at the base of each bar
 STACK_ORDER = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
@@ -97,7 +97,7 @@ class Histogram(Widget):
         with_date = data["end_ns"] - data["start_ns"] > 86400 * 10**9
         left = clock(data["start_ns"], with_date)
         right = clock(data["end_ns"], with_date)
-        total = f"{data['total']:,} logs"
+        total = plural(data["total"], "log")
         middle = total
         selected = self.bucket_range(self.selected)
         if selected is not None:
