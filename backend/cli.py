@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "instrumented with the hlog SDK) on loopback ports, send them user traffic with session "
         "headers, and let their logs and spans flow into a running backend.",
     )
-    demo.add_argument("--duration", default="60s", help="how long to play traffic (default 60s)")
+    demo.add_argument("--duration", default="60s", help="how long to play traffic: seconds, or 90s, 5m (default 60s)")
     demo.add_argument("--rate", type=float, default=20, help="requests a second (default 20)")
     demo.add_argument("--seed", type=int, default=1, help="same seed, same run")
     demo.add_argument(
@@ -408,7 +408,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     url = args.backend or default_backend_url()
     try:
-        duration = parse_duration_ns(args.duration) / 1e9
+        text = args.duration.strip()  # a plain number is seconds
+        duration = parse_duration_ns(text + "s" if text.replace(".", "", 1).isdigit() else text) / 1e9
     except ValueError as err:
         return _fail(str(err), EXIT_USAGE)
     if args.rate <= 0:

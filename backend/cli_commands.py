@@ -84,6 +84,13 @@ def _time_range(args: argparse.Namespace) -> TimeRange:
     return TimeRange(start, end)
 
 
+def _range_words(args: argparse.Namespace) -> str:
+    """The searched range in words, for messages."""
+    if args.from_:
+        return f"from {safe(args.from_)} to {safe(args.to or 'now')}"
+    return f"in the last {args.since}" if args.since else "at any time"
+
+
 def _range_params(time_range: TimeRange) -> dict[str, Any]:
     return {
         "from": format_ns(time_range.start_ns, 9) if time_range.start_ns is not None else None,
@@ -134,6 +141,8 @@ async def search(args: argparse.Namespace) -> int:
                 cursor = page["next_cursor"]
                 if not cursor:
                     break
+            if remaining == args.limit and sys.stdout.isatty():  # nothing printed: say so (pipes stay empty)
+                print(f"no logs match {safe(args.query)!r} {_range_words(args)}", file=sys.stderr)
         if api.partial:
             print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
     return 0

@@ -56,7 +56,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             yield Label("Name")
             yield SafeInput(rule.get("name", ""), placeholder="checkout errors", id="name")
             yield Label("Query")
-            yield SafeInput(self.initial_query, placeholder="level:error service:checkout", id="query")
+            yield SafeInput(self.initial_query, placeholder="e.g. level:error service_name:checkout", id="query")
             yield Static(id="query-status")
             with Horizontal(classes="form-row"):
                 yield Select(

@@ -73,7 +73,7 @@ class SearchBar(SafeInput):
 
     def __init__(self, history: History, suggester: Suggester | None = None, **kwargs: Any) -> None:
         super().__init__(
-            placeholder='search: level:error service:checkout "card declined"  (Enter to run)',
+            placeholder='search: level:error service_name:checkout "card declined"  (Enter to run)',
             suggester=suggester,
             **kwargs,
         )
