@@ -32,7 +32,7 @@ async def test_create_test_and_manage_a_rule(shop_store: Store, make_app, receiv
         assert "dangling operator" in str(form.query_one("#query-status").render())
         form.query_one("#query").value = "level:error service:payments"
         await settle(pilot)
-        assert "1 matching logs in the last 1h" in str(form.query_one("#query-status").render())
+        assert "1 matching log in the last 1h" in str(form.query_one("#query-status").render())
         await pilot.press("ctrl+t")
         await settle(pilot)
         (sent,) = receiver.at("/tui")
@@ -169,3 +169,50 @@ async def test_leaving_the_alerts_screen_before_it_loads(shop_store: Store, make
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, SearchScreen)
+
+
+async def test_the_form_guards_against_what_users_trip_over(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, AlertFormScreen)
+        # an empty query is no valid-looking rule: said, and saved only when asked twice
+        assert str(form.query_one("#query-status").render()).startswith("⚠ no query: the rule would count every log")
+        assert form.query_one("#query").value == "" and form.query_one("#query").placeholder.startswith("e.g. ")
+        form.query_one("#name").value = "anything at all"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Ctrl+S again" in str(form.query_one("#form-status").render()) and app.screen is form
+        assert RuleStore(shop_store).all() == []
+        # a count that answers after the query turned invalid does not say "valid"
+        form.query_one("#query").value = "level:error"
+        form.query_one("#query").value = "level:error AND ("
+        await settle(pilot)
+        status = str(form.query_one("#query-status").render())
+        assert status.startswith("✗") and "valid" not in status
+        # a bad URL is named as the form names it
+        form.query_one("#query").value = "level:error"
+        form.query_one("#url-discord").value = "ftp://example.com/hook"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        error = str(form.query_one("#form-status").render())
+        assert error.startswith("✗ Discord webhook URL:") and "destinations.0" not in error
+        labels = [str(option[0]) for option in form.query_one("#condition")._options]
+        assert labels == ["at least (>=)", "at most (<=)"]
+        form.query_one("#url-discord").value = ""
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        (rule,) = RuleStore(shop_store).all()
+        # delete asks first
+        await pilot.press("A")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("D")
+        await settle(pilot)
+        assert [r.id for r in RuleStore(shop_store).all()] == [rule.id]
+        await pilot.press("D")
+        await settle(pilot)
+        assert RuleStore(shop_store).all() == []

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hlog.tui.app import HlogApp
 
 KINDS = ("slack", "discord", "webhook")
+KIND_LABELS = {"slack": "Slack webhook", "discord": "Discord webhook", "webhook": "JSON webhook"}
 
 
 class AlertFormScreen(Screen[dict[str, Any] | None]):
@@ -40,6 +41,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         super().__init__()
         self.rule = rule or {}
         self.initial_query = self.rule.get("query", query)
+        self._save_empty = False  # the user was told the query is empty and saves again
 
     @property
     def hlog(self) -> HlogApp:
@@ -60,7 +62,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             yield Static(id="query-status")
             with Horizontal(classes="form-row"):
                 yield Select(
-                    [("more than (>=)", "above"), ("fewer than (<=)", "below")],
+                    [("at least (>=)", "above"), ("at most (<=)", "below")],
                     value=rule.get("condition", "above"),
                     allow_blank=False,
                     id="condition",
@@ -76,13 +78,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             yield Label("Group by (optional key: one alert per value)")
             yield SafeInput(rule.get("group_by", ""), placeholder="service_name", id="group_by")
             for kind in KINDS:
-                yield Label(
-                    {
-                        "slack": "Slack incoming webhook URL",
-                        "discord": "Discord webhook URL",
-                        "webhook": "JSON webhook URL",
-                    }[kind]
-                )
+                yield Label(f"{KIND_LABELS[kind]} URL")
                 yield SafeInput(by_kind[kind]["url"], placeholder="https://…", id=f"url-{kind}")
             yield Label("Webhook secret (signs the body, HMAC-SHA256)")
             yield SafeInput(by_kind["webhook"]["secret"], password=True, id="secret")
@@ -108,9 +104,11 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
 
     def _check_query(self, query: str) -> None:
         status = self.query_one("#query-status", Static)
+        self._save_empty = False
         try:
             compile_query(query)
         except QueryError as err:
+            self.workers.cancel_group(self, "preview")  # a count of an earlier text must not say "valid"
             status.update(
                 Text(
                     f"✗ {err.message} (column {err.column})\n  {err.context.replace(chr(10), chr(10) + '  ')}",
@@ -118,7 +116,10 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
                 )
             )
             return
-        status.update(Text("✓ valid query; counting…", style="green"))
+        if not query.strip():
+            status.update(Text("⚠ no query: the rule would count every log", style="yellow"))
+        else:
+            status.update(Text("✓ valid query; counting…", style="green"))
         self._preview(query)
 
     @work(exclusive=True, group="preview")
@@ -130,7 +131,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
         now = self.hlog.now_ns()
         try:
             count = await self.hlog.api.count(q=query, **{"from": format_ns(now - window_ns, 9)})
-            if left(self):  # the user left this screen while the backend answered
+            if left(self) or query != self.query_one("#query", Input).value:  # left, or typed on since
                 return
         except Exception as err:
             if left(self):
@@ -138,12 +139,12 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             status = Text(f"✓ valid query; no count: {safe(str(err))}", style="yellow")
             self.query_one("#query-status", Static).update(status)
             return
-        self.query_one("#query-status", Static).update(
-            Text(
-                f"✓ valid query: {plural(count, 'matching log')} in the last {span_text(window_ns // 10**9)}",
-                style="green",
-            )
-        )
+        counted = f"{plural(count, 'matching log')} in the last {span_text(window_ns // 10**9)}"
+        if not query.strip():
+            text = Text(f"⚠ no query: the rule would count every log ({counted})", style="yellow")
+        else:
+            text = Text(f"✓ valid query: {counted}", style="green")
+        self.query_one("#query-status", Static).update(text)
 
     def _body(self) -> dict[str, Any]:
         """The rule as the API takes it; raises ValueError for fields that are not numbers or durations."""
@@ -201,6 +202,10 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
     async def _save(self) -> None:
         try:
             body = self._body()
+            if not body["query"] and not self._save_empty:  # asked once, saved on the second Ctrl+S
+                self._save_empty = True
+                self._status("⚠ no query: the rule counts every log. Ctrl+S again to save it so", "bold yellow")
+                return
             if self.rule.get("id"):
                 saved = await self.hlog.api.call("PUT", f"/api/alerts/{self.rule['id']}", body)
             else:
@@ -209,7 +214,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
             self._status(f"✗ {err}", "bold red")
             return
         except ApiError as err:
-            self._status(f"✗ {err.payload.get('field', '')}: {err}", "bold red")
+            self._status(f"✗ {_field_label(str(err.payload.get('field', '')), body)}: {err}", "bold red")
             return
         self.notify(f"Alert rule {safe(saved['name'])!r} saved", timeout=3)
         if not left(self):
@@ -241,3 +246,13 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _field_label(field: str, body: dict[str, Any]) -> str:
+    """The API's name of a field (`destinations.0.url`) as the form calls it (`Discord URL`)."""
+    parts = field.split(".")
+    destinations = body["destinations"]
+    if len(parts) == 3 and parts[0] == "destinations" and parts[1].isdigit() and int(parts[1]) < len(destinations):
+        kind = destinations[int(parts[1])]["kind"]
+        return f"{KIND_LABELS.get(kind, kind)} {'URL' if parts[2] == 'url' else parts[2]}"
+    return field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -19,6 +20,7 @@ from hlog.tui.screens import left
 if TYPE_CHECKING:
     from hlog.tui.app import HlogApp
 
+DELETE_CONFIRM_SECONDS = 5.0  # D, then D again within this long, deletes
 STATE_STYLES = {
     "ALERTING": "bold red",
     "SILENCED": "yellow",
@@ -45,6 +47,7 @@ class AlertsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.rules: list[dict[str, Any]] = []
+        self._delete_armed: tuple[str, float] = ("", 0.0)  # the rule D was pressed on, and when
 
     @property
     def hlog(self) -> HlogApp:
@@ -184,10 +187,22 @@ class AlertsScreen(Screen[None]):
     @work(group="actions")
     async def action_delete(self) -> None:
         rule = self.selected
-        if rule is not None:
-            await self._call("DELETE", f"/api/alerts/{rule['id']}")
+        if rule is None:
+            return
+        armed, self._delete_armed = self._delete_armed, ("", 0.0)
+        if armed[0] != rule["id"] or time.monotonic() - armed[1] > DELETE_CONFIRM_SECONDS:  # asked first
+            self._delete_armed = (rule["id"], time.monotonic())
+            self.notify(
+                f"Delete {rule['name']!r} and its history? Press D again to delete it.", severity="warning", timeout=5
+            )
+            return
+        try:
+            await self.hlog.api.call("DELETE", f"/api/alerts/{rule['id']}")
+        except Exception as err:
+            self.notify(str(err), severity="error")
+        else:
             self.notify(f"Deleted {rule['name']!r}", timeout=3)
-            self.action_refresh()
+        self.action_refresh()
 
     async def _call(self, method: str, path: str) -> Any:
         try:
