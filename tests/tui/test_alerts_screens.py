@@ -8,7 +8,7 @@ from hlog.tui.screens.alert_form import AlertFormScreen
 from hlog.tui.screens.alerts import AlertsScreen
 from hlog.tui.screens.search import SearchScreen
 from tests.receiver import Receiver
-from tests.tui.conftest import settle
+from tests.tui.conftest import NOW_NS, settle
 from tests.tui.test_hostile_text import rendered
 
 
@@ -216,3 +216,27 @@ async def test_the_form_guards_against_what_users_trip_over(shop_store: Store, m
         await pilot.press("D")
         await settle(pilot)
         assert RuleStore(shop_store).all() == []
+
+
+async def test_one_firing_is_one_line_of_history(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    from hlog.alerts.rules import Rule, validate
+    from hlog.alerts.storage import HistoryEntry
+
+    rules = RuleStore(shop_store)
+    rule = rules.save(validate(Rule(name="declines", query="declined", threshold=1)))
+    at = NOW_NS // 10**6
+    # what the evaluator records when a rule fires and its message is delivered
+    rules.record(
+        [
+            HistoryEntry(at, rule.id, rule.name, "", "ALERTING", 3, 1, 300),
+            HistoryEntry(at, rule.id, rule.name, "", "ALERTING", 3, 1, 300, "webhook https://example.com", True),
+            HistoryEntry(at + 60_000, rule.id, rule.name, "", "OK", 0, 1, 300),
+        ]
+    )
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("A")
+        await settle(pilot)
+        history = str(app.screen.query_one("#rule-history").render())
+        assert history.count("ALERTING") == 1 and "delivered" in history and history.count("OK") == 1

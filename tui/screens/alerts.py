@@ -128,6 +128,9 @@ class AlertsScreen(Screen[None]):
                 self.query_one("#rule-history", Static).update(Text(f"no history: {one_line(str(err))}", style="red"))
             return
         text = Text(f"history of {one_line(rule['name'])}\n", style="bold")
+        # a change of state that was sent is one line, with its deliveries (the store keeps both rows)
+        sent = {(e["time_ms"], e["group"], e["state"]) for e in history if e["destination"]}
+        history = [e for e in history if e["destination"] or (e["time_ms"], e["group"], e["state"]) not in sent]
         for entry in history[:30]:
             text.append(stamp(entry["time_ms"] * 1_000_000)[:19] + "  ", style="dim")
             text.append(f"{one_line(entry['state']):<9}", style=STATE_STYLES.get(entry["state"], ""))
