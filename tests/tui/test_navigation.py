@@ -9,6 +9,7 @@ from hlog.tui.screens.search import SearchScreen
 from hlog.tui.screens.session import SessionScreen
 from hlog.tui.screens.trace import TraceScreen
 from hlog.tui.timerange import Range
+from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import LogTable
 from tests.conftest import logs_request
 from tests.tui.conftest import CHILD_SPAN, TRACE_CHECKOUT, ingest, settle
@@ -156,3 +157,30 @@ async def test_a_clickhouse_server_that_dies_is_one_readable_line(tmp_path, make
     finally:
         store.close()
         server.stop()
+
+
+async def test_live_tail_keeps_the_start_of_a_range_and_the_histogram_follows(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    now = time.time_ns()
+    ingest(store, logs_request([{"body": "earlier", "level": "INFO", "ts": now - 1800 * 10**9}]))
+    start, end = now - 3600 * 10**9, now - 600 * 10**9
+    app = make_app(store, time_range=Range(None, start, end))
+    app.clock = time.time_ns
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("L")
+        await settle(pilot)
+        screen = app.screen
+        assert (screen.range.start_ns, screen.range.end_ns) == (start, None)  # the start kept, open to now
+        assert any("the range now runs from" in str(n.message) for n in app._notifications)
+        histogram = screen.query_one(Histogram)
+        assert histogram.data is not None and histogram.data["total"] == 1
+        ingest(store, logs_request([{"body": f"new {i}", "level": "ERROR", "ts": time.time_ns()} for i in range(4)]))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and histogram.data["total"] != 5:
+            await asyncio.sleep(0.2)
+        assert histogram.data["total"] == 5
+        await pilot.press("Z")  # back to the range as it was
+        await settle(pilot)
+        assert (screen.range.start_ns, screen.range.end_ns) == (start, end)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 PAGE_ROWS = 200
 LIVE_POLL_SECONDS = 1.0
+LIVE_HISTOGRAM_SECONDS = 3.0  # during live tail, the histogram is redrawn at most this often
 RETRY_SECONDS = 3.0
 HISTOGRAM_BUCKETS = 60
 SHORT_SCREEN_ROWS = 30
@@ -77,6 +79,7 @@ class SearchScreen(Screen[None]):
         self.new_while_paused = 0
         self._generation = 0
         self._live_timer: Timer | None = None
+        self._live_histogram_at = 0.0
         self._keys_cache: list[str] | None = None
 
     @property
@@ -351,13 +354,16 @@ class SearchScreen(Screen[None]):
                 self._live_timer.stop()
             self.notify("Live tail stopped", timeout=2)
         else:
-            if not self.range.live_capable:
-                self.range = Range()
+            message = "Live tail: new logs appear at the top"
+            if not self.range.live_capable:  # the range ends in the past: keep its start, run it to now
+                self.range_stack.append(self.range)
+                self.range = Range(None, self.range.start_ns, None)
                 self.run_search()
+                message += f"; the range now runs from {self.range.label()} (Z goes back)"
             self.live = True
             self.new_while_paused = 0
             self._live_timer = self.set_interval(LIVE_POLL_SECONDS, self._poll_live)
-            self.notify("Live tail: new logs appear at the top", timeout=2)
+            self.notify(message, timeout=4)
         self._update_status()
 
     @work(exclusive=True, group="live")
@@ -380,6 +386,10 @@ class SearchScreen(Screen[None]):
         if not following:
             self.new_while_paused += len(page["logs"])
         self._update_status()
+        now = time.monotonic()
+        if now - self._live_histogram_at >= LIVE_HISTOGRAM_SECONDS:  # the histogram follows too
+            self._live_histogram_at = now
+            self._load_histogram(generation)
 
     def action_pick_range(self) -> None:
         from hlog.tui.screens.range import RangeScreen
