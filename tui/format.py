@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,3 +114,15 @@ def attribute_rows(attributes: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in attributes.items():
         add(key, value, False)
     return sorted(rows)
+
+
+def copied_where(what: str) -> str:
+    """Where a copy (OSC 52) went, and what it needs to arrive: terminals differ (docs/tui.md)."""
+    if os.environ.get("TMUX"):
+        return (
+            f"{what} sent to the clipboard through tmux as JSON: tmux passes it on only with "
+            "`set -g set-clipboard on` (docs/tui.md)"
+        )
+    if os.environ.get("STY") or os.environ.get("TERM", "").startswith("screen"):
+        return f"{what} sent to the clipboard as JSON (OSC 52): GNU screen does not pass it on (docs/tui.md)"
+    return f"{what} copied as JSON to the terminal's clipboard (OSC 52; if nothing arrives, docs/tui.md)"

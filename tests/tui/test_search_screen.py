@@ -362,3 +362,18 @@ async def test_one_of_a_kind_is_singular(store: Store, make_app) -> None:  # typ
         assert str(app.screen.query_one("#status").render()).startswith("1 match  ·")
         axis = "".join(segment.text for segment in app.screen.query_one(Histogram)._axis(120))
         assert " 1 log " in axis
+
+
+async def test_copy_says_where_it_went_and_copies_the_log_not_the_cursor(  # type: ignore[no-untyped-def]
+    shop_store: Store, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        copied = json.loads(app.clipboard)
+        assert copied["body"] == "POST /checkout 502 in 840ms" and "cursor" not in copied and copied["id"]
+        (message,) = [str(n.message) for n in app._notifications]
+        assert "through tmux" in message and "set -g set-clipboard on" in message

@@ -17,7 +17,7 @@ from textual.widgets import Footer, Input, Static
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
 from hlog.query import QueryError, describe, format_term, mixes_or_and_and, parse
-from hlog.tui.format import one_line, plural
+from hlog.tui.format import copied_where, one_line, plural
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.histogram import Histogram
@@ -326,8 +326,9 @@ class SearchScreen(Screen[None]):
         log = self.table.selected
         if log is None:
             return
-        self.app.copy_to_clipboard(json.dumps(log, ensure_ascii=False))
-        self.notify("Log copied as JSON", timeout=2)
+        record = {k: v for k, v in log.items() if k != "cursor"}  # the log, not our paging position
+        self.app.copy_to_clipboard(json.dumps(record, ensure_ascii=False))
+        self.notify(copied_where("Log"), timeout=6)
 
     def action_open_session(self) -> None:
         log = self.table.selected
