@@ -135,10 +135,12 @@ class HlogApp(App[None]):
         self.call_later(self.run_action, action, node)
 
     def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        from hlog.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
         else:
-            self.action_show_help_panel()
+            self.push_screen(HelpScreen(self.screen))
 
     async def on_unmount(self) -> None:
         if self.link is not None:

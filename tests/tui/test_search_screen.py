@@ -377,3 +377,32 @@ async def test_copy_says_where_it_went_and_copies_the_log_not_the_cursor(  # typ
         assert copied["body"] == "POST /checkout 502 in 840ms" and "cursor" not in copied and copied["id"]
         (message,) = [str(n.message) for n in app._notifications]
         assert "through tmux" in message and "set -g set-clipboard on" in message
+
+
+async def test_help_lists_every_key_of_the_screen_and_scrolls_at_80x24(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    from textual.containers import VerticalScroll
+
+    from hlog.tui.screens.help import HelpScreen
+
+    app = make_app(shop_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        footer = "".join(str(key.render()) for key in app.screen.query("FooterKey"))
+        assert footer.index("Help") < footer.index("Quit") < footer.index("Search")  # kept at the left
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        for description in ("Live", "Range", "Prev bucket", "Next bucket", "Zoom", "Unzoom", "Columns", "Alert",
+                            "Alerts", "Copy", "Filter", "Exclude", "Next error", "Prev error", "Top", "Bottom",
+                            "Previous query", "Next suggestion", "Help", "Quit"):  # fmt: skip
+            assert f"  {description}" in text, description
+        assert "Scroll Left" not in text and "super+c" not in text  # Textual's own keys are not ours
+        scroll = app.screen.query_one("#help-scroll", VerticalScroll)
+        assert scroll.max_scroll_y > 0
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await settle(pilot)
+        assert scroll.scroll_y == scroll.max_scroll_y  # the end of the list can be reached
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from hlog.alerts.rules import span_text
 from hlog.backend.client import ApiError
@@ -19,6 +19,7 @@ from hlog.backend.timeutil import format_ns, parse_duration_ns
 from hlog.query import QueryError, compile_query
 from hlog.tui.format import plural
 from hlog.tui.screens import left
+from hlog.tui.widgets.footer import HlogFooter
 from hlog.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class AlertFormScreen(Screen[dict[str, Any] | None]):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Send test (ctrl+t)", id="send-test")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield HlogFooter()
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()

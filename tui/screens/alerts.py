@@ -10,12 +10,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from hlog.alerts.rules import span_text
 from hlog.backend.client import ApiError
 from hlog.tui.format import one_line, stamp
 from hlog.tui.screens import left
+from hlog.tui.widgets.footer import HlogFooter
 
 if TYPE_CHECKING:
     from hlog.tui.app import HlogApp
@@ -59,7 +60,7 @@ class AlertsScreen(Screen[None]):
         table.add_columns("state", "name", "condition", "last fired", "query")
         yield table
         yield Static(id="rule-history")
-        yield Footer()
+        yield HlogFooter()
 
     def on_mount(self) -> None:
         self.query_one("#rules", DataTable).focus()

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
@@ -20,6 +20,7 @@ from hlog.query import QueryError, describe, format_term, mixes_or_and_and, pars
 from hlog.tui.format import copied_where, one_line, plural
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
+from hlog.tui.widgets.footer import HlogFooter
 from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import LogTable
 from hlog.tui.widgets.search_bar import QuerySuggester, SearchBar
@@ -94,7 +95,7 @@ class SearchScreen(Screen[None]):
         yield Histogram(id="histogram")
         yield LogTable(id="logs")
         yield DetailPane(id="detail")
-        yield Footer()
+        yield HlogFooter()
 
     def on_mount(self) -> None:
         self.table.focus()

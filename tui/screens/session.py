@@ -9,13 +9,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from hlog.query import format_term
 from hlog.tui.format import LEVEL_STYLES, duration, one_line, plural, service_label, stamp
 from hlog.tui.screens import left
 from hlog.tui.widgets.detail import DetailPane
+from hlog.tui.widgets.footer import HlogFooter
 from hlog.tui.widgets.log_table import Column, LogTable
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class SessionScreen(Screen[None]):
         table.with_date = True
         yield table
         yield DetailPane(id="detail")
-        yield Footer()
+        yield HlogFooter()
 
     @property
     def table(self) -> LogTable:

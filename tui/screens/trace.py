@@ -9,12 +9,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from hlog.query import format_term
 from hlog.tui.format import attribute_text, clock, duration, one_line, plural, service_label, span_status
 from hlog.tui.screens import left
+from hlog.tui.widgets.footer import HlogFooter
 from hlog.tui.widgets.log_table import Column, LogTable
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class TraceScreen(Screen[None]):
         table = LogTable(id="trace-logs")
         table.columns = list(TRACE_COLUMNS)
         yield table
-        yield Footer()
+        yield HlogFooter()
 
     def on_mount(self) -> None:
         self.query_one("#span-events", Static).display = False
