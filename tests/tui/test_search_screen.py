@@ -178,10 +178,10 @@ async def test_range_zoom_and_help(shop_store: Store, make_app) -> None:  # type
         assert screen.range.preset == "15m"
         await pilot.press("question_mark")
         await pilot.pause()
-        assert screen.query("HelpPanel")
+        assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("question_mark")
         await pilot.pause()
-        assert not screen.query("HelpPanel")
+        assert app.screen is screen
 
 
 async def test_untrusted_text_never_reaches_the_terminal(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -406,3 +406,25 @@ async def test_help_lists_every_key_of_the_screen_and_scrolls_at_80x24(shop_stor
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, SearchScreen)
+
+
+async def test_histogram_fills_the_width_and_shows_any_error(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    records = [{"body": f"fine {i}", "level": "INFO", "ts": NOW_NS - 3600 * 10**9 + i} for i in range(300)]
+    records.append({"body": "one failure", "level": "ERROR", "ts": NOW_NS - 3600 * 10**9 + 500})
+    ingest(store, logs_request(records))
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        histogram = app.screen.query_one(Histogram)
+        # as many buckets as fit, 2 columns each (the widget is the screen's width less its gutter)
+        assert histogram.data is not None and len(histogram.data["buckets"]) == histogram.size.width // 2 > 55
+        bottom = histogram.size.height - 2  # the lowest row of bars
+        strip = histogram.render_line(bottom)
+        cells = [(segment.text, segment.style) for segment in strip if segment.text.strip()]
+        (bar,) = cells  # one bucket holds every log; 1 error in 301 still shows, in its bottom cell
+        assert bar[1] is not None and bar[1].color is not None and bar[1].color.name == "red"
+        axis = "".join(segment.text for segment in histogram.render_line(histogram.size.height - 1))
+        assert len(axis.rstrip()) == len(histogram.data["buckets"]) * 2  # the time axis ends under the last bar
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert len(histogram.data["buckets"]) == histogram.size.width // 2 < 60

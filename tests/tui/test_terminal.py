@@ -65,7 +65,7 @@ def test_type_a_query_in_a_real_terminal(tmp_path: Path) -> None:
             time.sleep(0.1)
         tmux(socket, "send-keys", "-t", "tui", "-l", "level:error")
         tmux(socket, "send-keys", "-t", "tui", "Enter")
-        screen = wait_for(socket, "1 matches")
+        screen = wait_for(socket, "1 match ")
         assert "payment declined for order 7" in screen and "cart updated" not in screen
         tmux(socket, "send-keys", "-t", "tui", "q")
         deadline = time.monotonic() + 15

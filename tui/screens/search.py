@@ -32,7 +32,6 @@ PAGE_ROWS = 200
 LIVE_POLL_SECONDS = 1.0
 LIVE_HISTOGRAM_SECONDS = 3.0  # during live tail, the histogram is redrawn at most this often
 RETRY_SECONDS = 3.0
-HISTOGRAM_BUCKETS = 60
 SHORT_SCREEN_ROWS = 30
 
 
@@ -104,6 +103,10 @@ class SearchScreen(Screen[None]):
     def on_resize(self) -> None:
         self.set_class(self.size.height < SHORT_SCREEN_ROWS, "-short")
 
+    @on(Histogram.Resized)
+    def _histogram_resized(self) -> None:
+        self._load_histogram(self._generation)  # as many bars as now fit
+
     @property
     def table(self) -> LogTable:
         return self.query_one("#logs", LogTable)
@@ -164,12 +167,14 @@ class SearchScreen(Screen[None]):
         params = self._params()
         if params["to"] is None:  # an open range ends now, by the app's clock
             params["to"] = format_ns(self.hlog.now_ns(), 9)
+        histogram = self.query_one(Histogram)
+        buckets = histogram.buckets_for(histogram.size.width or self.size.width)
         try:
-            data = await self.hlog.api.histogram(**params, buckets=HISTOGRAM_BUCKETS)
+            data = await self.hlog.api.histogram(**params, buckets=buckets)
         except Exception:
             return
         if generation == self._generation:
-            self.query_one(Histogram).show(data)
+            histogram.show(data)
 
     @work(exclusive=True, group="more")
     async def _load_more(self, direction: int) -> None:

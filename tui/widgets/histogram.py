@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
@@ -17,16 +18,23 @@ STACK_ORDER = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
 BAR = "█"
 SELECTED_MARK = Style(color="black", bgcolor="cyan")
 AXIS = Style(color="bright_black")
+CELL = 2  # columns a bucket takes: its bar and a gap
+MIN_BUCKETS, MAX_BUCKETS = 10, 200
 
 
 def stacked_level(counts: dict[str, int], peak: int, rows: int, row: int) -> str | None:
     """The level drawn at `row` (0 = bottom) of a bar of `rows` cells, or None above the bar.
 
-    Levels stack in STACK_ORDER from the bottom; a non-empty bucket shows at least one cell.
+    Levels stack in STACK_ORDER from the bottom; a non-empty bucket shows at least one cell, and
+    a bucket with any error shows it in its bottom cell, however small its share.
     """
     total = sum(counts.values())
     if not total or not peak:
         return None
+    if row == 0:
+        for level in ("FATAL", "ERROR"):
+            if counts.get(level):
+                return level
     middle = (row + 0.5) * peak / rows
     if middle > total and row > 0:
         return None
@@ -49,6 +57,18 @@ class Histogram(Widget):
     selected: reactive[int] = reactive(-1)
     """Index of the highlighted bucket, -1 for none."""
 
+    @staticmethod
+    def buckets_for(width: int) -> int:
+        """How many buckets fill `width` columns: a bar and a gap each."""
+        return max(MIN_BUCKETS, min(MAX_BUCKETS, width // CELL))
+
+    class Resized(Message):
+        """The widget now fits another number of buckets than it shows."""
+
+    def on_resize(self) -> None:
+        if self.data is not None and self.size.width and len(self.data["buckets"]) != self.buckets_for(self.size.width):
+            self.post_message(self.Resized())
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.data: dict[str, Any] | None = None
@@ -59,6 +79,7 @@ class Histogram(Widget):
         if data is None or not (0 <= self.selected < len(data["buckets"])):
             self.selected = -1
         self.refresh()
+        self.on_resize()  # asked for before the widget had its size: ask again for as many as fit
 
     def bucket_range(self, index: int) -> tuple[int, int] | None:
         """[start, end) of a bucket in ns."""
@@ -78,7 +99,7 @@ class Histogram(Widget):
         bar_rows = height - 1
         peak = max((sum(b["counts"].values()) for b in buckets), default=0)
         row = bar_rows - 1 - y  # counted from the bottom
-        cell = max(1, width // len(buckets))
+        cell = max(1, width // len(buckets))  # CELL when the buckets were sized to this width
         segments = []
         for i, bucket in enumerate(buckets):
             level = stacked_level(bucket["counts"], peak, bar_rows, row)
@@ -91,9 +112,10 @@ class Histogram(Widget):
             segments.append(Segment(glyph * max(1, cell - 1) + (" " if cell > 1 else ""), style))
         return Strip(segments).adjust_cell_length(width)
 
-    def _axis(self, width: int) -> Strip:
+    def _axis(self, full: int) -> Strip:
         data = self.data
         assert data is not None
+        width = min(full, max(1, full // len(data["buckets"])) * len(data["buckets"]))  # under the bars
         with_date = data["end_ns"] - data["start_ns"] > 86400 * 10**9
         left = clock(data["start_ns"], with_date)
         right = clock(data["end_ns"], with_date)
@@ -103,6 +125,8 @@ class Histogram(Widget):
         if selected is not None:
             count = sum(data["buckets"][self.selected]["counts"].values())
             middle = f"▲ {clock(selected[0], with_date)} – {clock(selected[1], with_date)}: {count:,}  (z zoom)"
+        if len(left) + len(middle) + len(right) + 2 > width:  # too narrow for all three: the middle only
+            left = right = ""
         gap = max(1, width - len(left) - len(right) - len(middle))
         text = left + " " * (gap // 2) + middle + " " * (gap - gap // 2) + right
-        return Strip([Segment(text[:width], AXIS)]).adjust_cell_length(width)
+        return Strip([Segment(text[:width], AXIS)]).adjust_cell_length(full)
