@@ -106,14 +106,44 @@ def scalar(value: AnyValue) -> str | None:
     return None
 
 
+ESCAPED_EQUALS = "\\="  # `=` in a key, in an index token
+MAX_LEAVES = 256  # index tokens for what arrays and maps hold, per record (the rest is not indexed)
+
+
+def leaves(path: str, value: Any, out: list[str]) -> None:
+    """Index tokens for what a map or array value holds (AttributeLeaves of the logs table): each
+    map entry's path (`http.request`), each scalar as `path=text` (`http.request.method=GET`), an
+    array's elements under the array's own path (`tags=prod`; `items.sku=42` for an array of maps).
+    `=` in a key is escaped as in the attribute index (query/fields.py)."""
+    if len(out) >= MAX_LEAVES:
+        return
+    if isinstance(value, dict):
+        for name, item in value.items():
+            inner = f"{path}.{name}"
+            if len(out) < MAX_LEAVES:
+                out.append(inner.replace("=", ESCAPED_EQUALS))
+            leaves(inner, item, out)
+    elif isinstance(value, list):
+        for item in value:
+            leaves(path, item, out)
+    else:
+        text = value if isinstance(value, str) else json.dumps(value)
+        out.append(path.replace("=", ESCAPED_EQUALS) + "=" + text)
+
+
 def flatten(
-    pairs: Iterable[KeyValue], out: dict[str, str], types: dict[str, str] | None = None, kind: str = ""
+    pairs: Iterable[KeyValue],
+    out: dict[str, str],
+    types: dict[str, str] | None = None,
+    kind: str = "",
+    inside: dict[str, list[str]] | None = None,
 ) -> dict[str, str]:
     """OTLP key-values into `out` as the exporter stores them: one key each, scalars as text,
-        arrays and maps as compact JSON (so `a.b` and `a: {b}` are two keys, never one). The type of
-        every value that is not a string goes into `types` (when given) as `kind:key` (the
-    AttributeTypes column of logs and spans: `log:`, `span:`, `resource:`, `scope:`).
-        At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
+            arrays and maps as compact JSON (so `a.b` and `a: {b}` are two keys, never one). The type of
+            every value that is not a string goes into `types` (when given) as `kind:key` (the
+        AttributeTypes column of logs and spans: `log:`, `span:`, `resource:`, `scope:`); the index
+    tokens of what an array or map holds go into `inside` (when given) under its key (see leaves()).
+            At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
     for pair in pairs:
         if len(out) >= MAX_ATTRIBUTES:
             CUTS.attributes += 1
@@ -130,9 +160,12 @@ def flatten(
             continue
         which = value.WhichOneof("value")
         found = scalar(value)
-        if found is None:
-            found = "" if which is None else compact_json(to_python(value))
-        out[key] = truncate(found)
+        if found is None and which is not None:
+            data = to_python(value)
+            found = compact_json(data)
+            if inside is not None:
+                leaves(key, data, inside.setdefault(key, []))
+        out[key] = truncate(found or "")
         if types is not None and which in _TYPES:
             types[f"{kind}:{key}"] = _TYPES[which]
     return out
@@ -186,6 +219,24 @@ def body_text(value: AnyValue) -> str:
     return scalar(value) or ""
 
 
+_TYPES_TEXT: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def types_text(types: dict[str, str]) -> str:
+    """The AttributeTypes column's value: the types as a compact JSON object, '' when every value
+    is a string. (A LowCardinality(String): records of one shape share one entry. A
+    Map(LowCardinality(String), LowCardinality(String)) cost 15-20 % of the insert rate.)"""
+    if not types:
+        return ""
+    shape = tuple(types.items())
+    text = _TYPES_TEXT.get(shape)
+    if text is None:
+        text = compact_json(types)
+        if len(_TYPES_TEXT) < 10_000:  # the shapes a process sees repeat; a bound all the same
+            _TYPES_TEXT[shape] = text
+    return text
+
+
 # the fields of the API's records that hold each kind of AttributeTypes key
 TYPED_FIELDS = {
     "log": "attributes",
@@ -195,11 +246,16 @@ TYPED_FIELDS = {
 }
 
 
-def typed(record: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
+def typed(record: dict[str, Any], stored: str) -> dict[str, Any]:
     """`record` (an API record with string attribute maps) with each value of a stored type
-    other than string read back as that type, and `attribute_types` (field -> key -> type) for
-    them. A value that no longer reads as its type (cut by a limit) stays text."""
-    if not types:
+    other than string read back as that type (`stored`: the AttributeTypes column), and
+    `attribute_types` (field -> key -> type) for them. A value that no longer reads as its type
+    (cut by a limit) stays text."""
+    if not stored:
+        return record
+    try:
+        types = json.loads(stored)
+    except ValueError:
         return record
     named: dict[str, dict[str, str]] = {}
     for typed_key, kind in types.items():

@@ -69,7 +69,7 @@ def _or_default(columns: dict[str, str], name: str, default: str) -> str:
 
 
 _EMPTY = "''"
-_EMPTY_TYPES = "CAST(map(), 'Map(LowCardinality(String), LowCardinality(String))')"
+_EMPTY_TYPES = "toLowCardinality('')"
 _EMPTY_MAP = "CAST(map(), 'Map(LowCardinality(String), String)')"
 
 

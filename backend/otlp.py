@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hlog.backend import attributes, wire
-from hlog.backend.attributes import CUTS, body_text, first, flatten, plain, truncate
+from hlog.backend.attributes import CUTS, body_text, first, flatten, plain, truncate, types_text
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.wire import WireError, count_records
 from hlog.query.severity import severity_as_sent
@@ -111,10 +111,12 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
         scope_attrs_c,
         dropped_c,
         types_c,
+        leaves_c,
     ) = batch.data
     for resource_logs in request.resource_logs:
         res_types: dict[str, str] = {}
-        res_attrs = flatten(resource_logs.resource.attributes, {}, res_types, "resource")
+        res_inside: dict[str, list[str]] = {}
+        res_attrs = flatten(resource_logs.resource.attributes, {}, res_types, "resource", res_inside)
         service, version, res_env, res_session = _resource_context(res_attrs)
         for scope_logs in resource_logs.scope_logs:
             scope_name, scope_version = scope_logs.scope.name, scope_logs.scope.version
@@ -128,8 +130,9 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 if ts < oldest_ns:
                     rejections.add(OLDER_THAN_RETENTION)
                     continue
-                types = dict(scope_types)
-                attrs = flatten(record.attributes, {}, types, "log")
+                types = dict(scope_types) if scope_types else {}
+                inside: dict[str, list[str]] = {}
+                attrs = flatten(record.attributes, {}, types, "log", inside)
                 trace_id = record.trace_id.hex() or first(REQUEST_KEYS, attrs)
                 text, number = severity_as_sent(record.severity_text, record.severity_number)
                 ts_c.append(ts)
@@ -153,8 +156,17 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 scope_schema_c.append(truncate(scope_logs.schema_url, 1024))
                 scope_attrs_c.append(scope_attrs)
                 dropped_c.append(record.dropped_attributes_count)
-                types_c.append(types)
+                types_c.append(types_text(types))
+                leaves_c.append(_leaves(inside, res_inside, attrs) if inside or res_inside else [])
     return rejections
+
+
+def _leaves(inside: dict[str, list[str]], resource: dict[str, list[str]], attrs: dict[str, str]) -> list[str]:
+    """The index tokens of what a log's arrays and maps hold, then its resource's for keys the
+    log has not (a search sees the log's own value first)."""
+    found = [t for tokens in inside.values() for t in tokens]
+    found += [t for key, tokens in resource.items() if key not in attrs for t in tokens]
+    return found[: attributes.MAX_LEAVES]
 
 
 def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int = 0) -> Rejections:
@@ -206,7 +218,7 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 if start < oldest_ns:
                     rejections.add(OLDER_THAN_RETENTION)
                     continue
-                types = dict(scope_types)
+                types = dict(scope_types) if scope_types else {}
                 attrs = flatten(span.attributes, {}, types, "span")
                 ts_c.append(start)
                 trace_c.append(span.trace_id.hex())
@@ -236,7 +248,7 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 dropped_attrs_c.append(span.dropped_attributes_count)
                 dropped_events_c.append(span.dropped_events_count)
                 dropped_links_c.append(span.dropped_links_count)
-                types_c.append(types)
+                types_c.append(types_text(types))
     return rejections
 
 

@@ -70,8 +70,10 @@ LOG_COLUMNS: tuple[str, ...] = (
     "ScopeSchemaUrl",
     "ScopeAttributes",
     "DroppedAttributesCount",
-    # the type of each attribute value that is not a string, as `log:key` (migration 12)
+    # the type of each attribute value that is not a string, as `log:key`, and the index tokens
+    # of what arrays and maps hold (migration 12)
     "AttributeTypes",
+    "AttributeLeaves",
 )
 SPAN_COLUMNS: tuple[str, ...] = (
     "Timestamp",
@@ -106,8 +108,9 @@ SPAN_COLUMNS: tuple[str, ...] = (
 )
 
 
-_MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes", "ScopeAttributes", "AttributeTypes"})
+_MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes", "ScopeAttributes"})
 _TIME_COLUMNS = frozenset({"Timestamp", "ObservedTimestamp"})
+_LIST_COLUMNS = frozenset({"AttributeLeaves"})
 _UINT8_COLUMNS = frozenset({"TraceFlags", "SeverityNumber"})
 _UINT32_COLUMNS = frozenset({"DroppedAttributesCount", "DroppedEventsCount", "DroppedLinksCount"})
 _UINT64_COLUMNS = frozenset({"Duration"})
@@ -123,6 +126,10 @@ def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
             keys = pa.array(itertools.chain.from_iterable(values), pa.string())
             items = pa.array(itertools.chain.from_iterable(map(dict.values, values)), pa.string())
             arrays.append(pa.MapArray.from_arrays(offsets, keys, items))
+        elif name in _LIST_COLUMNS:  # as the maps: offsets and items in one C-level pass each
+            offsets = pa.array(itertools.accumulate(map(len, values), initial=0), pa.int32())
+            items = pa.array(itertools.chain.from_iterable(values), pa.string())
+            arrays.append(pa.ListArray.from_arrays(offsets, items))
         elif name in _TIME_COLUMNS:
             arrays.append(pa.array(values, pa.timestamp("ns")))
         elif name in _UINT8_COLUMNS:

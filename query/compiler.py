@@ -15,7 +15,7 @@ from typing import Any
 
 from hlog.query.ast import And, Exists, Field, MatchAll, Node, Not, Or, Text, Value
 from hlog.query.errors import QueryError
-from hlog.query.fields import ATTRIBUTE_TOKENS, MAX_NESTED_TOKENS, attribute_token, reserved, valid_attribute_key
+from hlog.query.fields import ATTRIBUTE_TOKENS, attribute_token, reserved, valid_attribute_key
 from hlog.query.parser import parse
 from hlog.query.severity import LEVEL_RANGES, level_condition, level_from_text
 
@@ -221,23 +221,6 @@ class _Compiler:
         element = f"arrayExists(e -> {unquoted} = {v}, JSONExtractArrayRaw({expr}))"
         return f"({expr} = {v} OR (startsWith({expr}, '[') AND {element}))"
 
-    def deeper(self, key: str, value: str | None) -> list[str]:
-        """Conditions for `key` (= `value`, or present) as a path inside a map stored under a
-        shorter key, deeper than the index holds (MAX_NESTED_TOKENS): read from the map."""
-        parts = key.split(".")
-        found = []
-        for i in range(1, len(parts) - MAX_NESTED_TOKENS):
-            head = attribute_token(".".join(parts[:i]))
-            if head is None:
-                continue
-            stored, path = self.json_path(parts[:i], parts[i:])
-            if value is None:
-                test = f"JSONHas({stored}, {path})"
-            else:
-                test = f"{self.json_text(stored, path)} = {self.bind(value)}"
-            found.append(f"({self.has_attribute_token(head)} AND {test})")
-        return found
-
     def has_attribute_token(self, token: str) -> str:
         """Whether the log's attribute tokens (see query.fields) include `token`; answered by the index."""
         return f"has({ATTRIBUTE_TOKENS}, {self.bind(token)})"
@@ -249,7 +232,7 @@ class _Compiler:
             assert token is not None  # keys are at most MAX_KEY_CHARS ASCII characters
             if not self.indexed:
                 return self.present(key)
-            return _any([self.has_attribute_token(token), *self.deeper(key, None)])
+            return self.has_attribute_token(token)
         if column.kind == "time":
             return "1"
         return f"{column.column} != ''"
@@ -282,7 +265,7 @@ class _Compiler:
             if not self.indexed:
                 return self.equals(key, value.text, pos)
             if token is not None:  # the same as `value of key = text`, without reading the maps
-                return _any([self.has_attribute_token(token), *self.deeper(key, value.text)])
+                return self.has_attribute_token(token)
         expr = self.attribute_expr(key, pos) if column is None else column.column
         if value.kind == "regex":
             return f"match({expr}, {self.regex(value)})"
@@ -313,9 +296,12 @@ class _Compiler:
             number = parse_number(value.text)
             if number is None or value.kind == "regex":
                 raise self.error(f"'{op}' needs a number or a duration like 250ms, not {value.text!r}", value.pos)
-            # integers compare as 64-bit integers (exact past 2^53), other numbers as doubles
-            bound = self.bind(*_number_literal(value.text, number))
-            return f"ifNull(toInt64OrNull({expr}) {op} {bound}, toFloat64OrNull({expr}) {op} {bound})"
+            bound, type_ = _number_literal(value.text, number)
+            if type_ == "Float64":  # exact for every stored integer too: the bound is a double exactly
+                return f"toFloat64OrNull({expr}) {op} {self.bind(bound, type_)}"
+            # past 2^53 doubles skip integers: integers compare as 64-bit integers there
+            b = self.bind(bound, type_)
+            return f"ifNull(toInt64OrNull({expr}) {op} {b}, toFloat64OrNull({expr}) {op} {b})"
         if column.kind == "level":
             return self.compare_level(op, value)
         if column.kind == "time":
@@ -343,8 +329,9 @@ def _any(conditions: list[str]) -> str:
 
 
 def _number_literal(text: str, number: float) -> tuple[int | float, str]:
-    """A comparison's bound with its ClickHouse type: an integer written as one stays exact."""
-    if _INTEGER.match(text.strip()) and -(2**63) <= int(text) < 2**63:
+    """A comparison's bound with its ClickHouse type: an integer a double cannot hold exactly
+    (2^53 and past) stays an Int64."""
+    if _INTEGER.match(text.strip()) and 2**53 <= abs(int(text)) < 2**63:
         return int(text), "Int64"
     return number, "Float64"
 
