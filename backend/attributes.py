@@ -139,11 +139,11 @@ def flatten(
     inside: dict[str, list[str]] | None = None,
 ) -> dict[str, str]:
     """OTLP key-values into `out` as the exporter stores them: one key each, scalars as text,
-            arrays and maps as compact JSON (so `a.b` and `a: {b}` are two keys, never one). The type of
-            every value that is not a string goes into `types` (when given) as `kind:key` (the
-        AttributeTypes column of logs and spans: `log:`, `span:`, `resource:`, `scope:`); the index
-    tokens of what an array or map holds go into `inside` (when given) under its key (see leaves()).
-            At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
+    arrays and maps as compact JSON (so `a.b` and `a: {b}` are two keys, never one). The type of
+    every value that is not a string goes into `types` (when given) as `kind:key` (the
+    AttributeTypes column of logs and spans: `log:`, `span:`, `resource:`, `scope:`); the index
+    tokens of what an array or map holds go into `inside` (when given) under its key (leaves()).
+    At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
     for pair in pairs:
         if len(out) >= MAX_ATTRIBUTES:
             CUTS.attributes += 1
@@ -175,7 +175,7 @@ def to_python(value: AnyValue, depth: int = 0) -> Any:
     """An AnyValue as plain Python data (bytes as base64 text). A map or array nested deeper than
     MAX_FLATTEN_DEPTH is kept as its JSON text followed by the nesting marker (counted in CUTS)."""
     kind = value.WhichOneof("value")
-    if kind in ("kvlist_value", "array_value") and 0 <= depth and depth >= MAX_FLATTEN_DEPTH:
+    if kind in ("kvlist_value", "array_value") and depth >= MAX_FLATTEN_DEPTH:
         CUTS.nested += 1
         return truncate(compact_json(to_python(value, -1))) + nesting_marker()
     below = depth + 1 if depth >= 0 else depth  # -1: no limit
@@ -256,6 +256,8 @@ def typed(record: dict[str, Any], stored: str) -> dict[str, Any]:
     try:
         types = json.loads(stored)
     except ValueError:
+        return record
+    if not isinstance(types, dict):
         return record
     named: dict[str, dict[str, str]] = {}
     for typed_key, kind in types.items():

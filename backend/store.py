@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlparse, urlunparse
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import clickhouse_connect
 import pyarrow as pa
@@ -277,8 +277,7 @@ def with_source(dsn: str, source: str, logs_table: str | None, traces_table: str
     if source == "hlog":
         return dsn
     extra = {"source": source, "logs_table": logs_table, "traces_table": traces_table, "state_database": state}
-    joined = "&".join(f"{k}={v}" for k, v in extra.items() if v)
-    return dsn + ("&" if urlparse(dsn).query else "?") + joined
+    return dsn + ("&" if urlparse(dsn).query else "?") + urlencode({k: v for k, v in extra.items() if v})
 
 
 UNKNOWN_TABLE, UNKNOWN_DATABASE, ACCESS_DENIED = 60, 81, 497

@@ -28,6 +28,8 @@ async def test_session_jump_and_back(shop_store: Store, make_app) -> None:  # ty
         assert "sess-alice" in summary and "user alice" in summary
         assert "3 logs" in summary and "gateway, payments" in summary
         assert "ERROR 2" in summary and "errors" not in summary  # the error count once
+        footer = [str(key.render()) for key in app.screen.query("FooterKey")]
+        assert sum("Next error" in k for k in footer) == 1  # one key for it in the footer
         table = app.screen.query_one("#session-logs", LogTable)
         # every log of the session across services, oldest first
         assert [r["body"] for r in table.rows] == [

@@ -31,8 +31,11 @@ class SessionScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back to where you were", id="session.back"),
-        Binding("n", "error(1)", "Next error", tooltip="Next ERROR or FATAL log", id="session.next_error"),
-        Binding("p", "error(-1)", "Prev error", tooltip="Previous ERROR or FATAL log", id="session.prev_error"),
+        # the list's own `e`/`E` are in the footer; n and p do the same here
+        Binding("n", "error(1)", "Next error", show=False, tooltip="Next ERROR or FATAL log", id="session.next_error"),
+        Binding(
+            "p", "error(-1)", "Prev error", show=False, tooltip="Previous ERROR or FATAL log", id="session.prev_error"
+        ),
         Binding("t", "open_trace", "Trace", tooltip="The trace of the selected log or request", id="session.trace"),
         Binding("enter", "toggle_detail", "Detail", tooltip="Open or close the selected log", id="session.detail"),
         Binding("tab", "switch_pane", "Requests/logs", show=False, id="session.switch"),
