@@ -84,6 +84,13 @@ def span_status(code: str) -> str:
     return one_line(code.removeprefix("STATUS_CODE_"))
 
 
+def needs_date(start_ns: int, end_ns: int, now_ns: int) -> bool:
+    """Whether times in [start, end) need their date: the range is longer than a day, crosses
+    midnight (UTC) or lies on another day than now, so a time alone could be misread."""
+    day = 86400 * 10**9
+    return end_ns - start_ns > day or not start_ns // day == (end_ns - 1) // day == now_ns // day
+
+
 def plural(count: int, one: str, many: str | None = None) -> str:
     """`1 match`, `2 matches`, `1,204 logs`."""
     return f"{count:,} {one if count == 1 else (many or one + 's')}"

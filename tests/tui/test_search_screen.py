@@ -428,3 +428,19 @@ async def test_histogram_fills_the_width_and_shows_any_error(store: Store, make_
         await pilot.resize_terminal(80, 24)
         await settle(pilot)
         assert len(histogram.data["buckets"]) == histogram.size.width // 2 < 60
+
+
+async def test_times_of_another_day_carry_their_date(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    """A range under 24 h that crosses midnight (or lies on another day) shows dates."""
+    midnight = NOW_NS - NOW_NS % (86400 * 10**9)
+    ingest(store, logs_request([{"body": "late", "level": "INFO", "ts": midnight - 60 * 10**9}]))
+    app = make_app(store, time_range=Range(None, midnight - 3600 * 10**9, midnight + 3600 * 10**9))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        assert table.with_date and table.columns[0].value(table.rows[0], table.with_date).count("-") == 1
+    from hlog.tui.format import needs_date
+
+    hour = 3600 * 10**9
+    assert not needs_date(midnight + hour, midnight + 2 * hour, midnight + 3 * hour)  # today: the time is enough
+    assert needs_date(midnight - 14 * hour, midnight - 13 * hour, midnight + 3 * hour)  # an hour yesterday

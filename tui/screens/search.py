@@ -17,7 +17,7 @@ from textual.widgets import Input, Static
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
 from hlog.query import QueryError, describe, format_term, mixes_or_and_and, parse
-from hlog.tui.format import copied_where, one_line, plural
+from hlog.tui.format import copied_where, needs_date, one_line, plural
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.footer import HlogFooter
@@ -126,7 +126,8 @@ class SearchScreen(Screen[None]):
         self.count_note = ""
         self.new_while_paused = 0
         start, end = self.range.bounds(self.hlog.now_ns())
-        self.table.with_date = (end or self.hlog.now_ns()) - start > 86400 * 10**9
+        now = self.hlog.now_ns()
+        self.table.with_date = needs_date(start, end or now, now)
         self._load_first_page(self._generation)
         self._load_count(self._generation)
         self._load_histogram(self._generation)

@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hlog.tui.format import clock, level_style, plural
+from hlog.tui.format import clock, level_style, needs_date, plural
 
 # bottom to top: the levels people look for first sit at the base of each bar
 STACK_ORDER = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
@@ -116,7 +116,7 @@ class Histogram(Widget):
         data = self.data
         assert data is not None
         width = min(full, max(1, full // len(data["buckets"])) * len(data["buckets"]))  # under the bars
-        with_date = data["end_ns"] - data["start_ns"] > 86400 * 10**9
+        with_date = needs_date(data["start_ns"], data["end_ns"], self.app.now_ns())  # type: ignore[attr-defined]
         left = clock(data["start_ns"], with_date)
         right = clock(data["end_ns"], with_date)
         total = plural(data["total"], "log")
