@@ -227,8 +227,8 @@ def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> 
                 ("\x1b", gone("Alert rules")),
                 ("a", "New alert rule"),
                 ("\x1b", gone("New alert rule")),
-                ("?", "Go to the first"),
-                ("?", gone("Go to the first")),
+                ("?", "Edit the query"),  # the help screen
+                ("?", gone("Edit the query")),
             ]
             for keys, shown in steps:
                 tui.send(keys)
