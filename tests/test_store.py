@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -120,5 +121,6 @@ def test_attribute_search_reads_only_the_granules_the_index_names(store: Store) 
     sql, params = page_sql(store.tables, compile_query("user.id:4000"), TimeRange(), 10)
     plan = "\n".join(r[0] for r in store.query("EXPLAIN indexes = 1 " + sql, params))
     index = plan[plan.index("Name: idx_attrs") :]
-    assert "Granules: 1/8" in index, plan
+    # one granule of the 8 (9 when a busy machine lands the rows as two parts): the one with the log
+    assert re.search(r"Granules: 1/(8|9)\b", index), plan
     assert LogSearch(store).count("user.id:4000", TimeRange()) == 1
