@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +73,21 @@ def node_sdk() -> Path:
     return NODE
 
 
-def logs_of_run(server: Server, run: str, service: str, count: int) -> list[dict[str, Any]]:
-    """The logs of one run, once `count` of them are searchable (newest first)."""
+def until(fetch: Callable[[], list[dict[str, Any]]], count: int) -> list[dict[str, Any]]:
+    """What `fetch` answers once it holds `count` items (polled, up to a minute), asserted exact."""
     deadline = time.monotonic() + 60
     while True:
-        page = api_get(server.url, "/api/logs", q=f"hlog.run:{run} service_name:{service}", limit=100)
-        if len(page["logs"]) >= count or time.monotonic() > deadline:
-            assert len(page["logs"]) == count, page
-            return list(page["logs"])
-        time.sleep(0.1)
+        found = fetch()
+        if len(found) >= count or time.monotonic() > deadline:
+            assert len(found) == count, found
+            return found
+        time.sleep(0.1)  # the poll interval of a wait with a deadline
+
+
+def logs_of_run(server: Server, run: str, service: str, count: int) -> list[dict[str, Any]]:
+    """The logs of one run, once `count` of them are searchable (newest first)."""
+    query = f"hlog.run:{run} service_name:{service}"
+    return until(lambda: list(api_get(server.url, "/api/logs", q=query, limit=100)["logs"]), count)
 
 
 def check_typed_log(log: dict[str, Any], attributes: dict[str, Any], scope_types: dict[str, str]) -> None:
@@ -131,28 +138,11 @@ def test_nodejs_sdk_round_trip(server: Server, node_sdk: Path, encoding: str) ->
 
 
 def wait_for_spans(server: Server, trace_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while True:
-        spans = api_get(server.url, f"/api/traces/{trace_id}")["spans"]
-        if len(spans) >= count or time.monotonic() > deadline:
-            assert len(spans) == count, spans
-            return list(spans)
-        time.sleep(0.1)
+    return until(lambda: list(api_get(server.url, f"/api/traces/{trace_id}")["spans"]), count)
 
 
-PYTHON_ATTRIBUTES: dict[str, Any] = {
-    "s": "text",
-    "i": 9007199254740993,
-    "d": 2.5,
-    "yes": True,
-    "raw": b"\x00\x01\xfe\xff",
-    "tags": ["prod", "eu"],
-    "numbers": [1, 2, 3],
-    "empty_list": [],
-    "empty_map": {},
-    "http": {"request": {"method": "GET", "size": 512}, "route": "/cart/{id}"},
-    "http.route": "/flat/dotted",
-}
+# the same from Python, which has bytes of its own and integers past 2^53
+PYTHON_ATTRIBUTES: dict[str, Any] = {**NODE_ATTRIBUTES, "i": 9007199254740993, "raw": b"\x00\x01\xfe\xff"}
 
 
 @pytest.mark.parametrize("encoding", ["json", "proto"])
