@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,13 @@ async def settle(pilot: Any, rounds: int = 3) -> None:
     for _ in range(rounds):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+
+
+async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Settle until condition() is true (and return it), or fail saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        await settle(pilot, rounds=1)
+        await pilot.pause(0.05)
+    return result

@@ -8,7 +8,7 @@ from hlog.tui.screens.alert_form import AlertFormScreen
 from hlog.tui.screens.alerts import AlertsScreen
 from hlog.tui.screens.search import SearchScreen
 from tests.receiver import Receiver
-from tests.tui.conftest import NOW_NS, settle
+from tests.tui.conftest import NOW_NS, settle, until
 from tests.tui.test_hostile_text import rendered
 
 
@@ -208,14 +208,13 @@ async def test_the_form_guards_against_what_users_trip_over(shop_store: Store, m
         (rule,) = RuleStore(shop_store).all()
         # delete asks first
         await pilot.press("A")
-        await settle(pilot)
-        assert isinstance(app.screen, AlertsScreen)
+        rules = await until(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen, "the rules screen")
+        await until(pilot, lambda: rules.selected, "the rule listed")
         await pilot.press("D")
         await settle(pilot)
         assert [r.id for r in RuleStore(shop_store).all()] == [rule.id]
         await pilot.press("D")
-        await settle(pilot)
-        assert RuleStore(shop_store).all() == []
+        await until(pilot, lambda: RuleStore(shop_store).all() == [], "the rule deleted by the second D")
 
 
 async def test_one_firing_is_one_line_of_history(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
