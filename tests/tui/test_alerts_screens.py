@@ -236,6 +236,13 @@ async def test_one_firing_is_one_line_of_history(shop_store: Store, make_app) ->
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         await pilot.press("A")
-        await settle(pilot)
-        history = str(app.screen.query_one("#rule-history").render())
+        history = await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, AlertsScreen)
+                and "ALERTING" in (h := str(app.screen.query_one("#rule-history").render()))
+                and h
+            ),
+            "the rule's history shown",
+        )
         assert history.count("ALERTING") == 1 and "delivered" in history and history.count("OK") == 1
