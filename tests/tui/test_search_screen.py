@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from hlog.backend import attributes as attributes_module
+from hlog.backend.limits import DEFAULT_LIMITS
 from hlog.backend.store import Store
 from hlog.tui.app import HlogApp
 from hlog.tui.screens.search import SearchScreen
 from hlog.tui.timerange import Range
+from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import MAX_WINDOW_ROWS, LogTable
 from hlog.tui.widgets.search_bar import SearchBar
@@ -124,13 +127,13 @@ async def test_detail_filter_exclude_and_copy(shop_store: Store, make_app) -> No
         await pilot.press("j")  # payment declined
         await pilot.press("enter")
         assert app.screen.has_class("-detail")
-        assert "payment declined" in str(app.screen.query_one("#detail-body").render())
+        detail = app.screen.query_one(DetailPane)
+        assert "payment declined: card expired" in detail.plain_rows()
         await pilot.press("tab")
-        fields = app.screen.query_one("#detail-fields")
-        assert fields.has_focus
-        labels = [str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count)]
-        card = next(i for i, label in enumerate(labels) if label.startswith("card = "))
-        fields.highlighted = card
+        assert detail.has_focus and detail.highlighted == 0
+        card = next(i for i, (key, _) in enumerate(detail.fields) if key == "card")
+        await pilot.press(*"j" * card)  # the arrows (or j/k) move between the fields
+        assert detail.highlighted_field() == ("card", "visa")
         await pilot.press("f")
         await settle(pilot)
         assert app.screen.query_text == "card:visa"
@@ -138,9 +141,7 @@ async def test_detail_filter_exclude_and_copy(shop_store: Store, make_app) -> No
         await pilot.press("enter")  # the detail is open: close it
         await pilot.press("enter")
         await pilot.press("tab")
-        fields = app.screen.query_one("#detail-fields")
-        labels = [str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count)]
-        fields.highlighted = labels.index("service_name = payments")
+        detail.highlight(detail.fields.index(("service_name", "payments")))
         await pilot.press("x")
         await settle(pilot)
         assert app.screen.query_text == "card:visa -service_name:payments"
@@ -196,11 +197,10 @@ async def test_untrusted_text_never_reaches_the_terminal(shop_store: Store, make
         assert "\\x1b[2J" in line and "\\x1b]0;pwned\\x07" in line and "\\u202e" in line
         await pilot.press("enter")
         await pilot.pause()
-        fields = app.screen.query_one("#detail-fields")
-        rendered = " ".join(str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count))
+        detail = app.screen.query_one(DetailPane)
+        rendered = "\n".join(detail.render_line(y).text for y in range(detail.size.height))
         assert "\x1b" not in rendered and "evil\\x1b[31m = red\\x1b[0m" in rendered
-        body = str(app.screen.query_one("#detail-body").render())
-        assert "\x1b" not in body and "\\x1b[2J" in body
+        assert "\\x1b[2J" in rendered
         # the whole screen as the terminal would receive it holds no escape from the log
         svg = app.export_screenshot()
         assert "pwned\x07" not in svg and "\x1b[2J" not in svg
@@ -302,12 +302,55 @@ async def test_suggestions_in_any_case_several_to_cycle_and_quoted_to_match(stor
         await pilot.press("slash", "ctrl+u", "enter")
         await settle(pilot)
         await pilot.press("enter", "tab")
-        fields = app.screen.query_one("#detail-fields")
-        labels = [str(fields.get_option_at_index(i).prompt) for i in range(fields.option_count)]
-        fields.highlighted = next(i for i, label in enumerate(labels) if label.startswith("win.path = "))
+        detail = app.screen.query_one(DetailPane)
+        detail.highlight(next(i for i, (key, _) in enumerate(detail.fields) if key == "win.path"))
         await pilot.press("f")
         await settle(pilot)
         assert sorted(bodies(app)) == ["wrote 0", "wrote 1", "wrote 2"]
+
+
+async def test_big_logs_draw_only_the_lines_on_screen(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    """A log with 10,000 attributes or a 100 KB message: the detail draws the lines it shows (it
+    froze the UI for 0.5-1.7 s at each move when it laid out every field), and all of it can be read."""
+    attributes = {f"attr.{k:05d}": f"value {k}" for k in range(10_000)}
+    message = "".join(f"word{k:05d} " for k in range(10_000))  # 100,000 characters
+    records = [
+        {"body": "many attributes", "level": "INFO", "ts": NOW_NS - 3 * 10**9, "attrs": attributes},
+        {"body": message, "level": "INFO", "ts": NOW_NS - 2 * 10**9},
+        {"body": "small", "level": "INFO", "ts": NOW_NS - 1 * 10**9},  # the newest, selected first
+    ]
+    attributes_module.apply(DEFAULT_LIMITS.overridden(["attributes=10000"]))  # as hlog serve --limit allows
+    try:
+        ingest(store, logs_request(records))
+    finally:
+        attributes_module.apply(DEFAULT_LIMITS)
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = app.screen.query_one(DetailPane)
+        drawn: list[int] = []
+        render_line = detail.render_line
+        detail.render_line = lambda y: drawn.append(y) or render_line(y)  # type: ignore[method-assign]
+        for expected in (message, "many attributes"):
+            drawn.clear()
+            await pilot.press("j")
+            await settle(pilot)
+            assert detail.current is not None and detail.current["body"] == expected
+            assert 0 < len(drawn) <= 3 * detail.size.height  # what is on screen, not every line
+        # level, service_name, the attributes, the resource's service.name
+        assert len(detail.fields) == 2 + 10_000 + 1 and detail.virtual_size.height > 10_000
+        await pilot.press("tab", "end", "k")
+        await settle(pilot)
+        assert detail.highlighted_field() == ("attr.09999", "value 9999")
+        shown = [detail.render_line(y).text for y in range(detail.size.height)]
+        assert any(line.strip() == "attr.09999 = value 9999" for line in shown)
+        await pilot.press("k", "tab", "k")  # back to the 100 KB message: wrapped at the cell, all there
+        await settle(pilot)
+        width = detail.size.width
+        assert detail.virtual_size.height >= 100_000 // width
+        assert "".join(detail.render_line(y).text for y in range(2, 6)) == message[: 4 * width]
 
 
 async def test_detail_shows_what_opentelemetry_sent(store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -327,14 +370,15 @@ async def test_detail_shows_what_opentelemetry_sent(store: Store, make_app) -> N
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-        header = str(app.screen.query_one("#detail-header").render())
+        detail = app.screen.query_one(DetailPane)
+        header, *shown = detail.plain_rows()
         assert "INFO" in header and "(Information, 9)" in header and "order.placed" in header
-        fields = app.screen.query_one("#detail-fields")
-        options = [fields.get_option_at_index(i) for i in range(fields.option_count)]
-        shown = {str(o.prompt): o.disabled for o in options}
-        assert shown["scope = tests 3.1"] and shown["scope: library.kind = orm"]
-        assert shown["event name = order.placed"] and shown["resource schema = https://opentelemetry.io/schemas/1.26.0"]
-        assert any(label.startswith("observed = ") for label in shown)
+        for row in ("scope = tests 3.1", "scope: library.kind = orm", "event name = order.placed"):
+            assert row in shown
+        assert "resource schema = https://opentelemetry.io/schemas/1.26.0" in shown
+        assert any(row.startswith("observed = ") for row in shown)
+        # shown, not offered as filters
+        assert not {key for key, _ in detail.fields} & {"scope", "event name", "observed", "resource schema"}
 
 
 async def test_a_named_backend_that_does_not_answer_is_said_and_not_replaced(

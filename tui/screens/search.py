@@ -324,7 +324,7 @@ class SearchScreen(Screen[None]):
 
     def action_focus_fields(self) -> None:
         if self.has_class("-detail"):
-            if self.detail.query_one("#detail-fields").has_focus:
+            if self.detail.has_focus:
                 self.table.focus()
             else:
                 self.detail.focus_fields()
