@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 DEMO_TRACES = 30_000
 DEMO_SESSIONS = 2_000
 DEMO_SPAN_NS = 24 * 3600 * 10**9
+DEMO_RESEED_SECONDS = 86400  # hlog-tui --demo keeps its store this long (--reseed: at once)
+SEEDED_AT = "demo_seeded_at_ns"  # the setting that says when
 _SERVICES = "['gateway', 'checkout', 'payments', 'inventory']"
 
 # One row per (trace, hop): hop 0 is the gateway's server span, 1..3 its downstream calls.
@@ -97,6 +99,27 @@ SELECT
        '')
 FROM ({_BASE})
 """
+
+
+def open_demo_store(
+    dsn: str, reseed: bool = False, now_ns: int | None = None, traces: int = DEMO_TRACES
+) -> tuple[Store, bool]:
+    """The demo store at `dsn`, seeded when new, when its seed is older than DEMO_RESEED_SECONDS or
+    when asked (`hlog-tui --demo --reseed`); what the live shop sent since stays otherwise.
+    Returns the store and whether it was seeded now."""
+    from hlog.backend.store import Store
+
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    store = Store(dsn)
+    seeded = store.get_setting(SEEDED_AT)
+    fresh = seeded is not None and 0 <= now_ns - int(seeded) < DEMO_RESEED_SECONDS * 10**9
+    if reseed or not fresh:
+        seed_demo(store, now_ns, traces)
+        store.command(
+            f"INSERT INTO {store.db}.hlog_settings (key, value) VALUES ({{k:String}}, {{v:String}})",
+            {"k": SEEDED_AT, "v": str(now_ns)},
+        )
+    return store, reseed or not fresh
 
 
 def seed_demo(store: Store, now_ns: int | None = None, traces: int = DEMO_TRACES) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import subprocess
@@ -38,9 +39,13 @@ def _free_port() -> int:
 
 
 def start_services(
-    endpoint: str, seed: int, burst: tuple[float, float] | None = None
+    endpoint: str,
+    seed: int,
+    burst: tuple[float, float] | None = None,
+    processes: list[subprocess.Popen[bytes]] | None = None,
 ) -> tuple[dict[str, str], list[subprocess.Popen[bytes]]]:
-    """Start the four services; returns their URLs and processes."""
+    """Start the four services; returns their URLs and processes (also added to `processes` as
+    each starts, for whoever must stop them from another thread)."""
     urls = {name: f"http://127.0.0.1:{_free_port()}" for name in SERVICES}
     peers = {
         "gateway": ("checkout", "inventory"),
@@ -48,7 +53,7 @@ def start_services(
         "payments": (),
         "inventory": (),
     }
-    processes = []
+    processes = [] if processes is None else processes
     for name in SERVICES:
         command = [
             sys.executable,
@@ -63,6 +68,8 @@ def start_services(
             str(seed),
             "--peers",
             ",".join(f"{p}={urls[p]}" for p in peers[name]),
+            "--parent",
+            str(os.getpid()),
         ]
         if burst and name == "gateway":
             command += ["--burst", f"{burst[0]},{burst[1]}"]
@@ -146,11 +153,19 @@ async def play(gateway: str, duration_s: float, rate: float, seed: int, stop: th
     return summary
 
 
-def run_demo(endpoint: str, duration_s: float, rate: float, seed: int, stop: threading.Event | None = None) -> Summary:
-    """Start the shop, play traffic for `duration_s` (or until `stop`), stop the shop (flushing its telemetry)."""
+def run_demo(
+    endpoint: str,
+    duration_s: float,
+    rate: float,
+    seed: int,
+    stop: threading.Event | None = None,
+    processes: list[subprocess.Popen[bytes]] | None = None,
+) -> Summary:
+    """Start the shop, play traffic for `duration_s` (or until `stop`), stop the shop (flushing its
+    telemetry). The services' processes are added to `processes` as they start."""
     now = time.time()
     burst = (now + min(duration_s * 0.4, 60), now + min(duration_s * 0.55, 120))
-    urls, processes = start_services(endpoint, seed, burst)
+    urls, processes = start_services(endpoint, seed, burst, processes)
     try:
         return asyncio.run(play(urls["gateway"], duration_s, rate, seed, stop))
     finally:

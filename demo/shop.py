@@ -11,7 +11,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import random
+import signal
+import threading
 import time
 from typing import Any
 
@@ -156,6 +159,7 @@ def main() -> None:
     parser.add_argument("--peers", default="", help="name=url,name=url")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--burst", default="", help="start,end epoch seconds of a burst of 500s (gateway)")
+    parser.add_argument("--parent", type=int, default=0, help="stop when the process with this id is gone")
     args = parser.parse_args()
     hlog_sdk.init(
         service_name=args.service,
@@ -171,7 +175,21 @@ def main() -> None:
     burst = tuple(float(x) for x in args.burst.split(",")) if args.burst else None
     app = hlog_sdk.ASGIMiddleware(build(args.service, peers, args.seed, burst))  # type: ignore[arg-type]
     random.seed(args.seed)
+    if args.parent:
+        stop_with_parent(args.parent)
     serve(app, args.port)
+
+
+def stop_with_parent(parent: int) -> None:
+    """Stop as on SIGTERM once `parent`, the process that started this one, is gone (maybe before
+    this one got here): a demo that quits without waiting, or is killed, leaves no shop running."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def serve(app: Any, port: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from hlog.backend.demo import seed_demo
+from hlog.backend.demo import open_demo_store, seed_demo
 from hlog.backend.store import Store
 
 NOW_NS = 1_795_176_000_000_000_000
@@ -25,3 +25,26 @@ def test_demo_history_links_a_declined_payment_to_its_session_and_trace(store: S
     (event,) = charge["events"]
     assert event["name"] == "exception" and event["attributes"]["exception.type"] == "CardDeclined"
     assert charge["timestamp_ns"] <= event["timestamp_ns"] <= charge["timestamp_ns"] + charge["duration_ns"]
+
+
+def test_the_demo_store_is_kept_for_a_day(fresh_store: str) -> None:
+    """`hlog-tui --demo` seeds its store once a day (or with --reseed), not at every launch; what the
+    live shop sent in between stays."""
+    hour = 3600 * 10**9
+
+    def launch(at: int, reseed: bool = False) -> tuple[bool, int]:
+        store, seeded = open_demo_store(fresh_store, reseed, now_ns=at, traces=500)
+        try:
+            return seeded, store.query(f"SELECT count() FROM {store.db}.logs")[0][0]
+        finally:
+            store.close()
+
+    seeded, logs = launch(NOW_NS)
+    assert seeded and logs == 2000
+    store = Store(fresh_store)
+    store.command(f"INSERT INTO {store.db}.logs (Timestamp, Body) VALUES (now64(9), 'sent live')")
+    store.close()
+    assert launch(NOW_NS + 23 * hour) == (False, 2001)
+    assert launch(NOW_NS + 23 * hour, reseed=True) == (True, 2000)
+    assert launch(NOW_NS + 23 * hour + 1) == (False, 2000)
+    assert launch(NOW_NS + 48 * hour)[0]  # older than a day: seeded anew

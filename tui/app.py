@@ -177,8 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"with an embedded store, receive OTLP on 127.0.0.1:PORT (default {INGEST_PORT}; 0 picks a free one)",
     )
     parser.add_argument(
-        "--demo", action="store_true", help="open a separate demo store filled with realistic traffic (a few seconds)"
+        "--demo",
+        action="store_true",
+        help="open a separate demo store: a day of realistic shop traffic (made once a day, in a few "
+        "seconds), and the shop's services sending live",
     )
+    parser.add_argument("--reseed", action="store_true", help="with --demo: make the demo's day of traffic anew")
     add_source_options(parser)
     return parser
 
@@ -200,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     apply_source_options(parser, args)
+    if args.reseed and not args.demo:
+        parser.error("--reseed goes with --demo")
     try:
         time_range = _range(args)
     except ValueError as err:
@@ -210,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hlog.tui import link
 
         if args.demo:
-            return await _demo_link()
+            return await _demo_link(reseed=args.reseed)
         return await link.connect(
             args.backend, args.store, args.token, serve_ingest=not args.no_listen, ingest_port=args.ingest_port
         )
@@ -237,23 +243,19 @@ DEMO_LIVE_SECONDS = 3600
 DEMO_LIVE_RATE = 4.0
 
 
-async def _demo_link() -> Link:
-    """A demo store: a day of generated shop traffic, plus the real shop services sending live
-    traffic through the SDK while the app is open."""
+async def _demo_link(reseed: bool = False) -> Link:
+    """A demo store: a day of generated shop traffic (kept for a day), plus the real shop services
+    sending live traffic through the SDK while the app is open."""
     import asyncio
     import threading
 
-    from hlog.backend.demo import seed_demo
-    from hlog.backend.store import Store, default_store_path
+    from hlog.backend.demo import open_demo_store
+    from hlog.backend.store import default_store_path
     from hlog.demo import has_sdk
     from hlog.tui.link import embed, with_alerts
 
-    def prepare() -> Store:
-        store = Store(f"chdb://{default_store_path().parent / 'demo'}")
-        seed_demo(store)
-        return store
-
-    store = await asyncio.to_thread(prepare)
+    dsn = f"chdb://{default_store_path().parent / 'demo'}"
+    store, _ = await asyncio.to_thread(open_demo_store, dsn, reseed)
     link = await embed(with_alerts(store), serve_ingest=True, ingest_port=0)
     link.where = "demo store"
     if not has_sdk():
@@ -262,18 +264,21 @@ async def _demo_link() -> Link:
         from hlog.demo.run import run_demo
 
         stop = threading.Event()
-        endpoint = link.ingest_url
+        services: list[Any] = []
         shop = threading.Thread(
             target=run_demo,
-            args=(endpoint, DEMO_LIVE_SECONDS, DEMO_LIVE_RATE, 1, stop),
+            args=(link.ingest_url, DEMO_LIVE_SECONDS, DEMO_LIVE_RATE, 1, stop, services),
             name="hlog-demo-shop",
             daemon=True,
         )
         shop.start()
 
         def stop_shop() -> None:
+            """Quitting does not wait for the shop: its services flush and exit on their own (and
+            would if this process died: they watch their parent)."""
             stop.set()
-            shop.join(timeout=30)
+            for service in list(services):
+                service.terminate()
 
         link.on_close.append(stop_shop)
         link.where = "demo store (live shop traffic)"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -157,10 +159,53 @@ def test_the_demo_shop_traffic_keeps_arriving(tmp_path: Path) -> None:
         tui.wait_until(lambda s: shows_a_log_after(s, started), "a shop log stamped after live tail began", 90)
         later = seconds_of_today() + 10
         tui.wait_until(lambda s: shows_a_log_after(s, later), "shop logs ten seconds later still", 90)
+        shop = shop_services(tui.proc.pid)
+        assert len(shop) == 4
         tui.send("q")
         assert tui.wait_exit(60) == 0
+        wait_gone(shop, "the shop's services after q")
     finally:
         tui.stop()
+    # killed at a bad moment, the demo leaves no shop running either (its services watch their parent)
+    tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "--demo"], env, cols=160, rows=40)
+    try:
+        tui.wait_for("live shop traffic", timeout=120)
+        shop = shop_services(tui.proc.pid)
+        assert len(shop) == 4
+        os.kill(tui.proc.pid, signal.SIGKILL)
+        wait_gone(shop, "the shop's services after kill -9")
+    finally:
+        tui.stop()
+
+
+def shop_services(parent: int) -> list[int]:
+    """The demo shop's service processes that `parent` started (once all four are up)."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                status = (proc / "status").read_text()
+                if f"\nPPid:\t{parent}\n" in status and b"hlog.demo.shop" in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+        if len(found) >= 4 or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def wait_gone(pids: list[int], what: str, timeout: float = 60) -> None:
+    """Wait until none of `pids` runs (a zombie has ended)."""
+
+    def running(pid: int) -> bool:
+        try:
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while any(running(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"{what} still run: {[pid for pid in pids if running(pid)]}"
+        time.sleep(0.1)
 
 
 def test_editing_keys_typed_in_a_burst_apply_in_order(tmp_path: Path) -> None:
