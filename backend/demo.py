@@ -18,6 +18,7 @@ DEMO_SESSIONS = 2_000
 DEMO_SPAN_NS = 24 * 3600 * 10**9
 DEMO_RESEED_SECONDS = 86400  # hlog-tui --demo keeps its store this long (--reseed: at once)
 SEEDED_AT = "demo_seeded_at_ns"  # the setting that says when
+KEPT_SHARE = 0.48  # of the candidate traces, what the daily rhythm keeps (about)
 _SERVICES = "['gateway', 'checkout', 'payments', 'inventory']"
 
 # One row per (trace, hop): hop 0 is the gateway's server span, 1..3 its downstream calls.
@@ -30,11 +31,14 @@ SELECT
     h % 13 = 0 AND route = 'POST /checkout' AS declined,
     h % 29 = 0 AS slow,
     burst,
-    multiIf(i = 0, 20 + h % 300 + if(slow, 2000, 0), i = 3, 5 + h % 50 + if(slow, 2000, 0), 10 + h % 120)
-        * 1000000 AS duration
+    -- hop i starts i ms after the root and ends before it: checkout takes 60 % of the root's time,
+    -- payments 30 %, inventory a few ms (over 2 s when slow)
+    40 + h % 300 + if(slow, 2100, 0) AS root_ms,
+    multiIf(i = 0, root_ms, i = 1, intDiv((root_ms - 4) * 60, 100), i = 2, intDiv((root_ms - 4) * 30, 100),
+            if(slow, 2000 + h % 50, 5 + h % 30)) * 1000000 AS duration
 FROM (
     SELECT number AS t, cityHash64(number) AS h, arrayJoin([0, 1, 2, 3]) AS i,
-        toInt64({{now:Int64}} - intDiv(number * {{span:Int64}}, {{traces:UInt64}})) AS start,
+        toInt64({{now:Int64}} - intDiv(number * {{span:Int64}}, {{candidates:UInt64}})) AS start,
         concat('sess-', lower(hex(substring(MD5(toString(h % {{sessions:UInt64}})), 1, 6)))) AS session,
         concat('user-', toString(h % {{sessions:UInt64}} % 1500)) AS user,
         arrayElement(['GET /products', 'POST /cart', 'POST /checkout', 'GET /search'], (bitShiftRight(h, 8) % 4) + 1)
@@ -42,7 +46,15 @@ FROM (
         lower(hex(MD5(toString(number)))) AS trace,
         start BETWEEN {{now:Int64}} - 3 * 3600000000000 AND {{now:Int64}} - 3 * 3600000000000 + 300000000000
             AND h % 3 = 0 AS burst
-    FROM numbers({{traces:UInt64}})
+    FROM numbers({{candidates:UInt64}})
+    -- traffic like a shop's: a daily rhythm (quiet at 03:00 UTC, busy at 15:00), a newsletter's
+    -- rush 7 hours ago, and the burst of 500s 3 hours ago under heavier load
+    WHERE cityHash64(number, 'keep') % 1000 < 1000 * if(
+        start BETWEEN {{now:Int64}} - 7 * 3600000000000 AND {{now:Int64}} - 7 * 3600000000000 + 900000000000
+            OR start BETWEEN {{now:Int64}} - 3 * 3600000000000 AND {{now:Int64}} - 3 * 3600000000000 + 300000000000,
+        1,
+        0.1 + 0.6 * pow((1 - cos(2 * pi() * ((intDiv(start, 1000000000) % 86400) / 86400 - 0.125))) / 2, 1.5)
+            + 0.08 * (cityHash64(intDiv(start, 600000000000)) % 4))
 )
 """
 
@@ -125,8 +137,9 @@ def open_demo_store(
 def seed_demo(store: Store, now_ns: int | None = None, traces: int = DEMO_TRACES) -> int:
     """Replace the store's logs and spans with demo traffic ending at `now_ns`; returns the log count."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    params = {"now": now_ns, "span": DEMO_SPAN_NS, "traces": traces, "sessions": DEMO_SESSIONS}
+    # about KEPT_SHARE of the candidate traces are kept (the daily rhythm)
+    params = {"now": now_ns, "span": DEMO_SPAN_NS, "candidates": round(traces / KEPT_SHARE), "sessions": DEMO_SESSIONS}
     for table, sql in (("logs", _LOGS), ("spans", _SPANS)):
         store.command(f"TRUNCATE TABLE {store.db}.{table}")
         store.command(sql.replace("{db}", store.db), params)
-    return traces * 4
+    return int(store.query(f"SELECT count() FROM {store.db}.logs")[0][0])

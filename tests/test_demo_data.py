@@ -40,11 +40,32 @@ def test_the_demo_store_is_kept_for_a_day(fresh_store: str) -> None:
             store.close()
 
     seeded, logs = launch(NOW_NS)
-    assert seeded and logs == 2000
+    assert seeded and logs > 1000
     store = Store(fresh_store)
     store.command(f"INSERT INTO {store.db}.logs (Timestamp, Body) VALUES (now64(9), 'sent live')")
     store.close()
-    assert launch(NOW_NS + 23 * hour) == (False, 2001)
-    assert launch(NOW_NS + 23 * hour, reseed=True) == (True, 2000)
-    assert launch(NOW_NS + 23 * hour + 1) == (False, 2000)
+    assert launch(NOW_NS + 23 * hour) == (False, logs + 1)
+    reseeded, fresh_logs = launch(NOW_NS + 23 * hour, reseed=True)
+    assert reseeded and fresh_logs != logs + 1
+    assert launch(NOW_NS + 23 * hour + 1) == (False, fresh_logs)
     assert launch(NOW_NS + 48 * hour)[0]  # older than a day: seeded anew
+
+
+def test_demo_traffic_looks_like_a_shops(store: Store) -> None:
+    """Not a flat line: quiet nights, busy afternoons, a rush; and a trace's spans end within its root."""
+    logs = seed_demo(store, NOW_NS)
+    hourly = [
+        n
+        for (n,) in store.query(
+            f"SELECT count() FROM {store.db}.logs GROUP BY toStartOfHour(Timestamp) AS hour ORDER BY hour"
+        )
+    ]
+    assert sum(hourly) == logs and len(hourly) >= 24
+    assert max(hourly[1:-1]) > 3 * min(hourly[1:-1])  # the hours at both ends are partial
+    ends_late = store.query(
+        f"""SELECT count() FROM {store.db}.spans AS child JOIN {store.db}.spans AS root
+            ON child.TraceId = root.TraceId AND child.ParentSpanId = root.SpanId
+            WHERE toUnixTimestamp64Nano(child.Timestamp) + child.Duration
+                > toUnixTimestamp64Nano(root.Timestamp) + root.Duration"""
+    )
+    assert ends_late == [(0,)]
