@@ -58,6 +58,8 @@ class HlogApp(App[None]):
         self.initial_range = time_range or Range()
         self.clock = clock
         self.history = History(history_path)
+        # the chosen columns are kept beside the history
+        self.columns_path = history_path.parent / "columns.json" if history_path else None
         self.link: Link | None = None
 
     def notify(

@@ -221,6 +221,38 @@ async def test_columns_can_be_toggled_and_added(shop_store: Store, make_app) -> 
         header = table.render_line(0).text
         assert "session" not in header and "user.id" in header
         assert "alice" in table.render_line(1).text
+        # the dialog's title is whole, and each row says whether its column is shown
+        await pilot.press("c")
+        await pilot.pause()
+        assert str(app.screen.query_one(".dialog-title").render()) == "Columns"
+        choices = app.screen.query_one("SelectionList")
+        rows = {str(choices.get_option_at_index(i).prompt).split()[0]: i for i in range(choices.option_count)}
+        assert str(choices.get_option_at_index(rows["session"]).prompt).endswith("hidden")
+        choices.select("session_id")
+        await pilot.pause()
+        assert str(choices.get_option_at_index(rows["session"]).prompt).endswith("shown")
+        await pilot.press("escape")
+    # the choice is there at the next start (kept beside the search history)
+    reopened = Store(shop_store.dsn)  # quitting closed the store
+    try:
+        app = make_app(reopened)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            keys = [c.key for c in app.screen.query_one(LogTable).columns]
+            assert keys == ["time", "level", "service_name", "attr:user.id"]
+    finally:
+        reopened.close()
+
+
+def test_saved_columns_are_untrusted(tmp_path: Path) -> None:
+    """Only known columns and valid attribute keys come back from the file; titles come from the keys."""
+    from hlog.tui.screens.columns import load_columns
+
+    path = tmp_path / "columns.json"
+    path.write_text(json.dumps(["level", "attr:user.id", "attr:\x1b]0;pwned\x07", "nope", 5, "level"]))
+    assert [(c.key, c.title) for c in load_columns(path) or []] == [("level", "level"), ("attr:user.id", "user.id")]
+    path.write_text("{not json")
+    assert load_columns(path) is None
 
 
 async def test_command_palette_lists_screen_actions(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]

@@ -97,6 +97,11 @@ class SearchScreen(Screen[None]):
         yield HlogFooter()
 
     def on_mount(self) -> None:
+        from hlog.tui.screens.columns import load_columns
+
+        saved = load_columns(self.hlog.columns_path)  # the columns chosen last time
+        if saved:
+            self.table.set_columns(saved)
         self.table.focus()
         self.run_search()
 
@@ -449,10 +454,11 @@ class SearchScreen(Screen[None]):
         self.app.push_screen(AlertsScreen())
 
     def action_pick_columns(self) -> None:
-        from hlog.tui.screens.columns import ColumnsScreen
+        from hlog.tui.screens.columns import ColumnsScreen, save_columns
 
         def chosen(columns: list[Any] | None) -> None:
             if columns is not None:
                 self.table.set_columns(columns)
+                save_columns(self.hlog.columns_path, columns)
 
         self.app.push_screen(ColumnsScreen(self.table.columns), chosen)
