@@ -24,6 +24,14 @@ LEVEL_STYLES: dict[str, Style] = {
 ERROR_LEVELS = frozenset({"ERROR", "FATAL"})
 
 
+def on_grey(style: Style) -> Style:
+    """`style` for text on a grey highlight: grey text there (DEBUG, times) would vanish on a
+    16-colour terminal, where both greys are bright black; it takes the default colour instead."""
+    if style.color is not None and style.color.name in ("bright_black", "color(8)"):
+        return style + Style(color="default")
+    return style
+
+
 def level_style(level: str) -> Style:
     """The colour of a level name (plain for unknown levels)."""
     return LEVEL_STYLES.get(level, Style())

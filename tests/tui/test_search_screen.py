@@ -524,3 +524,27 @@ async def test_times_of_another_day_carry_their_date(store: Store, make_app) -> 
     hour = 3600 * 10**9
     assert not needs_date(midnight + hour, midnight + 2 * hour, midnight + 3 * hour)  # today: the time is enough
     assert needs_date(midnight - 14 * hour, midnight - 13 * hour, midnight + 3 * hour)  # an hour yesterday
+
+
+async def test_the_selected_row_is_readable_on_16_colour_terminals(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    """On `TERM=xterm` (16 colours) the selection's grey and grey text (times, DEBUG) are both bright
+    black: the text vanished. No cell of the selected row may have its colour equal to its background
+    once both are brought down to 16 colours."""
+    from rich.color import ColorSystem
+
+    app = make_app(shop_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LogTable)
+        levels = set()
+        for row in range(len(table.rows)):
+            table.cursor = row
+            await pilot.pause()
+            levels.add(table.selected["level"])
+            for segment in table.render_line(row + 1 - table.scroll_offset.y):
+                style = segment.style
+                if style is None or style.bgcolor is None or style.color is None or not segment.text.strip():
+                    continue
+                fg, bg = (c.downgrade(ColorSystem.STANDARD).number for c in (style.color, style.bgcolor))
+                assert fg != bg, f"{segment.text!r} of a {table.selected['level']} row: colour {fg} on {bg}"
+        assert "DEBUG" in levels

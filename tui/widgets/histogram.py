@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hlog.tui.format import clock, level_style, needs_date, plural
+from hlog.tui.format import clock, level_style, needs_date, on_grey, plural
 
 # bottom to top: the levels people look for first sit at the base of each bar
 STACK_ORDER = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
@@ -107,7 +107,7 @@ class Histogram(Widget):
             if level is not None and style.color is None:  # levels without a colour of their own
                 style += Style(color="blue")
             if i == self.selected:
-                style += Style(bgcolor="grey30")
+                style = on_grey(style) + Style(bgcolor="grey30")
             glyph = BAR if level is not None else " "
             segments.append(Segment(glyph * max(1, cell - 1) + (" " if cell > 1 else ""), style))
         return Strip(segments).adjust_cell_length(width)

@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hlog.tui.format import ERROR_LEVELS, attribute_text, clock, level_style, one_line, service_label
+from hlog.tui.format import ERROR_LEVELS, attribute_text, clock, level_style, on_grey, one_line, service_label
 
 MAX_WINDOW_ROWS = 2_000
 EDGE_ROWS = 40  # ask for more when the cursor comes this close to an edge of the window
@@ -299,6 +299,8 @@ class LogTable(ScrollView, can_focus=True):
             style = base + level_style(log["level"]) if column.key == "level" else base
             if column.key == "time":
                 style = base + DIM
+            if selected:
+                style = on_grey(style)
             segments.append(Segment(text + " ", style))
             used += w + 1
         message = one_line(log["body"])
