@@ -51,8 +51,13 @@ class HlogApp(App[None]):
         time_range: Range | None = None,
         clock: Callable[[], int] = time.time_ns,
         history_path: Path | None = None,
+        ascii_only: bool = False,
     ) -> None:
-        super().__init__()
+        from hlog.tui.ascii import ascii_driver
+
+        # a terminal that cannot show UTF-8 gets ASCII stand-ins for every line, block and mark
+        super().__init__(driver_class=ascii_driver() if ascii_only else None)
+        self.ascii_only = ascii_only
         self.link_factory = link_factory
         self.initial_query = query
         self.initial_range = time_range or Range()
@@ -73,6 +78,13 @@ class HlogApp(App[None]):
     ) -> None:
         """Every notification is shown as plain, inert text: error messages carry what the network sent."""
         super().notify(safe_lines(message), title=safe(title), severity=severity, timeout=timeout, markup=False)
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Keys as Textual shows them; in ASCII, named keys by their name (`Enter`, not `⏎`)."""
+        shown = super().get_key_display(binding)
+        if self.ascii_only and not shown.isascii():
+            return binding.key.replace("_", " ").title()
+        return shown
 
     def now_ns(self) -> int:
         """The current time (frozen in tests)."""
@@ -169,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--to", metavar="TIME", help="range end (default now)")
     parser.add_argument("--theme", help="a Textual theme, e.g. textual-dark, nord, gruvbox, textual-light")
     parser.add_argument(
+        "--charset",
+        choices=("auto", "utf-8", "ascii"),
+        default="auto",
+        help="what the terminal can show: auto (the locale: LC_ALL, LC_CTYPE, LANG) uses ASCII "
+        "stand-ins for lines and bars unless the locale says UTF-8",
+    )
+    parser.add_argument(
         "--no-listen", action="store_true", help="with an embedded store, do not receive OTLP on 127.0.0.1:4318"
     )
     parser.add_argument(
@@ -223,7 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.backend, args.store, args.token, serve_ingest=not args.no_listen, ingest_port=args.ingest_port
         )
 
-    app = HlogApp(factory, args.query, time_range, history_path=default_history_path())
+    from hlog.tui.ascii import locale_is_utf8
+
+    ascii_only = args.charset == "ascii" or (args.charset == "auto" and not locale_is_utf8())
+    app = HlogApp(factory, args.query, time_range, history_path=default_history_path(), ascii_only=ascii_only)
     if args.theme:
         if args.theme not in app.available_themes:
             print(

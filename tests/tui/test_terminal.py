@@ -240,3 +240,47 @@ def test_editing_keys_typed_in_a_burst_apply_in_order(tmp_path: Path) -> None:
         assert tui.wait_exit(30) == 0
     finally:
         tui.stop()
+
+
+@pytest.mark.parametrize("lang", ["C", "en_US.UTF-8"])
+def test_a_terminal_without_utf8_gets_ascii(tmp_path: Path, lang: str) -> None:
+    """Under `LANG=C` every byte hlog-tui writes is ASCII (boxes, bars, marks and a log's own text
+    have stand-ins); a UTF-8 locale keeps the real characters."""
+    from tests.tui.pty_terminal import PtyProgram
+
+    store = f"chdb://{tmp_path / 'store'}"
+    line = {"ts": time.time() - 60, "level": "info", "msg": "café → 東京 …"}
+    ingest = hlog("ingest", "-", "--store", store, stdin=json.dumps(line) + "\n")
+    assert ingest.returncode == 0, ingest.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_CTYPE", "LANG")}
+    env.update(TERM="xterm-256color", LANG=lang, XDG_STATE_HOME=str(tmp_path / "state"))
+    tui = PtyProgram([sys.executable, "-m", "hlog.tui.app", "--store", store, "--no-listen"], env, cols=80, rows=24)
+    try:
+        tui.wait_for("1 match")
+        tui.send("c")  # a dialog with borders and ticks
+        tui.wait_for("Columns")
+        tui.send("\x1b")
+        tui.wait_until(lambda screen: "Columns" not in screen, "the dialog closed")
+        tui.send("q")
+        assert tui.wait_exit(30) == 0
+    finally:
+        tui.stop()
+    written = bytes(tui.raw)
+    if lang == "C":
+        assert written.isascii(), sorted({chr(b) for b in written if b > 127})[:10]
+        assert b"caf? > ???? ." in written  # the log's text, cell for cell
+    else:
+        assert "東京".encode() in written and "▁".encode() in written
+
+
+def test_ascii_stand_ins_keep_the_width() -> None:
+    from rich.cells import cell_len
+
+    from hlog.tui.ascii import locale_is_utf8, to_ascii
+
+    for text in ("┌─┐│└┘", "▁▂▃▄▅▆▇█▔▊▎░", "東京 café ✗ ⚠ … ⏎", "e\u0301"):
+        assert to_ascii(text).isascii() and cell_len(to_ascii(text)) == cell_len(text), text
+    assert not locale_is_utf8({"LANG": "C"}) and not locale_is_utf8({})
+    assert not locale_is_utf8({"LANG": "C", "LC_CTYPE": "C.UTF-8"})  # Python's own coercion (PEP 538)
+    assert locale_is_utf8({"LANG": "en_US.UTF-8"}) and locale_is_utf8({"LANG": "C", "LC_ALL": "C.utf8"})
+    assert not locale_is_utf8({"LANG": "en_US.UTF-8", "LC_ALL": "C"})
