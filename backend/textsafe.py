@@ -30,6 +30,11 @@ def safe(text: str) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+def is_safe(text: str) -> bool:
+    """Whether safe(text) would be `text` itself (one check for many strings joined by spaces)."""
+    return _UNSAFE.search(text) is None
+
+
 def json_safe(text: str) -> str:
     """JSON text (from json.dumps) with the characters JSON leaves raw (DEL, C1, bidi) written as
     `\\uXXXX` escapes: the same data for a JSON reader, inert on a terminal."""

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from hlog.backend.textsafe import is_safe
 from hlog.tui.format import attribute_rows, level_style, one_line, pretty_body, service_label, stamp
 
 RESOURCE_NOTE = "  (resource)"
@@ -88,10 +89,14 @@ class DetailPane(ScrollView, can_focus=True):
             ids = ("level", "service_name", "session_id", "trace_id", "span_id", "environment", "service_version")
             own = [(key, log[key]) for key in ids if log[key]] + attribute_rows(log["attributes"])
             resource = {k: v for k, v in log["resource_attributes"].items() if k not in log["attributes"]}
-            for kind, pairs in (("field", own), ("resource", attribute_rows(resource))):
+            groups = (("field", own), ("resource", attribute_rows(resource)))
+            # one check for all (10,000 attributes: escaping each would cost more than drawing)
+            clean = is_safe(" ".join(text for _, pairs in groups for pair in pairs for text in pair))
+            for kind, pairs in groups:
+                note = RESOURCE_NOTE if kind == "resource" else ""
                 for key, value in pairs:
-                    shown_key = one_line(key)
-                    plain = f"{shown_key} = {one_line(value)}" + (RESOURCE_NOTE if kind == "resource" else "")
+                    shown_key, shown_value = (key, value) if clean else (one_line(key), one_line(value))
+                    plain = f"{shown_key} = {shown_value}{note}"
                     rows.append(Row(kind, plain, key_cells=len(shown_key), field=len(self.fields)))
                     self.fields.append((key, value))
             # the rest of the OpenTelemetry record: shown, not filterable (the search has no key for them)
