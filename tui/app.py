@@ -52,12 +52,14 @@ class HlogApp(App[None]):
         clock: Callable[[], int] = time.time_ns,
         history_path: Path | None = None,
         ascii_only: bool = False,
+        close_link_on_unmount: bool = True,
     ) -> None:
         from hlog.tui.ascii import ascii_driver
 
         # a terminal that cannot show UTF-8 gets ASCII stand-ins for every line, block and mark
         super().__init__(driver_class=ascii_driver() if ascii_only else None)
         self.ascii_only = ascii_only
+        self.close_link_on_unmount = close_link_on_unmount  # else whoever ran the app closes it (main)
         self.link_factory = link_factory
         self.initial_query = query
         self.initial_range = time_range or Range()
@@ -157,8 +159,25 @@ class HlogApp(App[None]):
             self.push_screen(HelpScreen(self.screen))
 
     async def on_unmount(self) -> None:
-        if self.link is not None:
+        if self.link is not None and self.close_link_on_unmount:
             await self.link.close()
+
+    def run_then_close(self, headless: bool = False) -> None:
+        """Run the app; once the terminal is the user's again (q leaves at once), stop what ran
+        beside it: the receiver, the embedded store, the demo shop."""
+        import asyncio
+
+        async def run() -> None:
+            try:
+                await self.run_async(headless=headless)
+            finally:
+                if self.link is not None:
+                    try:
+                        await self.link.close()
+                    except Exception as err:  # the screen is gone: say it on the terminal, once
+                        print(f"hlog-tui: while stopping: {safe(str(err))}", file=sys.stderr)
+
+        asyncio.run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,7 +264,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hlog.tui.ascii import locale_is_utf8
 
     ascii_only = args.charset == "ascii" or (args.charset == "auto" and not locale_is_utf8())
-    app = HlogApp(factory, args.query, time_range, history_path=default_history_path(), ascii_only=ascii_only)
+    app = HlogApp(
+        factory,
+        args.query,
+        time_range,
+        history_path=default_history_path(),
+        ascii_only=ascii_only,
+        close_link_on_unmount=False,
+    )
     if args.theme:
         if args.theme not in app.available_themes:
             print(
@@ -259,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    app.run()
+    app.run_then_close()
     return 0
 
 

@@ -548,3 +548,38 @@ async def test_the_selected_row_is_readable_on_16_colour_terminals(shop_store: S
                 fg, bg = (c.downgrade(ColorSystem.STANDARD).number for c in (style.color, style.bgcolor))
                 assert fg != bg, f"{segment.text!r} of a {table.selected['level']} row: colour {fg} on {bg}"
         assert "DEBUG" in levels
+
+
+def test_quitting_gives_the_terminal_back_before_stopping(store: Store, tmp_path: Path) -> None:
+    """`q` leaves at once: the store, the receiver and the demo shop stop after the app has shut
+    down and given the terminal back (they used to stop first, inside it, behind a blank screen)."""
+    import inspect
+
+    from hlog.backend.app import Backend
+    from hlog.tui.link import embed
+
+    events: list[str] = []
+
+    class Recorded(HlogApp):
+        CSS_PATH = str(Path(inspect.getfile(HlogApp)).with_name("hlog.tcss"))
+
+        async def on_unmount(self) -> None:
+            await super().on_unmount()
+            events.append("app shut down")
+
+    async def factory():  # type: ignore[no-untyped-def]
+        link = await embed(Backend(store))
+        link.on_close.append(lambda: events.append("link closed"))
+        return link
+
+    app = Recorded(factory, history_path=tmp_path / "history.json", close_link_on_unmount=False)
+
+    def quit_once_connected() -> None:
+        if app.link is None:
+            app.set_timer(0.05, quit_once_connected)
+        else:
+            app.exit()
+
+    app.call_later(quit_once_connected)
+    app.run_then_close(headless=True)
+    assert events == ["app shut down", "link closed"]
