@@ -159,6 +159,11 @@ def flatten(
             out[key] = text
             continue
         which = value.WhichOneof("value")
+        if which == "int_value":  # the next most common: numbers as SDKs send them
+            out[key] = str(value.int_value)
+            if types is not None:
+                types[f"{kind}:{key}"] = "int"
+            continue
         found = scalar(value)
         if found is None and which is not None:
             data = to_python(value)

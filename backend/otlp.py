@@ -118,8 +118,10 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
         res_inside: dict[str, list[str]] = {}
         res_attrs = flatten(resource_logs.resource.attributes, {}, res_types, "resource", res_inside)
         service, version, res_env, res_session = _resource_context(res_attrs)
+        res_schema = truncate(resource_logs.schema_url, 1024)
         for scope_logs in resource_logs.scope_logs:
             scope_name, scope_version = scope_logs.scope.name, scope_logs.scope.version
+            scope_schema = truncate(scope_logs.schema_url, 1024)
             scope_types = dict(res_types)
             scope_attrs = flatten(scope_logs.scope.attributes, {}, scope_types, "scope")
             for record in scope_logs.log_records:
@@ -150,10 +152,11 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 scope_name_c.append(scope_name)
                 scope_version_c.append(scope_version)
                 attrs_c.append(attrs)
-                event_c.append(truncate(record.event_name, 1024))
+                event = record.event_name
+                event_c.append(event if len(event) <= 1024 else truncate(event, 1024))
                 observed_c.append(min(record.observed_time_unix_nano, MAX_TIMESTAMP_NS))
-                res_schema_c.append(truncate(resource_logs.schema_url, 1024))
-                scope_schema_c.append(truncate(scope_logs.schema_url, 1024))
+                res_schema_c.append(res_schema)
+                scope_schema_c.append(scope_schema)
                 scope_attrs_c.append(scope_attrs)
                 dropped_c.append(record.dropped_attributes_count)
                 types_c.append(types_text(types))
