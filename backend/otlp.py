@@ -23,6 +23,8 @@ from hlog.query.severity import severity_as_sent
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
 REQUEST_KEYS = ("hlog.request_id", "highlight.trace_id")
 ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment", "environment")
+# one C-level test a record tells whether any of them is there (most records have none)
+_ENVIRONMENT_SET, _SESSION_SET = frozenset(ENVIRONMENT_KEYS), frozenset(SESSION_KEYS)
 UNKNOWN_SERVICE = ""  # as the Collector's exporter stores a missing service.name (the UI shows "unknown")
 MAX_TIMESTAMP_NS = 2**63 - 1  # DateTime64(9) ends in 2262
 OLDER_THAN_RETENTION = "timestamp older than the store's retention period (see hlog serve --retention)"
@@ -145,8 +147,8 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 sev_num_c.append(number)
                 service_c.append(service)
                 version_c.append(version)
-                env_c.append(first(ENVIRONMENT_KEYS, attrs) or res_env)
-                session_c.append(first(SESSION_KEYS, attrs) or res_session)
+                env_c.append(_own_or(ENVIRONMENT_KEYS, _ENVIRONMENT_SET, attrs, res_env))
+                session_c.append(_own_or(SESSION_KEYS, _SESSION_SET, attrs, res_session))
                 body_c.append(body_text(record.body))
                 res_c.append(res_attrs)
                 scope_name_c.append(scope_name)
@@ -162,6 +164,11 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 types_c.append(types_text(types))
                 leaves_c.append(_leaves(inside, res_inside, attrs) if inside or res_inside else [])
     return rejections
+
+
+def _own_or(keys: tuple[str, ...], keyset: frozenset[str], attrs: dict[str, str], default: str) -> str:
+    """The value of the first of `keys` the record has, else `default` (the resource's)."""
+    return default if keyset.isdisjoint(attrs) else first(keys, attrs) or default
 
 
 def _leaves(inside: dict[str, list[str]], resource: dict[str, list[str]], attrs: dict[str, str]) -> list[str]:
@@ -232,8 +239,8 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 kind_c.append(_SPAN_KINDS[span.kind] if 0 <= span.kind < len(_SPAN_KINDS) else str(span.kind))
                 service_c.append(service)
                 version_c.append(version)
-                env_c.append(first(ENVIRONMENT_KEYS, attrs) or res_env)
-                session_c.append(first(SESSION_KEYS, attrs) or res_session)
+                env_c.append(_own_or(ENVIRONMENT_KEYS, _ENVIRONMENT_SET, attrs, res_env))
+                session_c.append(_own_or(SESSION_KEYS, _SESSION_SET, attrs, res_session))
                 duration_c.append(max(0, span.end_time_unix_nano - span.start_time_unix_nano))
                 code = span.status.code
                 status_c.append(_STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else str(code))

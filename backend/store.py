@@ -111,6 +111,7 @@ SPAN_COLUMNS: tuple[str, ...] = (
 _MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes", "ScopeAttributes"})
 _TIME_COLUMNS = frozenset({"Timestamp", "ObservedTimestamp"})
 _LIST_COLUMNS = frozenset({"AttributeLeaves"})
+_DICTIONARY_COLUMNS = frozenset({"AttributeTypes"})
 _UINT8_COLUMNS = frozenset({"TraceFlags", "SeverityNumber"})
 _UINT32_COLUMNS = frozenset({"DroppedAttributesCount", "DroppedEventsCount", "DroppedLinksCount"})
 _UINT64_COLUMNS = frozenset({"Duration"})
@@ -130,6 +131,8 @@ def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
             offsets = pa.array(itertools.accumulate(map(len, values), initial=0), pa.int32())
             items = pa.array(itertools.chain.from_iterable(values), pa.string())
             arrays.append(pa.ListArray.from_arrays(offsets, items))
+        elif name in _DICTIONARY_COLUMNS:  # few distinct values: each once in the frame
+            arrays.append(pa.array(values, pa.string()).dictionary_encode())
         elif name in _TIME_COLUMNS:
             arrays.append(pa.array(values, pa.timestamp("ns")))
         elif name in _UINT8_COLUMNS:
@@ -651,6 +654,7 @@ class Store:
         of logs are two batches); with a `token`, an insert repeating an earlier one's token
         is skipped, which is what makes replaying the write-ahead log safe."""
         settings = {"insert_deduplication_token": token} if token else _unique_insert()
+        rows = rows.unify_dictionaries()  # frames each bring their own (an insert takes one a column)
         with self._calling(), self._write_lock:
             self._writer.insert_arrow(f"{self.db}.{table}", rows, settings=settings)
 
