@@ -161,3 +161,21 @@ def test_missing_tables_and_bad_options_are_clear(request: pytest.FixtureRequest
         Store(dsn + "&source=otel&state_database=nothing_here")
     with pytest.raises(StoreError, match="source must be one of hlog, otel"):
         Store(dsn + "&source=loki")
+
+
+async def test_hlog_tui_leaves_the_rules_to_hlog_serve_on_a_server(
+    collector: Collector, store_kind: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hlog-tui --source otel on a ClickHouse server reads; the rules are evaluated by the
+    `hlog serve --source otel` there (both evaluating one state database fired every alert twice).
+    On the embedded engine, hlog-tui is the only process: it evaluates them."""
+    from hlog.tui.link import connect
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # the API token of this test's "user"
+    link = await connect(None, collector.source_dsn())
+    try:
+        assert link.backend is not None
+        (service,) = link.backend.extensions
+        assert service.evaluate == (store_kind == "chdb")
+    finally:
+        await link.close()

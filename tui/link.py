@@ -99,9 +99,11 @@ async def connect(
         if backend_url or os.environ.get("HLOG_BACKEND"):
             raise StoreError(f"the backend {url} does not answer (is `hlog serve` running there?)")
     target = parse_dsn(store_dsn or default_store_dsn())
-    if target.otel is not None:  # the Collector writes its tables: read them, evaluate the rules
+    if target.otel is not None:  # the Collector writes its tables: read them
         store = await asyncio.to_thread(Store, store_dsn)
-        return await embed(with_alerts(store))
+        # on a ClickHouse server the rules are `hlog serve --source otel`'s to evaluate (one
+        # evaluator a state database: two would both fire); an embedded engine is this process's
+        return await embed(with_alerts(store, owner=target.kind != "http"))
     if target.kind == "http":
         # a ClickHouse server is fed by `hlog serve`: only read it (a user with SELECT is enough)
         store = await asyncio.to_thread(Store, store_dsn, migrate=False)
