@@ -128,8 +128,9 @@ class DetailPane(ScrollView, can_focus=True):
             return
         self.highlighted = max(0, min(index, len(self.fields) - 1))
         row = self._field_rows[self.highlighted]
-        top, bottom = self._starts[row], self._starts[row + 1]
-        self.scroll_to_region(Region(0, top, max(1, self._width), bottom - top), animate=False, immediate=True)
+        if row + 1 < len(self._starts):  # laid out (not hidden): bring it into view
+            top, bottom = self._starts[row], self._starts[row + 1]
+            self.scroll_to_region(Region(0, top, self._width, bottom - top), animate=False, immediate=True)
         self.refresh()
 
     # -- actions -----------------------------------------------------------------
@@ -152,10 +153,15 @@ class DetailPane(ScrollView, can_focus=True):
     # -- drawing -----------------------------------------------------------------
     def on_resize(self) -> None:
         self._layout()
+        if self.highlighted is not None:
+            self.highlight(self.highlighted)
 
     def _layout(self, force: bool = False) -> None:
         """Count the screen lines of every row at the current width (wrapping at the cell)."""
-        width = max(1, self.size.width)
+        width = self.size.width
+        if width == 0:  # hidden (the first Enter shows it): laid out on the resize that follows
+            self._width, self._starts = 0, [0]
+            return
         if width == self._width and not force:
             return
         self._width, self._chops = width, {}
