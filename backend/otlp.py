@@ -25,6 +25,7 @@ REQUEST_KEYS = ("hlog.request_id", "highlight.trace_id")
 ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment", "environment")
 # one C-level test a record tells whether any of them is there (most records have none)
 _ENVIRONMENT_SET, _SESSION_SET = frozenset(ENVIRONMENT_KEYS), frozenset(SESSION_KEYS)
+_NO_LEAVES: list[str] = []  # shared by the records that have none (never changed)
 UNKNOWN_SERVICE = ""  # as the Collector's exporter stores a missing service.name (the UI shows "unknown")
 MAX_TIMESTAMP_NS = 2**63 - 1  # DateTime64(9) ends in 2262
 OLDER_THAN_RETENTION = "timestamp older than the store's retention period (see hlog serve --retention)"
@@ -126,6 +127,7 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
             scope_schema = truncate(scope_logs.schema_url, 1024)
             scope_types = dict(res_types)
             scope_attrs = flatten(scope_logs.scope.attributes, {}, scope_types, "scope")
+            start = len(ts_c)
             for record in scope_logs.log_records:
                 ts = _timestamp(record.time_unix_nano, record.observed_time_unix_nano)
                 if ts > MAX_TIMESTAMP_NS:
@@ -145,24 +147,29 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 flags_c.append(record.flags & 0xFF)
                 sev_text_c.append(text)
                 sev_num_c.append(number)
-                service_c.append(service)
-                version_c.append(version)
                 env_c.append(_own_or(ENVIRONMENT_KEYS, _ENVIRONMENT_SET, attrs, res_env))
                 session_c.append(_own_or(SESSION_KEYS, _SESSION_SET, attrs, res_session))
                 body_c.append(body_text(record.body))
-                res_c.append(res_attrs)
-                scope_name_c.append(scope_name)
-                scope_version_c.append(scope_version)
                 attrs_c.append(attrs)
                 event = record.event_name
                 event_c.append(event if len(event) <= 1024 else truncate(event, 1024))
                 observed_c.append(min(record.observed_time_unix_nano, MAX_TIMESTAMP_NS))
-                res_schema_c.append(res_schema)
-                scope_schema_c.append(scope_schema)
-                scope_attrs_c.append(scope_attrs)
                 dropped_c.append(record.dropped_attributes_count)
-                types_c.append(types_text(types))
-                leaves_c.append(_leaves(inside, res_inside, attrs) if inside or res_inside else [])
+                types_c.append(types_text(types) if types else "")
+                leaves_c.append(_leaves(inside, res_inside, attrs) if inside or res_inside else _NO_LEAVES)
+            # what every record of the scope shares, once for all of them
+            stored = len(ts_c) - start
+            for column, value in (
+                (service_c, service),
+                (version_c, version),
+                (res_c, res_attrs),
+                (scope_name_c, scope_name),
+                (scope_version_c, scope_version),
+                (res_schema_c, res_schema),
+                (scope_schema_c, scope_schema),
+                (scope_attrs_c, scope_attrs),
+            ):
+                column.extend([value] * stored)
     return rejections
 
 
