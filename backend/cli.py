@@ -18,6 +18,7 @@ from hlog.backend.client import ApiError, default_backend_url
 from hlog.backend.connections import MAX_CONNECTIONS
 from hlog.backend.limits import DEFAULT_LIMITS
 from hlog.backend.otelsource import DEFAULT_LOGS_TABLE, DEFAULT_STATE_DATABASE, DEFAULT_TRACES_TABLE, SOURCES
+from hlog.backend.search import CONTEXT_SCOPES
 from hlog.backend.store import StoreError, default_store_dsn, parse_dsn, with_source
 from hlog.backend.textsafe import safe
 from hlog.backend.timeutil import parse_duration_ns
@@ -230,6 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--count", action="store_true", help="print only the number of matches")
     search.add_argument("--sql", action="store_true", help="print the compiled SQL and its parameters, and exit")
     _add_connection(search)
+
+    context = sub.add_parser(
+        "context",
+        help="show the logs around one log",
+        description="The logs just before and after one log, in time order, whatever it was found by: "
+        "by default those of the same service (and host, when the log has host.name). A log's id is "
+        "in `hlog search --format jsonl` (log_id) and in hlog-tui's detail.",
+    )
+    context.add_argument("log_id", metavar="LOG_ID", help="the log's id, TIMESTAMP_NS-ROW_ID")
+    context.add_argument("--before", type=int, default=20, help="logs before it (default 20, at most 1000)")
+    context.add_argument("--after", type=int, default=20, help="logs after it (default 20, at most 1000)")
+    context.add_argument(
+        "--by",
+        choices=CONTEXT_SCOPES,
+        default="service",
+        help="whose logs: the same service (and host), host, session or trace, or all (default service)",
+    )
+    context.add_argument("--query", "-q", default="", help="mark the logs that match this search with *")
+    context.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+    _add_connection(context)
 
     ingest = sub.add_parser(
         "ingest",
@@ -477,6 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.command == "search":
             return asyncio.run(cli_commands.search(args))
+        if args.command == "context":
+            return asyncio.run(cli_commands.context(args))
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "migrate":

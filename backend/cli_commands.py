@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from hlog.backend.client import ApiClient, connect
 from hlog.backend.fileingest import BATCH_RECORDS, parse_lines, to_request
-from hlog.backend.search import Cursor, TimeRange, page_sql
+from hlog.backend.search import MAX_CONTEXT_ROWS, Cursor, TimeRange, page_sql
 from hlog.backend.store import DEFAULT_DATABASE, StoreError, Tables, parse_dsn
 from hlog.backend.textsafe import json_safe, safe, safe_lines
 from hlog.backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
@@ -43,16 +43,18 @@ class Printer:
         if self._csv is not None:
             self._csv.writerow(CSV_FIELDS)
 
-    def write(self, logs: Iterable[dict[str, Any]]) -> None:
-        """Print logs, in the order given."""
+    def write(self, logs: Iterable[dict[str, Any]], marks: Iterable[str] | None = None) -> None:
+        """Print logs, in the order given; in a table, each after its mark (`marks`, one a log) when given."""
+        marks = iter(marks) if marks is not None else None
         for log in logs:
+            mark = next(marks) if marks is not None else ""
             if self.fmt == "jsonl":
                 # JSON leaves DEL, C1 and bidi controls raw: written as \u escapes, the data stays exact
                 self.out.write(json_safe(json.dumps(log, ensure_ascii=False)) + "\n")
             elif self._csv is not None:
                 self._csv.writerow([safe(str(log[f])) if self.tty else log[f] for f in CSV_FIELDS])
             else:
-                self.out.write(self._table_line(log) + "\n")
+                self.out.write(mark + self._table_line(log) + "\n")
         self.out.flush()
 
     def _table_line(self, log: dict[str, Any]) -> str:
@@ -143,6 +145,39 @@ async def search(args: argparse.Namespace) -> int:
                     break
             if remaining == args.limit and sys.stdout.isatty():  # nothing printed: say so (pipes stay empty)
                 print(f"no logs match {safe(args.query)!r} {_range_words(args)}", file=sys.stderr)
+        if api.partial:
+            print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
+    return 0
+
+
+async def context(args: argparse.Namespace) -> int:
+    """Run `hlog context`: the logs around one, oldest first; `>` marks the log, `*` the matches of --query."""
+    for name in ("before", "after"):
+        if not 0 <= getattr(args, name) <= MAX_CONTEXT_ROWS:
+            print(f"hlog: --{name} must be between 0 and {MAX_CONTEXT_ROWS}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        Cursor.decode(args.log_id)
+        if args.query:
+            compile_query(args.query)
+    except QueryError as err:
+        print(f"hlog: invalid query: {safe_lines(err.describe())}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError:
+        print(f"hlog: {safe(args.log_id)!r} is not a log id (TIMESTAMP_NS-ROW_ID: log_id in jsonl)", file=sys.stderr)
+        return EXIT_USAGE
+    async with connect(args.backend, args.store, args.token) as api:
+        found = await api.context(args.log_id, before=args.before, after=args.after, by=args.by, q=args.query)
+        logs = found["logs"]
+        for i, log in enumerate(logs):
+            log["anchor"] = i == found["anchor"]
+        scope = ", ".join(f"{k} {v}" for k, v in found["scope"].items()) or "all logs"
+        if args.format == "table":
+            after = len(logs) - found["anchor"] - 1
+            where = f"around {safe(found['log_id'])} ({safe(scope)})"
+            print(f"{where}: {found['anchor']} before, {after} after", file=sys.stderr)
+        marks = [">" if log["anchor"] else "*" if log.get("matches") else " " for log in logs]
+        Printer(args.format, sys.stdout).write(logs, marks if args.format == "table" else None)
         if api.partial:
             print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
     return 0

@@ -85,6 +85,16 @@ class ApiClient:
         result: dict[str, Any] = await self._get("/api/logs/histogram", params)
         return result
 
+    async def log(self, log_id: str) -> dict[str, Any]:
+        """GET /api/logs/{log_id}: one log."""
+        result: dict[str, Any] = (await self._get(f"/api/logs/{quote(log_id, safe='')}", {}))["log"]
+        return result
+
+    async def context(self, log_id: str, **params: Any) -> dict[str, Any]:
+        """GET /api/logs/{log_id}/context (before, after, by, q)."""
+        result: dict[str, Any] = await self._get(f"/api/logs/{quote(log_id, safe='')}/context", params)
+        return result
+
     async def session(self, session_id: str) -> dict[str, Any]:
         """GET /api/sessions/{id}."""
         result: dict[str, Any] = await self._get(f"/api/sessions/{quote(session_id, safe='')}", {})

@@ -9,11 +9,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from hlog.backend.search import (
+    CONTEXT_SCOPES,
+    DEFAULT_CONTEXT_ROWS,
     DEFAULT_HISTOGRAM_BUCKETS,
     DEFAULT_PAGE_ROWS,
+    MAX_CONTEXT_ROWS,
     MAX_HISTOGRAM_BUCKETS,
     MAX_PAGE_ROWS,
     Cursor,
+    NoScope,
+    NotFound,
     TimeRange,
 )
 from hlog.backend.store import StoreError
@@ -32,8 +37,10 @@ def error_response(err: Exception) -> JSONResponse:
     """The one place API errors become responses."""
     if isinstance(err, QueryError):
         return JSONResponse({"error": err.to_dict()}, 400)
-    if isinstance(err, BadRequest):
+    if isinstance(err, (BadRequest, NoScope)):
         return JSONResponse({"error": {"type": "request", "message": str(err)}}, 400)
+    if isinstance(err, NotFound):
+        return JSONResponse({"error": {"type": "not_found", "message": str(err)}}, 404)
     if isinstance(err, StoreError):
         return JSONResponse({"error": {"type": "store", "message": err.public}}, 503, {"Retry-After": "5"})
     raise err
@@ -123,6 +130,42 @@ async def histogram(request: Request) -> JSONResponse:
         buckets = _int(request, "buckets", DEFAULT_HISTOGRAM_BUCKETS, 1, MAX_HISTOGRAM_BUCKETS)
         result: dict[str, Any] = await run_in_threadpool(backend.search.histogram, query, time_range, buckets)
     except (QueryError, BadRequest, StoreError) as err:
+        return error_response(err)
+    return answer(backend, result)
+
+
+def _log_id(request: Request) -> str:
+    log_id = request.path_params["log_id"]
+    try:
+        Cursor.decode(log_id)
+    except ValueError:
+        raise BadRequest(f"invalid log id {log_id[:64]!r}: a log id is TIMESTAMP_NS-ROW_ID") from None
+    return str(log_id)
+
+
+async def one_log(request: Request) -> JSONResponse:
+    """GET /api/logs/{log_id}: one log."""
+    backend: Backend = request.app.state.backend
+    try:
+        log = await run_in_threadpool(backend.search.log, _log_id(request))
+    except (BadRequest, NotFound, StoreError) as err:
+        return error_response(err)
+    return answer(backend, {"log": log})
+
+
+async def context(request: Request) -> JSONResponse:
+    """GET /api/logs/{log_id}/context: the logs around one in a scope, oldest first."""
+    backend: Backend = request.app.state.backend
+    try:
+        log_id = _log_id(request)
+        before = _int(request, "before", DEFAULT_CONTEXT_ROWS, 0, MAX_CONTEXT_ROWS)
+        after = _int(request, "after", DEFAULT_CONTEXT_ROWS, 0, MAX_CONTEXT_ROWS)
+        by = request.query_params.get("by") or "service"
+        if by not in CONTEXT_SCOPES:
+            raise BadRequest(f"by must be one of {', '.join(CONTEXT_SCOPES)}")
+        query = request.query_params.get("q", "")
+        result = await run_in_threadpool(backend.search.context, log_id, before, after, by, query)
+    except (QueryError, BadRequest, NoScope, NotFound, StoreError) as err:
         return error_response(err)
     return answer(backend, result)
 

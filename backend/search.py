@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hlog.backend.attributes import typed
 from hlog.backend.timeutil import format_ns
-from hlog.query import CompiledQuery, QueryError, compile_query
+from hlog.query import CompiledQuery, QueryError, compile_query, format_term
 from hlog.query.fields import reserved
 from hlog.query.severity import level_from_number, level_of
 
@@ -20,6 +20,11 @@ DEFAULT_PAGE_ROWS = 100
 MAX_PAGE_ROWS = 10_000
 DEFAULT_HISTOGRAM_BUCKETS = 60
 MAX_HISTOGRAM_BUCKETS = 1_000
+# `hlog context` and `C`: the logs around one, in one of these scopes
+CONTEXT_SCOPES = ("service", "host", "session", "trace", "all")
+DEFAULT_CONTEXT_ROWS = 20
+MAX_CONTEXT_ROWS = 1_000
+HOST_KEY = "host.name"
 
 _SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
@@ -47,6 +52,14 @@ class Cursor:
         if not sep or not ts.isdigit() or not row_id.isdigit():
             raise ValueError(f"invalid cursor {text!r}")
         return cls(int(ts), int(row_id))
+
+
+class NotFound(LookupError):
+    """No log has the id asked for."""
+
+
+class NoScope(ValueError):
+    """The log lacks what a context scope needs (a session, a trace, a host)."""
 
 
 @dataclass(frozen=True)
@@ -172,8 +185,10 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         dropped,
         types,
     ) = row
+    cursor = Cursor(ts, row_id).encode()
     record = {
-        "cursor": Cursor(ts, row_id).encode(),
+        "cursor": cursor,
+        "log_id": cursor,  # what `hlog context` and links name a log by: its time and row id
         "id": str(row_id),
         "timestamp": format_ns(ts, 9),
         "timestamp_ns": ts,
@@ -360,3 +375,100 @@ class LogSearch:
             "total": total,
             "buckets": [{"start_ns": time_range.start_ns + i * step, "counts": c} for i, c in enumerate(counts)],
         }
+
+    def log(self, log_id: str) -> dict[str, Any]:
+        """The log with this id (`ts-id`, its cursor); raises NotFound, or ValueError for what is no id."""
+        cursor = Cursor.decode(log_id)
+        sql = (
+            f"SELECT {_SELECT} FROM {self.store.tables.all('logs')} "
+            "WHERE Timestamp = fromUnixTimestamp64Nano({ts:Int64}) AND Id = {id:UInt64} LIMIT 1"
+        )
+        rows = self.store.query(sql, {"ts": cursor.ts, "id": cursor.id})
+        if not rows:
+            raise NotFound(f"no log has the id {log_id} (it may have passed the retention period)")
+        return row_to_dict(rows[0])
+
+    def context(
+        self,
+        log_id: str,
+        before: int = DEFAULT_CONTEXT_ROWS,
+        after: int = DEFAULT_CONTEXT_ROWS,
+        by: str = "service",
+        query: str = "",
+    ) -> dict[str, Any]:
+        """The logs around one, oldest first, ignoring any search: `before` older and `after` newer
+        in the same scope (CONTEXT_SCOPES; "service" is the same service and, when the log has
+        one, the same host). With `query`, each log says whether it matches it. Raises NotFound,
+        NoScope, QueryError, ValueError (a bad id or scope)."""
+        if by not in CONTEXT_SCOPES:
+            raise ValueError(f"unknown context scope {by!r}: use one of {', '.join(CONTEXT_SCOPES)}")
+        anchor = self.log(log_id)
+        scope = _scope(anchor, by)
+        matcher = self.compile(query) if query else None
+        scoped = self.compile(" ".join(format_term(k, v) for k, v in scope.items()))
+        at = Cursor.decode(anchor["cursor"])
+        older, more_before = self._beside(scoped, before, before=at)
+        newer, more_after = self._beside(scoped, after, after=at)
+        logs = [*reversed(older), anchor, *newer]
+        if matcher is not None:
+            matching = self._matching(matcher, logs)
+            for log in logs:
+                log["matches"] = log["cursor"] in matching
+        return {
+            "log_id": anchor["cursor"],
+            "by": by,
+            "scope": scope,
+            "logs": logs,
+            "anchor": len(older),
+            "more_before": more_before,
+            "more_after": more_after,
+        }
+
+    def _beside(
+        self, scoped: CompiledQuery, limit: int, before: Cursor | None = None, after: Cursor | None = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` logs of the scope next to a cursor (nearest first) and whether there are more."""
+        if limit <= 0:
+            return [], False
+        sql, params = page_sql(self.store.tables, scoped, TimeRange(), limit + 1, before, after)
+        rows = self.store.query(sql, params)
+        return [row_to_dict(r) for r in rows[:limit]], len(rows) > limit
+
+    def _matching(self, matcher: CompiledQuery, logs: list[dict[str, Any]]) -> set[str]:
+        """The cursors of those of `logs` that match a search."""
+        params = dict(matcher.params)
+        params["cts0"], params["cts1"] = logs[0]["timestamp_ns"], logs[-1]["timestamp_ns"]
+        params["cids"] = [int(log["id"]) for log in logs]
+        sql = (
+            f"SELECT toUnixTimestamp64Nano(Timestamp), Id FROM {self.store.tables.all('logs')} "
+            "WHERE Timestamp >= fromUnixTimestamp64Nano({cts0:Int64}) "
+            "AND Timestamp <= fromUnixTimestamp64Nano({cts1:Int64}) "
+            f"AND has({{cids:Array(UInt64)}}, Id) AND ({matcher.sql})"
+        )
+        return {Cursor(ts, row_id).encode() for ts, row_id in self.store.query(sql, params)}
+
+
+def _scope(log: dict[str, Any], by: str) -> dict[str, str]:
+    """The search terms (key -> value) that make a context scope around `log`."""
+    if by == "all":
+        return {}
+    if by == "service":
+        scope = {"service_name": log["service_name"]}
+        host = _host(log)
+        if host:
+            scope[HOST_KEY] = host
+        return scope
+    key, value = {
+        "host": (HOST_KEY, _host(log)),
+        "session": ("session_id", log["session_id"]),
+        "trace": ("trace_id", log["trace_id"]),
+    }[by]
+    if not value:
+        raise NoScope(f"this log has no {key}: choose another scope")
+    return {key: value}
+
+
+def _host(log: dict[str, Any]) -> str:
+    """The log's host.name: its own attribute, else its resource's (as a search sees them)."""
+    value = log["attributes"].get(HOST_KEY, log["resource_attributes"].get(HOST_KEY, ""))
+    return value if isinstance(value, str) else str(value)

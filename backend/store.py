@@ -114,7 +114,7 @@ _LIST_COLUMNS = frozenset({"AttributeLeaves"})
 _DICTIONARY_COLUMNS = frozenset({"AttributeTypes"})
 _UINT8_COLUMNS = frozenset({"TraceFlags", "SeverityNumber"})
 _UINT32_COLUMNS = frozenset({"DroppedAttributesCount", "DroppedEventsCount", "DroppedLinksCount"})
-_UINT64_COLUMNS = frozenset({"Duration"})
+_UINT64_COLUMNS = frozenset({"Duration", "Id"})  # Id when given (it has a default)
 
 
 def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:

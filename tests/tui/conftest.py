@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +31,14 @@ ROOT_SPAN, CHILD_SPAN = "1" * 16, "2" * 16
 
 
 def ingest(store: Store, request: ExportLogsServiceRequest) -> None:
-    """Store a logs request through the ingest code path (flatten + insert)."""
+    """Store a logs request through the ingest code path (flatten + insert). The row ids are
+    given, not generated, so that the log ids the screens show stay the same in snapshots."""
     batch = Batch(LOG_COLUMNS)
     add_logs(request, batch)
-    store.insert_columns("logs", LOG_COLUMNS, batch.data)
+    ts, body = batch.data[LOG_COLUMNS.index("Timestamp")], batch.data[LOG_COLUMNS.index("Body")]
+    keys = (f"{t} {b}".encode() for t, b in zip(ts, body, strict=True))
+    ids = [int.from_bytes(hashlib.blake2b(key, digest_size=8).digest()) for key in keys]
+    store.insert_columns("logs", (*LOG_COLUMNS, "Id"), [*batch.data, ids])
 
 
 def seed_shop(store: Store) -> None:

@@ -46,6 +46,9 @@ class SearchScreen(Screen[None]):
         Binding("enter", "toggle_detail", "Detail", tooltip="Open or close the selected log", id="search.detail"),
         Binding("s", "open_session", "Session", tooltip="Every log of this log's session", id="search.session"),
         Binding("t", "open_trace", "Trace", tooltip="The trace (request) of this log", id="search.trace"),
+        Binding(
+            "C", "open_context", "Context", tooltip="The logs around this one, whatever the search", id="search.context"
+        ),
         Binding("f", "filter(False)", "Filter", show=False, tooltip="Filter by a field of the log", id="search.filter"),
         Binding("x", "filter(True)", "Exclude", show=False, tooltip="Exclude a field's value", id="search.exclude"),
         Binding("y", "copy", "Copy", show=False, tooltip="Copy the log as JSON (OSC 52)", id="search.copy"),
@@ -350,6 +353,15 @@ class SearchScreen(Screen[None]):
         from hlog.tui.screens.session import SessionScreen
 
         self.app.push_screen(SessionScreen(log["session_id"], focus_cursor=log["cursor"]))
+
+    def action_open_context(self) -> None:
+        log = self.table.selected
+        if log is None:
+            self.notify("No log selected", severity="warning", timeout=3)
+            return
+        from hlog.tui.screens.context import ContextScreen
+
+        self.app.push_screen(ContextScreen(log["log_id"], query=self.query_text))
 
     def action_open_trace(self) -> None:
         log = self.table.selected

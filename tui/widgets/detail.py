@@ -243,5 +243,6 @@ def _record_fields(log: dict[str, Any]) -> list[tuple[str, str]]:
         ("scope schema", log.get("scope_schema_url", "")),
         ("flags", str(log["trace_flags"]) if log.get("trace_flags") else ""),
         ("dropped attributes", str(log["dropped_attributes_count"]) if log.get("dropped_attributes_count") else ""),
+        ("log id", log.get("log_id", "")),  # for `hlog context LOG_ID`
     ]
     return [(k, v) for k, v in found if v]
