@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ CONTEXT_SCOPES = ("service", "host", "session", "trace", "all")
 DEFAULT_CONTEXT_ROWS = 20
 MAX_CONTEXT_ROWS = 1_000
 HOST_KEY = "host.name"
+_SIDES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hlog-context")
 
 _SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
@@ -104,8 +108,10 @@ def page_sql(
     limit: int,
     before: Cursor | None = None,
     after: Cursor | None = None,
+    also: str = "",
 ) -> tuple[str, dict[str, Any]]:
-    """SQL for a page: newest first, older than `before`; or oldest first, newer than `after`."""
+    """SQL for a page: newest first, older than `before`; or oldest first, newer than `after`.
+    `also`: one more column after the log's (an expression with its own parameters in `compiled`)."""
     where, params = _where(compiled, time_range)
     order = "DESC"
     cursor = before or after
@@ -126,7 +132,8 @@ def page_sql(
     # The stored rows and the unflushed ones (a small in-memory table) are each read in order and
     # limited, then merged: a Merge table over both cannot read in order (5 M logs: 68 vs 6 ms).
     branches = " UNION ALL ".join(
-        f"SELECT {_SELECT} FROM {table} WHERE {where} ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
+        f"SELECT {_SELECT}{', ' + also if also else ''} FROM {table} WHERE {where} "
+        f"ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
         for table in tables.parts("logs")
     )
     sql = (
@@ -376,17 +383,19 @@ class LogSearch:
             "buckets": [{"start_ns": time_range.start_ns + i * step, "counts": c} for i, c in enumerate(counts)],
         }
 
-    def log(self, log_id: str) -> dict[str, Any]:
-        """The log with this id (`ts-id`, its cursor); raises NotFound, or ValueError for what is no id."""
+    def log(self, log_id: str, marker: CompiledQuery | None = None) -> dict[str, Any]:
+        """The log with this id (`ts-id`, its cursor), with `matches` when a `marker` is given;
+        raises NotFound, or ValueError for what is no id."""
         cursor = Cursor.decode(log_id)
+        params = {"ts": cursor.ts, "id": cursor.id, **(marker.params if marker else {})}
         sql = (
-            f"SELECT {_SELECT} FROM {self.store.tables.all('logs')} "
+            f"SELECT {_SELECT}{', ' + marker.sql if marker else ''} FROM {self.store.tables.all('logs')} "
             "WHERE Timestamp = fromUnixTimestamp64Nano({ts:Int64}) AND Id = {id:UInt64} LIMIT 1"
         )
-        rows = self.store.query(sql, {"ts": cursor.ts, "id": cursor.id})
+        rows = self._logs(self.store.query(sql, params), marker is not None)
         if not rows:
             raise NotFound(f"no log has the id {log_id} (it may have passed the retention period)")
-        return row_to_dict(rows[0])
+        return rows[0]
 
     def context(
         self,
@@ -402,50 +411,55 @@ class LogSearch:
         NoScope, QueryError, ValueError (a bad id or scope)."""
         if by not in CONTEXT_SCOPES:
             raise ValueError(f"unknown context scope {by!r}: use one of {', '.join(CONTEXT_SCOPES)}")
-        anchor = self.log(log_id)
+        marker = _renamed(self.compile(query), "m") if query else None  # matches: a column of each read
+        anchor = self.log(log_id, marker)
         scope = _scope(anchor, by)
-        matcher = self.compile(query) if query else None
         scoped = self.compile(" ".join(format_term(k, v) for k, v in scope.items()))
+        if marker is not None:
+            scoped = CompiledQuery(scoped.sql, {**scoped.params, **marker.params})
         at = Cursor.decode(anchor["cursor"])
-        older, more_before = self._beside(scoped, before, before=at)
-        newer, more_after = self._beside(scoped, after, after=at)
-        logs = [*reversed(older), anchor, *newer]
-        if matcher is not None:
-            matching = self._matching(matcher, logs)
-            for log in logs:
-                log["matches"] = log["cursor"] in matching
+        # the two sides at once: each is a short read in order, mostly waiting on one core
+        later = _SIDES.submit(self._beside, scoped, after, None, at, marker)
+        older, more_before = self._beside(scoped, before, at, None, marker)
+        newer, more_after = later.result()
         return {
             "log_id": anchor["cursor"],
             "by": by,
             "scope": scope,
-            "logs": logs,
+            "logs": [*reversed(older), anchor, *newer],
             "anchor": len(older),
             "more_before": more_before,
             "more_after": more_after,
         }
 
     def _beside(
-        self, scoped: CompiledQuery, limit: int, before: Cursor | None = None, after: Cursor | None = None
+        self,
+        scoped: CompiledQuery,
+        limit: int,
+        before: Cursor | None,
+        after: Cursor | None,
+        marker: CompiledQuery | None,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Up to `limit` logs of the scope next to a cursor (nearest first) and whether there are more."""
         if limit <= 0:
             return [], False
-        sql, params = page_sql(self.store.tables, scoped, TimeRange(), limit + 1, before, after)
-        rows = self.store.query(sql, params)
-        return [row_to_dict(r) for r in rows[:limit]], len(rows) > limit
+        also = marker.sql if marker else ""
+        sql, params = page_sql(self.store.tables, scoped, TimeRange(), limit + 1, before, after, also)
+        rows = self._logs(self.store.query(sql, params), marker is not None)
+        return rows[:limit], len(rows) > limit
 
-    def _matching(self, matcher: CompiledQuery, logs: list[dict[str, Any]]) -> set[str]:
-        """The cursors of those of `logs` that match a search."""
-        params = dict(matcher.params)
-        params["cts0"], params["cts1"] = logs[0]["timestamp_ns"], logs[-1]["timestamp_ns"]
-        params["cids"] = [int(log["id"]) for log in logs]
-        sql = (
-            f"SELECT toUnixTimestamp64Nano(Timestamp), Id FROM {self.store.tables.all('logs')} "
-            "WHERE Timestamp >= fromUnixTimestamp64Nano({cts0:Int64}) "
-            "AND Timestamp <= fromUnixTimestamp64Nano({cts1:Int64}) "
-            f"AND has({{cids:Array(UInt64)}}, Id) AND ({matcher.sql})"
-        )
-        return {Cursor(ts, row_id).encode() for ts, row_id in self.store.query(sql, params)}
+    @staticmethod
+    def _logs(rows: Sequence[Sequence[Any]], marked: bool) -> list[dict[str, Any]]:
+        """Result rows as the API's logs; `marked`: each row ends with whether it matches a search."""
+        if not marked:
+            return [row_to_dict(r) for r in rows]
+        return [{**row_to_dict(r[:-1]), "matches": bool(r[-1])} for r in rows]
+
+
+def _renamed(compiled: CompiledQuery, prefix: str) -> CompiledQuery:
+    """The same condition with its parameters renamed (`{p0:…}` -> `{m0:…}`), to sit beside another."""
+    sql = re.sub(r"\{p(\d+):", lambda m: "{" + prefix + m.group(1) + ":", compiled.sql)
+    return CompiledQuery(f"({sql})", {prefix + name[1:]: value for name, value in compiled.params.items()})
 
 
 def _scope(log: dict[str, Any], by: str) -> dict[str, str]:
