@@ -130,6 +130,7 @@ class Backend:
             Route("/api/logs", http_api.logs, methods=["GET"]),
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
+            Route("/api/facets", http_api.facets, methods=["GET"]),
             Route("/api/logs/{log_id}", http_api.one_log, methods=["GET"]),
             Route("/api/logs/{log_id}/context", http_api.context, methods=["GET"]),
             Route("/api/traces/{trace_id}", http_api.trace, methods=["GET"]),

@@ -16,6 +16,7 @@ from hlog.backend import __version__
 from hlog.backend.access import check_token, default_allowed_hosts, is_loopback_host, load_or_create_token, token_path
 from hlog.backend.client import ApiError, default_backend_url
 from hlog.backend.connections import MAX_CONNECTIONS
+from hlog.backend.facets import EXACT_ROWS
 from hlog.backend.limits import DEFAULT_LIMITS
 from hlog.backend.otelsource import DEFAULT_LOGS_TABLE, DEFAULT_STATE_DATABASE, DEFAULT_TRACES_TABLE, SOURCES
 from hlog.backend.search import CONTEXT_SCOPES
@@ -221,16 +222,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Search logs. Newest matches first, or in time order with --follow.",
     )
     search.add_argument("query", nargs="?", default="", help="a search, e.g. 'level:error \"card declined\"'")
-    when = search.add_mutually_exclusive_group()
-    when.add_argument("--since", metavar="DURATION", help="only logs newer than this, e.g. 15m, 2h, 7d")
-    when.add_argument("--from", dest="from_", metavar="TIME", help="start: ISO 8601 or a duration ago (15m, 2h, 7d)")
-    search.add_argument("--to", metavar="TIME", help="end: ISO 8601 or a duration ago")
+    _add_range(search)
     search.add_argument("--limit", type=int, default=100, help="at most this many logs (default 100)")
     search.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
     search.add_argument("--follow", "-f", action="store_true", help="keep printing new matches, like tail -f")
     search.add_argument("--count", action="store_true", help="print only the number of matches")
     search.add_argument("--sql", action="store_true", help="print the compiled SQL and its parameters, and exit")
     _add_connection(search)
+
+    facets = sub.add_parser(
+        "facets",
+        help="the top values of each field among a search's matches",
+        description="For the matches of a search: the top values, with counts and shares, of the level, "
+        "service, environment and version, and of the most common attribute keys (or the --key ones). "
+        f"Exact over up to {EXACT_ROWS:,} matches; over more, estimated from an even sample, and said so.",
+    )
+    facets.add_argument("query", nargs="?", default="", help="a search (default: every log)")
+    _add_range(facets, default_since="1h")
+    facets.add_argument("--key", "-k", action="append", metavar="KEY", help="an attribute key to show (repeatable)")
+    facets.add_argument("--top", type=int, default=10, help="values of each field (default 10, at most 100)")
+    facets.add_argument("--format", choices=["table", "jsonl"], default="table")
+    _add_connection(facets)
 
     context = sub.add_parser(
         "context",
@@ -280,6 +292,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", metavar="URL", help=f"where the services send OTLP (default {default_backend_url()})"
     )
     return parser
+
+
+def _add_range(parser: argparse.ArgumentParser, default_since: str | None = None) -> None:
+    """--since, or --from and --to."""
+    when = parser.add_mutually_exclusive_group()
+    default = f" (default {default_since})" if default_since else ""
+    when.add_argument(
+        "--since",
+        metavar="DURATION",
+        default=default_since,
+        help=f"only logs newer than this, e.g. 15m, 2h, 7d{default}",
+    )
+    when.add_argument("--from", dest="from_", metavar="TIME", help="start: ISO 8601 or a duration ago (15m, 2h, 7d)")
+    parser.add_argument("--to", metavar="TIME", help="end: ISO 8601 or a duration ago")
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -452,12 +478,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _leading_dash_query(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], str | None]:
-    """`hlog search -level:info`: an argument of `search` that starts with `-` and is none of its
+    """`hlog search -level:info`: an argument of `search` (or `facets`) that starts with `-` and is none of its
     options is its query (argparse would call it an unknown option); taken out of `argv`."""
-    if not argv or argv[0] != "search":
+    if not argv or argv[0] not in ("search", "facets"):
         return argv, None
     [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    search = subcommands.choices["search"]
+    search = subcommands.choices[argv[0]]
     options = search._option_string_actions
     i = 1
     while i < len(argv):
@@ -500,6 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cli_commands.search(args))
         if args.command == "context":
             return asyncio.run(cli_commands.context(args))
+        if args.command == "facets":
+            return asyncio.run(cli_commands.facets(args))
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "migrate":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hlog.backend.client import ApiClient, connect
+from hlog.backend.facets import MAX_TOP
 from hlog.backend.fileingest import BATCH_RECORDS, parse_lines, to_request
 from hlog.backend.search import MAX_CONTEXT_ROWS, Cursor, TimeRange, page_sql
 from hlog.backend.store import DEFAULT_DATABASE, StoreError, Tables, parse_dsn
@@ -148,6 +149,52 @@ async def search(args: argparse.Namespace) -> int:
         if api.partial:
             print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
     return 0
+
+
+async def facets(args: argparse.Namespace) -> int:
+    """Run `hlog facets`: the top values of each field among the matches."""
+    try:
+        compile_query(args.query)
+        time_range = _time_range(args)
+        if not 1 <= args.top <= MAX_TOP:
+            raise ValueError(f"--top must be between 1 and {MAX_TOP}")
+    except QueryError as err:
+        print(f"hlog: invalid query: {safe_lines(err.describe())}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as err:
+        print(f"hlog: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    async with connect(args.backend, args.store, args.token) as api:
+        found = await api.facets(q=args.query, key=args.key or None, top=args.top, **_range_params(time_range))
+        if args.format == "jsonl":
+            for facet in found["facets"]:
+                print(json_safe(json.dumps(facet, ensure_ascii=False)))
+        else:
+            _print_facets(found, _range_words(args))
+        if api.partial:
+            print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
+    return 0
+
+
+def _print_facets(found: dict[str, Any], range_words: str) -> None:
+    total = found["total"]
+    how = (
+        "exact"
+        if found["exact"]
+        else (f"estimated from a sample of 1 in {found['sample_rate']}: {found['sampled_logs']:,} logs read")
+    )
+    print(f"{total:,} logs match {range_words} (counts {how})")
+    for facet in found["facets"]:
+        key = safe(facet["key"])
+        values = f"{facet['distinct']:,} value{'' if facet['distinct'] == 1 else 's'}"
+        print(f"\n{key}  ({values}{'' if found['exact'] else ' in the sample'})")
+        width = min(48, max([len("(other values)")] + [len(safe(v["value"]) or '""') for v in facet["values"]]))
+        for value in facet["values"]:
+            text = (safe(value["value"]) or '""')[:48]
+            bar = "#" * max(1, round(value["share"] * 20)) if value["count"] else ""
+            print(f"  {text:<{width}}  {value['count']:>12,}  {value['share']:6.1%}  {bar}")
+        if facet["other"]:
+            print(f"  {'(other values)':<{width}}  {facet['other']:>12,}  {facet['other_share']:6.1%}")
 
 
 async def context(args: argparse.Namespace) -> int:

@@ -95,6 +95,11 @@ class ApiClient:
         result: dict[str, Any] = await self._get(f"/api/logs/{quote(log_id, safe='')}/context", params)
         return result
 
+    async def facets(self, **params: Any) -> dict[str, Any]:
+        """GET /api/facets (q, from, to, key (a list), top)."""
+        result: dict[str, Any] = await self._get("/api/facets", params)
+        return result
+
     async def session(self, session_id: str) -> dict[str, Any]:
         """GET /api/sessions/{id}."""
         result: dict[str, Any] = await self._get(f"/api/sessions/{quote(session_id, safe='')}", {})

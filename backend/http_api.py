@@ -170,6 +170,25 @@ async def context(request: Request) -> JSONResponse:
     return answer(backend, result)
 
 
+async def facets(request: Request) -> JSONResponse:
+    """GET /api/facets: the top values of the reserved fields and the common attribute keys among the matches."""
+    from hlog.backend import facets as facet_queries
+
+    backend: Backend = request.app.state.backend
+    try:
+        keys = [k for k in request.query_params.getlist("key") if k]
+        if len(keys) > facet_queries.MAX_KEYS or any(len(k) > 256 for k in keys):
+            raise BadRequest(f"at most {facet_queries.MAX_KEYS} keys of at most 256 characters")
+        top = _int(request, "top", facet_queries.DEFAULT_TOP, 1, facet_queries.MAX_TOP)
+        query = request.query_params.get("q", "")
+        result = await run_in_threadpool(
+            facet_queries.facets, backend.search, query, _time_range(request), keys or None, top
+        )
+    except (QueryError, BadRequest, StoreError) as err:
+        return error_response(err)
+    return answer(backend, result)
+
+
 async def trace(request: Request) -> JSONResponse:
     """GET /api/traces/{trace_id}: the spans of a trace, in start order."""
     backend: Backend = request.app.state.backend

@@ -93,7 +93,8 @@ class Page:
     next_cursor: str | None
 
 
-def _where(compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
+def where_sql(compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
+    """The WHERE condition of a search over a range, and its parameters."""
     params = dict(compiled.params)
     conditions = time_range.sql(params)
     if compiled.sql != "1":
@@ -112,7 +113,7 @@ def page_sql(
 ) -> tuple[str, dict[str, Any]]:
     """SQL for a page: newest first, older than `before`; or oldest first, newer than `after`.
     `also`: one more column after the log's (an expression with its own parameters in `compiled`)."""
-    where, params = _where(compiled, time_range)
+    where, params = where_sql(compiled, time_range)
     order = "DESC"
     cursor = before or after
     if cursor is not None:
@@ -145,7 +146,7 @@ def page_sql(
 
 def count_sql(tables: Tables, compiled: CompiledQuery, time_range: TimeRange) -> tuple[str, dict[str, Any]]:
     """SQL counting the matches."""
-    where, params = _where(compiled, time_range)
+    where, params = where_sql(compiled, time_range)
     return f"SELECT count() FROM {tables.all('logs')} WHERE {where}", params
 
 
@@ -155,7 +156,7 @@ def histogram_sql(
     """SQL counting matches per (bucket, level); returns the bucket width in ns too."""
     assert time_range.start_ns is not None and time_range.end_ns is not None
     step = max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
-    where, params = _where(compiled, time_range)
+    where, params = where_sql(compiled, time_range)
     params["step"] = step
     sql = (
         "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, "
@@ -348,7 +349,7 @@ class LogSearch:
     def grouped_count(self, query: str, time_range: TimeRange, key: str, limit: int) -> dict[str, int]:
         """Matches per value of `key` (a reserved key or an attribute), the `limit` biggest groups."""
         compiled = self.compile(query)
-        where, params = _where(compiled, time_range)
+        where, params = where_sql(compiled, time_range)
         params["gk"], params["glim"] = key, limit
         column = reserved(key)
         if column is not None and column.kind not in ("message", "time"):

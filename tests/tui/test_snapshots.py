@@ -52,6 +52,8 @@ def _before(*keys: str) -> Callable[[Any], Any]:
         ("detail", ("j", "enter")),
         ("session", ("j", "s")),
         ("trace", ("j", "t")),
+        ("context", ("j", "C")),
+        ("facets", ("F",)),
         ("range", ("r",)),
         ("alert_form", ("a",)),
         ("alerts", ("A",)),

@@ -20,6 +20,7 @@ from hlog.query import QueryError, describe, format_term, mixes_or_and_and, pars
 from hlog.tui.format import copied_where, needs_date, one_line, plural
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
+from hlog.tui.widgets.facets import FacetPanel
 from hlog.tui.widgets.footer import HlogFooter
 from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import LogTable
@@ -52,6 +53,9 @@ class SearchScreen(Screen[None]):
         Binding("f", "filter(False)", "Filter", show=False, tooltip="Filter by a field of the log", id="search.filter"),
         Binding("x", "filter(True)", "Exclude", show=False, tooltip="Exclude a field's value", id="search.exclude"),
         Binding("y", "copy", "Copy", show=False, tooltip="Copy the log as JSON (OSC 52)", id="search.copy"),
+        Binding(
+            "F", "toggle_facets", "Facets", tooltip="Top values of each field among the matches", id="search.facets"
+        ),
         Binding("L", "live", "Live", tooltip="Follow new logs as they arrive", id="search.live"),
         Binding("r", "pick_range", "Range", tooltip="Choose the time range", id="search.range"),
         Binding("left_square_bracket", "bucket(-1)", "Prev bucket", show=False, id="search.bucket_prev"),
@@ -95,6 +99,7 @@ class SearchScreen(Screen[None]):
         yield Static(id="query-error")
         yield Static(id="status")
         yield Histogram(id="histogram")
+        yield FacetPanel(id="facets")
         yield LogTable(id="logs")
         yield DetailPane(id="detail")
         yield HlogFooter()
@@ -139,6 +144,8 @@ class SearchScreen(Screen[None]):
         self._load_first_page(self._generation)
         self._load_count(self._generation)
         self._load_histogram(self._generation)
+        if self.has_class("-facets"):
+            self._load_facets(self._generation)
         self._update_status()
 
     @work(exclusive=True, group="page")
@@ -295,8 +302,33 @@ class SearchScreen(Screen[None]):
         else:
             self._load_more(event.direction)
 
+    @work(exclusive=True, group="facets")
+    async def _load_facets(self, generation: int) -> None:
+        panel = self.query_one(FacetPanel)
+        panel.mark_loading()
+        try:
+            found = await self.hlog.api.facets(**self._params())
+        except Exception as err:
+            if generation == self._generation:
+                panel.border_subtitle = f"✗ {one_line(str(err))}"
+            return
+        if generation == self._generation and self.has_class("-facets"):
+            panel.show_facets(found)
+
+    def action_toggle_facets(self) -> None:
+        panel = self.query_one(FacetPanel)
+        if self.has_class("-facets"):
+            self.remove_class("-facets")
+            self.workers.cancel_group(self, "facets")
+            self.table.focus()
+        else:
+            self.add_class("-facets")
+            self.call_after_refresh(panel.focus)  # once shown: a hidden widget takes no focus
+            self._load_facets(self._generation)
+
+    @on(FacetPanel.Picked)
     @on(DetailPane.FilterRequested)
-    def _filter_requested(self, event: DetailPane.FilterRequested) -> None:
+    def _filter_requested(self, event: DetailPane.FilterRequested | FacetPanel.Picked) -> None:
         addition = format_term(event.key, event.value, event.exclude)
         self.query_text = f"{self.query_text} {addition}".strip()
         self.query_one(SearchBar).value = self.query_text
@@ -308,7 +340,9 @@ class SearchScreen(Screen[None]):
         self.query_one(SearchBar).focus()
 
     def action_leave(self) -> None:
-        if self.has_class("-detail"):
+        if self.query_one(FacetPanel).has_focus:
+            self.action_toggle_facets()
+        elif self.has_class("-detail"):
             self.remove_class("-detail")
             self.table.focus()
         elif self.query_one(SearchBar).has_focus:
