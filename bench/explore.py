@@ -1,5 +1,5 @@
 """What comes after finding, over the 10-million-log store of bench/search.py: the context
-around a log in each scope (target p50 <= 50 ms).
+around a log in each scope (target p50 <= 50 ms), facets over 24 h (target p50 <= 300 ms).
 
 Usage: python bench/explore.py [--rows 10000000] [--runs 20] [--embedded DIR]
 """
@@ -10,14 +10,44 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.search import open_store  # noqa: E402
-from hlog.backend.search import CONTEXT_SCOPES, Cursor, LogSearch  # noqa: E402
+from hlog.backend.facets import facets  # noqa: E402
+from hlog.backend.search import CONTEXT_SCOPES, Cursor, LogSearch, TimeRange  # noqa: E402
 
 CONTEXT_TARGET_MS = 50.0
+FACETS_TARGET_MS = 300.0
+HOUR_NS = 3600 * 10**9
+
+
+def p50_p95(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    fn()  # warm up
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples), statistics.quantiles(samples, n=20)[-1]
+
+
+def facets_figures(search: LogSearch, runs: int) -> None:
+    """Facets of a few searches over the newest 24 h (and 1 h) of the store."""
+    end = search.store.query(f"SELECT toUnixTimestamp64Nano(max(Timestamp)) FROM {search.store.db}.logs")[0][0]
+    print("\nfacets: 4 reserved fields and the 8 most common attribute keys, top 10 values (ms)")
+    print(f"{'search':36}{'matches':>10}{'how':>10}{'p50':>8}{'p95':>8}{'target':>8}")
+    for hours in (24, 1):
+        window = TimeRange(end - hours * HOUR_NS, end + 1)
+        for query in ("", "level:error", "service_name:checkout", "level>=warn host.name:web-3"):
+            found = facets(search, query, window)
+            p50, p95 = p50_p95(lambda q=query, w=window: facets(search, q, w), runs)
+            how = "exact" if found["exact"] else f"1 in {found['sample_rate']}"
+            verdict = "ok" if p50 <= FACETS_TARGET_MS else "SLOW"
+            label = f"{query or '(every log)'}, {hours} h"
+            print(f"{label:36}{found['total']:>10,}{how:>10}{p50:8.1f}{p95:8.1f}{FACETS_TARGET_MS:8.0f} {verdict}")
 
 
 def context_figures(search: LogSearch, runs: int) -> None:
@@ -59,7 +89,9 @@ def main() -> None:
     args = parser.parse_args()
     store = open_store(f"chdb://{args.embedded}", args.rows)
     try:
-        context_figures(LogSearch(store), args.runs)
+        search = LogSearch(store)
+        context_figures(search, args.runs)
+        facets_figures(search, args.runs)
     finally:
         store.close()
 
