@@ -227,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
     search.add_argument("--follow", "-f", action="store_true", help="keep printing new matches, like tail -f")
     search.add_argument("--count", action="store_true", help="print only the number of matches")
+    search.add_argument(
+        "--by", metavar="KEY", help="with --count: the number of matches of each value of KEY (the --top biggest)"
+    )
+    search.add_argument("--top", type=int, default=10, help="with --by: how many values (default 10, at most 20)")
     search.add_argument("--sql", action="store_true", help="print the compiled SQL and its parameters, and exit")
     _add_connection(search)
 

@@ -17,7 +17,7 @@ from typing import IO, Any
 from hlog.backend.client import ApiClient, connect
 from hlog.backend.facets import MAX_TOP
 from hlog.backend.fileingest import BATCH_RECORDS, parse_lines, to_request
-from hlog.backend.search import MAX_CONTEXT_ROWS, Cursor, TimeRange, page_sql
+from hlog.backend.search import MAX_BREAKDOWN_GROUPS, MAX_CONTEXT_ROWS, Cursor, TimeRange, page_sql
 from hlog.backend.store import DEFAULT_DATABASE, StoreError, Tables, parse_dsn
 from hlog.backend.textsafe import json_safe, safe, safe_lines
 from hlog.backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
@@ -108,6 +108,10 @@ async def search(args: argparse.Namespace) -> int:
         time_range = _time_range(args)
         if args.limit < 1:
             raise ValueError("--limit must be at least 1")
+        if args.by is not None and not args.count:
+            raise ValueError("--by counts: use it with --count")
+        if args.by is not None and not 1 <= args.top <= MAX_BREAKDOWN_GROUPS:
+            raise ValueError(f"--top must be between 1 and {MAX_BREAKDOWN_GROUPS}")
     except QueryError as err:
         print(f"hlog: invalid query: {safe_lines(err.describe())}", file=sys.stderr)
         return EXIT_USAGE
@@ -130,7 +134,9 @@ async def search(args: argparse.Namespace) -> int:
         return 0
     base = {"q": args.query, **_range_params(time_range)}
     async with connect(args.backend, args.store, args.token) as api:
-        if args.count:
+        if args.count and args.by:
+            await _count_by(api, args, time_range)
+        elif args.count:
             print(await api.count(**base))
         elif args.follow:
             return await _follow(api, base, args.limit, Printer(args.format, sys.stdout))
@@ -149,6 +155,22 @@ async def search(args: argparse.Namespace) -> int:
         if api.partial:
             print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
     return 0
+
+
+async def _count_by(api: ApiClient, args: argparse.Namespace, time_range: TimeRange) -> None:
+    """`--count --by KEY`: matches per value of KEY, biggest first, then the rest."""
+    whole = TimeRange(time_range.start_ns or 0, time_range.end_ns or time.time_ns())
+    found = await api.histogram(q=args.query, **_range_params(whole), buckets=1, by=args.by, top=args.top)
+    [bucket] = found["buckets"]
+    rows = [(safe(g) or '""', bucket["counts"].get(g, 0)) for g in found["groups"]]
+    if bucket["other"]:
+        rows.append(("(other values)", bucket["other"]))
+    width = max([len(name) for name, _ in rows] + [5])
+    for name, n in rows:
+        share = n / found["total"] if found["total"] else 0.0
+        print(f"{name:<{width}}  {n:>12,}  {share:6.1%}")
+    if not rows and sys.stdout.isatty():
+        print(f"no logs match {safe(args.query)!r} {_range_words(args)}", file=sys.stderr)
 
 
 async def facets(args: argparse.Namespace) -> int:

@@ -10,9 +10,11 @@ from starlette.responses import JSONResponse
 
 from hlog.backend.search import (
     CONTEXT_SCOPES,
+    DEFAULT_BREAKDOWN_GROUPS,
     DEFAULT_CONTEXT_ROWS,
     DEFAULT_HISTOGRAM_BUCKETS,
     DEFAULT_PAGE_ROWS,
+    MAX_BREAKDOWN_GROUPS,
     MAX_CONTEXT_ROWS,
     MAX_HISTOGRAM_BUCKETS,
     MAX_PAGE_ROWS,
@@ -118,7 +120,7 @@ async def count(request: Request) -> JSONResponse:
 
 
 async def histogram(request: Request) -> JSONResponse:
-    """GET /api/logs/histogram: matches per time bucket and level."""
+    """GET /api/logs/histogram: matches per time bucket and level, or per value of a key (`by`)."""
     backend: Backend = request.app.state.backend
     try:
         query = request.query_params.get("q", "")
@@ -128,7 +130,15 @@ async def histogram(request: Request) -> JSONResponse:
         if time_range.end_ns is None:
             time_range = TimeRange(time_range.start_ns, parse_time_ns("now"))
         buckets = _int(request, "buckets", DEFAULT_HISTOGRAM_BUCKETS, 1, MAX_HISTOGRAM_BUCKETS)
-        result: dict[str, Any] = await run_in_threadpool(backend.search.histogram, query, time_range, buckets)
+        by = request.query_params.get("by", "")
+        if len(by) > 256:
+            raise BadRequest("by: a key of at most 256 characters")
+        result: dict[str, Any]
+        if by:
+            top = _int(request, "top", DEFAULT_BREAKDOWN_GROUPS, 1, MAX_BREAKDOWN_GROUPS)
+            result = await run_in_threadpool(backend.search.breakdown, query, time_range, by, buckets, top)
+        else:
+            result = await run_in_threadpool(backend.search.histogram, query, time_range, buckets)
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, result)

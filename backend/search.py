@@ -14,7 +14,7 @@ from hlog.backend.attributes import typed
 from hlog.backend.timeutil import format_ns
 from hlog.query import CompiledQuery, QueryError, compile_query, format_term
 from hlog.query.fields import reserved
-from hlog.query.severity import level_from_number, level_of
+from hlog.query.severity import LEVEL_SQL, level_from_number, level_of
 
 if TYPE_CHECKING:
     from hlog.backend.store import Store, Tables
@@ -23,6 +23,8 @@ DEFAULT_PAGE_ROWS = 100
 MAX_PAGE_ROWS = 10_000
 DEFAULT_HISTOGRAM_BUCKETS = 60
 MAX_HISTOGRAM_BUCKETS = 1_000
+DEFAULT_BREAKDOWN_GROUPS = 5  # a histogram broken down by a key: its values with the most matches
+MAX_BREAKDOWN_GROUPS = 20
 # `hlog context` and `C`: the logs around one, in one of these scopes
 CONTEXT_SCOPES = ("service", "host", "session", "trace", "all")
 DEFAULT_CONTEXT_ROWS = 20
@@ -164,6 +166,17 @@ def histogram_sql(
         f"FROM {tables.all('logs')} WHERE {where} GROUP BY bucket, SeverityLevel, text ORDER BY bucket"
     )
     return sql, params, step
+
+
+def group_expr(key: str) -> str:
+    """SQL for a log's value of `key`: a reserved field (the level as a search means it), else
+    the attribute, bound as {gk:String} (the log's own, else its resource's)."""
+    column = reserved(key)
+    if column is not None and column.kind == "level":
+        return LEVEL_SQL
+    if column is not None and column.kind not in ("message", "time"):
+        return column.column
+    return "if(mapContains(LogAttributes, {gk:String}), LogAttributes[{gk:String}], ResourceAttributes[{gk:String}])"
 
 
 def row_to_dict(row: Any) -> dict[str, Any]:
@@ -348,22 +361,57 @@ class LogSearch:
 
     def grouped_count(self, query: str, time_range: TimeRange, key: str, limit: int) -> dict[str, int]:
         """Matches per value of `key` (a reserved key or an attribute), the `limit` biggest groups."""
-        compiled = self.compile(query)
-        where, params = where_sql(compiled, time_range)
+        where, params = where_sql(self.compile(query), time_range)
         params["gk"], params["glim"] = key, limit
-        column = reserved(key)
-        if column is not None and column.kind not in ("message", "time"):
-            expr = column.column
-        else:
-            expr = (
-                "if(mapContains(LogAttributes, {gk:String}), LogAttributes[{gk:String}], "
-                "ResourceAttributes[{gk:String}])"
-            )
         sql = (
-            f"SELECT {expr} AS g, count() AS n FROM {self.store.tables.all('logs')} WHERE {where} "
+            f"SELECT {group_expr(key)} AS g, count() AS n FROM {self.store.tables.all('logs')} WHERE {where} "
             "GROUP BY g ORDER BY n DESC, g LIMIT {glim:UInt32}"
         )
         return {str(g): int(n) for g, n in self.store.query(sql, params)}
+
+    def breakdown(
+        self,
+        query: str,
+        time_range: TimeRange,
+        key: str,
+        buckets: int = DEFAULT_HISTOGRAM_BUCKETS,
+        top: int = DEFAULT_BREAKDOWN_GROUPS,
+    ) -> dict[str, Any]:
+        """Matches per time bucket and value of `key` over a closed range: the `top` values with
+        the most matches in the range each count on their own (`groups`, biggest first), the rest
+        together as each bucket's `other`."""
+        assert time_range.start_ns is not None and time_range.end_ns is not None
+        groups = list(self.grouped_count(query, time_range, key, top))
+        where, params = where_sql(self.compile(query), time_range)
+        step = max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
+        params["step"], params["gk"], params["groups"] = step, key, groups
+        sql = (
+            "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, "
+            f"indexOf({{groups:Array(String)}}, toString({group_expr(key)})) AS g, count() "
+            f"FROM {self.store.tables.all('logs')} WHERE {where} GROUP BY bucket, g"
+        )
+        counts: list[dict[str, int]] = [{} for _ in range(buckets)]
+        others = [0] * buckets
+        total = 0
+        for bucket, index, n in self.store.query(sql, params):
+            if 0 <= bucket < buckets:
+                if index:  # 1-based; 0: none of the groups
+                    counts[bucket][groups[index - 1]] = int(n)
+                else:
+                    others[bucket] += int(n)
+                total += int(n)
+        return {
+            "start_ns": time_range.start_ns,
+            "end_ns": time_range.end_ns,
+            "step_ns": step,
+            "total": total,
+            "by": key,
+            "groups": groups,
+            "buckets": [
+                {"start_ns": time_range.start_ns + i * step, "counts": c, "other": o}
+                for i, (c, o) in enumerate(zip(counts, others, strict=True))
+            ],
+        }
 
     def histogram(self, query: str, time_range: TimeRange, buckets: int = DEFAULT_HISTOGRAM_BUCKETS) -> dict[str, Any]:
         """Matches per time bucket and level over a closed range."""

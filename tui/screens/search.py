@@ -56,6 +56,14 @@ class SearchScreen(Screen[None]):
         Binding(
             "F", "toggle_facets", "Facets", tooltip="Top values of each field among the matches", id="search.facets"
         ),
+        Binding(
+            "b",
+            "breakdown",
+            "Breakdown",
+            show=False,
+            tooltip="Histogram by the values of a field",
+            id="search.breakdown",
+        ),
         Binding("L", "live", "Live", tooltip="Follow new logs as they arrive", id="search.live"),
         Binding("r", "pick_range", "Range", tooltip="Choose the time range", id="search.range"),
         Binding("left_square_bracket", "bucket(-1)", "Prev bucket", show=False, id="search.bucket_prev"),
@@ -88,6 +96,7 @@ class SearchScreen(Screen[None]):
         self._live_timer: Timer | None = None
         self._live_histogram_at = 0.0
         self._keys_cache: list[str] | None = None
+        self.breakdown: str | None = None  # the key the histogram is broken down by (`b`)
 
     @property
     def hlog(self) -> HlogApp:
@@ -185,8 +194,9 @@ class SearchScreen(Screen[None]):
             params["to"] = format_ns(self.hlog.now_ns(), 9)
         histogram = self.query_one(Histogram)
         buckets = histogram.buckets_for(histogram.size.width or self.size.width)
+        by = {"by": self.breakdown} if self.breakdown else {}
         try:
-            data = await self.hlog.api.histogram(**params, buckets=buckets)
+            data = await self.hlog.api.histogram(**params, buckets=buckets, **by)
         except Exception:
             return
         if generation == self._generation:
@@ -359,10 +369,27 @@ class SearchScreen(Screen[None]):
     def action_filter(self, exclude: bool) -> None:
         if not self.has_class("-detail"):
             self.action_toggle_detail()
-            self.detail.focus_fields()
+            self.call_after_refresh(self.detail.focus_fields)  # once shown: a hidden widget takes no focus
             self.notify("Pick a field, then f to filter or x to exclude", timeout=3)
             return
         self.detail.action_filter(exclude)
+
+    def action_breakdown(self) -> None:
+        if self.breakdown is not None:  # b again: back to levels
+            self.breakdown = None
+            self.notify("Histogram by level", timeout=2)
+        elif not self.has_class("-detail"):
+            self.action_toggle_detail()
+            self.call_after_refresh(self.detail.focus_fields)
+            self.notify("Pick a field, then b to break the histogram down by it", timeout=3)
+            return
+        else:
+            field = self.detail.highlighted_field()
+            if field is None:
+                return
+            self.breakdown = field[0]
+            self.notify(f"Histogram by {one_line(field[0])} (b again: by level)", timeout=3)
+        self._load_histogram(self._generation)
 
     def action_focus_fields(self) -> None:
         if self.has_class("-detail"):

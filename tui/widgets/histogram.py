@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hlog.tui.format import clock, level_style, needs_date, on_grey, plural
+from hlog.tui.format import clock, level_style, needs_date, on_grey, one_line, plural
 
 # bottom to top: the levels people look for first sit at the base of each bar
 STACK_ORDER = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
@@ -20,26 +20,37 @@ SELECTED_MARK = Style(color="black", bgcolor="cyan")
 AXIS = Style(color="bright_black")
 CELL = 2  # columns a bucket takes: its bar and a gap
 MIN_BUCKETS, MAX_BUCKETS = 10, 200
+# broken down by a key (`b`): its values, biggest at the base, in these colours; the rest in grey
+GROUP_COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta")
+OTHER = "\x00other"  # the bucket's other values (a key no value from the API is drawn with)
+OTHER_STYLE = Style(color="bright_black")
 
 
-def stacked_level(counts: dict[str, int], peak: int, rows: int, row: int) -> str | None:
-    """The level drawn at `row` (0 = bottom) of a bar of `rows` cells, or None above the bar.
+def stacked_level(
+    counts: dict[str, int],
+    peak: int,
+    rows: int,
+    row: int,
+    order: tuple[str, ...] = STACK_ORDER,
+    pinned: tuple[str, ...] = ("FATAL", "ERROR"),
+) -> str | None:
+    """The level (or group) drawn at `row` (0 = bottom) of a bar of `rows` cells, or None above the bar.
 
-    Levels stack in STACK_ORDER from the bottom; a non-empty bucket shows at least one cell, and
-    a bucket with any error shows it in its bottom cell, however small its share.
+    Levels stack in `order` from the bottom; a non-empty bucket shows at least one cell, and
+    a bucket with any of `pinned` (errors) shows it in its bottom cell, however small its share.
     """
     total = sum(counts.values())
     if not total or not peak:
         return None
     if row == 0:
-        for level in ("FATAL", "ERROR"):
+        for level in pinned:
             if counts.get(level):
                 return level
     middle = (row + 0.5) * peak / rows
     if middle > total and row > 0:
         return None
     running = 0
-    ordered = [lv for lv in STACK_ORDER if lv in counts] + [lv for lv in counts if lv not in STACK_ORDER]
+    ordered = [lv for lv in order if lv in counts] + [lv for lv in counts if lv not in order]
     for level in ordered:
         running += counts[level]
         if middle <= running:
@@ -72,9 +83,22 @@ class Histogram(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.data: dict[str, Any] | None = None
+        self.order: tuple[str, ...] = STACK_ORDER  # what stacks from the base of a bar
+        self.pinned: tuple[str, ...] = ("FATAL", "ERROR")  # shown in a bar's base cell when present
+        self.group_styles: dict[str, Style] = {}  # the colour of each group of a breakdown
 
     def show(self, data: dict[str, Any] | None) -> None:
-        """Draw a new histogram (None clears it)."""
+        """Draw a new histogram (None clears it): by level, or by the `groups` of a breakdown."""
+        self.order, self.pinned, self.group_styles = STACK_ORDER, ("FATAL", "ERROR"), {}
+        if data is not None and "groups" in data:
+            self.order, self.pinned = (*data["groups"], OTHER), ()
+            self.group_styles = {
+                g: Style(color=GROUP_COLOURS[i % len(GROUP_COLOURS)]) for i, g in enumerate(data["groups"])
+            }
+            self.group_styles[OTHER] = OTHER_STYLE
+            for bucket in data["buckets"]:
+                if bucket.get("other"):
+                    bucket["counts"][OTHER] = bucket["other"]
         self.data = data
         if data is None or not (0 <= self.selected < len(data["buckets"])):
             self.selected = -1
@@ -102,8 +126,8 @@ class Histogram(Widget):
         cell = max(1, width // len(buckets))  # CELL when the buckets were sized to this width
         segments = []
         for i, bucket in enumerate(buckets):
-            level = stacked_level(bucket["counts"], peak, bar_rows, row)
-            style = Style() if level is None else level_style(level)
+            level = stacked_level(bucket["counts"], peak, bar_rows, row, self.order, self.pinned)
+            style = Style() if level is None else self.group_styles.get(level) or level_style(level)
             if level is not None and style.color is None:  # levels without a colour of their own
                 style += Style(color="blue")
             if i == self.selected:
@@ -125,8 +149,24 @@ class Histogram(Widget):
         if selected is not None:
             count = sum(data["buckets"][self.selected]["counts"].values())
             middle = f"▲ {clock(selected[0], with_date)} – {clock(selected[1], with_date)}: {count:,}  (z zoom)"
+        legend = self._legend() if selected is None and "groups" in data else []
+        if legend:
+            middle = "".join(segment.text for segment in legend)
         if len(left) + len(middle) + len(right) + 2 > width:  # too narrow for all three: the middle only
             left = right = ""
         gap = max(1, width - len(left) - len(right) - len(middle))
-        text = left + " " * (gap // 2) + middle + " " * (gap - gap // 2) + right
-        return Strip([Segment(text[:width], AXIS)]).adjust_cell_length(full)
+        inner = legend or [Segment(middle, AXIS)]
+        segments = [Segment(left + " " * (gap // 2), AXIS), *inner, Segment(" " * (gap - gap // 2) + right, AXIS)]
+        return Strip(segments).crop(0, width).adjust_cell_length(full)
+
+    def _legend(self) -> list[Segment]:
+        """`by KEY: ■ a ■ b ■ other`, each mark in its group's colour."""
+        data = self.data
+        assert data is not None
+        segments = [Segment(f"by {one_line(data['by'])}:", AXIS)]
+        for group in (*data["groups"], OTHER):
+            if group == OTHER and not any(b.get("other") for b in data["buckets"]):
+                continue
+            name = "other" if group == OTHER else one_line(group)[:16] or '""'
+            segments += [Segment(" ■", self.group_styles[group]), Segment(f" {name}", AXIS)]
+        return segments
