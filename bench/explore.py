@@ -1,5 +1,6 @@
 """What comes after finding, over the 10-million-log store of bench/search.py: the context
-around a log in each scope (target p50 <= 50 ms), facets over 24 h (target p50 <= 300 ms).
+around a log in each scope (target p50 <= 50 ms), facets over 24 h (target p50 <= 300 ms), the
+histogram broken down by a key over 24 h (target p50 <= 300 ms).
 
 Usage: python bench/explore.py [--rows 10000000] [--runs 20] [--embedded DIR]
 """
@@ -21,6 +22,7 @@ from hlog.backend.search import CONTEXT_SCOPES, Cursor, LogSearch, TimeRange  # 
 
 CONTEXT_TARGET_MS = 50.0
 FACETS_TARGET_MS = 300.0
+BREAKDOWN_TARGET_MS = 300.0
 HOUR_NS = 3600 * 10**9
 
 
@@ -76,6 +78,18 @@ def context_figures(search: LogSearch, runs: int) -> None:
             print(f"{label:28}{p50:8.1f}{p95:8.1f}{CONTEXT_TARGET_MS:8.0f} {verdict}")
 
 
+def breakdown_figures(search: LogSearch, runs: int) -> None:
+    """The 24 h histogram (120 buckets) broken down by a key: a reserved one and an attribute."""
+    end = search.store.query(f"SELECT toUnixTimestamp64Nano(max(Timestamp)) FROM {search.store.db}.logs")[0][0]
+    window = TimeRange(end - 24 * HOUR_NS, end + 1)
+    print("\nbreakdown: 24 h, 120 buckets, the 5 biggest values and the rest (ms)")
+    print(f"{'search':36}{'by':>16}{'p50':>8}{'p95':>8}{'target':>8}")
+    for query, key in (("", "service_name"), ("", "http.route"), ("level:error", "host.name"), ("", "level")):
+        p50, p95 = p50_p95(lambda q=query, k=key: search.breakdown(q, window, k, 120), runs)
+        verdict = "ok" if p50 <= BREAKDOWN_TARGET_MS else "SLOW"
+        print(f"{query or '(every log)':36}{key:>16}{p50:8.1f}{p95:8.1f}{BREAKDOWN_TARGET_MS:8.0f} {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -92,6 +106,7 @@ def main() -> None:
         search = LogSearch(store)
         context_figures(search, args.runs)
         facets_figures(search, args.runs)
+        breakdown_figures(search, args.runs)
     finally:
         store.close()
 
