@@ -20,6 +20,8 @@ from hlog.backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Com
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.search import LogSearch
 
+READ_TIMEOUT_SECONDS = 60.0  # a search's reads, by default (hlog serve --query-timeout)
+
 if TYPE_CHECKING:
     from hlog.backend.store import Store
 
@@ -55,8 +57,10 @@ class Backend:
         limits: Limits = DEFAULT_LIMITS,
         ingest: bool = True,
         wal_dir: Path | None = None,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
     ) -> None:
         self.store = store
+        store.read_timeout = read_timeout  # every search's reads: stopped in the store past it
         self.extensions = list(extensions)
         self.limits = limits
         self.committer = Committer(store, max_pending_records, flush_interval, limits=limits, wal_dir=wal_dir)

@@ -193,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         "that it renews; when it stops, another takes over within this long (default 15s)",
     )
     serve.add_argument(
+        "--query-timeout",
+        default="60s",
+        metavar="DURATION",
+        help="the longest a search's reads may run in the store before they are stopped and the answer says so "
+        "(default 60s); a search whose client went away is stopped at once",
+    )
+    serve.add_argument(
         "--flush-interval",
         default="5s",
         metavar="DURATION",
@@ -358,6 +365,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush_interval = parse_duration_ns(args.flush_interval) / 1e9
         if flush_interval <= 0:
             raise ValueError("--flush-interval must be more than 0s, e.g. 500ms or 5s")
+        query_timeout = parse_duration_ns(args.query_timeout) / 1e9
+        if query_timeout < 1:
+            raise ValueError("--query-timeout must be at least 1s")
         policy = WebhookPolicy.allowing(*args.allow_webhook_network)
         limits = DEFAULT_LIMITS.overridden(args.limit)
         token = check_token(args.token) if args.token else load_or_create_token()
@@ -396,6 +406,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allowed_hosts=[*default_allowed_hosts(host), *args.allowed_host],
         limits=limits,
         wal_dir=Path(args.wal_dir).expanduser() if args.wal_dir else None,
+        read_timeout=query_timeout,
     )
     try:
         backend.committer.open()

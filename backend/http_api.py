@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+import contextvars
+import threading
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,12 +28,15 @@ from hlog.backend.search import (
     NotFound,
     TimeRange,
 )
-from hlog.backend.store import StoreError
+from hlog.backend.store import QUERY_TAG, StoreError
 from hlog.backend.timeutil import parse_time_ns
 from hlog.query import QueryError
 
 if TYPE_CHECKING:
     from hlog.backend.app import Backend
+
+
+T = TypeVar("T")
 
 
 class BadRequest(ValueError):
@@ -53,6 +61,30 @@ def answer(backend: Backend, payload: dict[str, Any]) -> JSONResponse:
     if backend.store.partial:
         payload = {**payload, "partial": backend.store.partial}
     return JSONResponse(payload)
+
+
+DISCONNECT_POLL_SECONDS = 0.25
+
+
+async def _read(request: Request, backend: Backend, fn: Callable[..., T], *args: Any) -> T:
+    """Run a read in a worker thread with its queries tagged. When the request is abandoned (its
+    client went away, or the task awaiting it was cancelled: hlog-tui moved on), the queries
+    still running are stopped in the store, not only no longer awaited."""
+    tag = uuid.uuid4().hex
+    context = contextvars.copy_context()
+    context.run(QUERY_TAG.set, tag)
+    task = asyncio.ensure_future(run_in_threadpool(context.run, fn, *args))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise asyncio.CancelledError
+    except BaseException:
+        if not task.done():  # not awaited again: the store is told in a thread of its own
+            threading.Thread(target=backend.store.cancel, args=(tag,), name="hlog-cancel", daemon=True).start()
+        raise
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -102,7 +134,7 @@ async def logs(request: Request) -> JSONResponse:
         before, after = _cursor(request, "cursor"), _cursor(request, "after")
         if before and after:
             raise BadRequest("use either cursor or after, not both")
-        page = await run_in_threadpool(backend.search.page, query, time_range, limit, before, after)
+        page = await _read(request, backend, backend.search.page, query, time_range, limit, before, after)
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, {"logs": page.logs, "next_cursor": page.next_cursor})
@@ -113,7 +145,7 @@ async def count(request: Request) -> JSONResponse:
     backend: Backend = request.app.state.backend
     try:
         query = request.query_params.get("q", "")
-        n = await run_in_threadpool(backend.search.count, query, _time_range(request))
+        n = await _read(request, backend, backend.search.count, query, _time_range(request))
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, {"count": n})
@@ -136,9 +168,9 @@ async def histogram(request: Request) -> JSONResponse:
         result: dict[str, Any]
         if by:
             top = _int(request, "top", DEFAULT_BREAKDOWN_GROUPS, 1, MAX_BREAKDOWN_GROUPS)
-            result = await run_in_threadpool(backend.search.breakdown, query, time_range, by, buckets, top)
+            result = await _read(request, backend, backend.search.breakdown, query, time_range, by, buckets, top)
         else:
-            result = await run_in_threadpool(backend.search.histogram, query, time_range, buckets)
+            result = await _read(request, backend, backend.search.histogram, query, time_range, buckets)
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, result)
@@ -157,7 +189,7 @@ async def one_log(request: Request) -> JSONResponse:
     """GET /api/logs/{log_id}: one log."""
     backend: Backend = request.app.state.backend
     try:
-        log = await run_in_threadpool(backend.search.log, _log_id(request))
+        log = await _read(request, backend, backend.search.log, _log_id(request))
     except (BadRequest, NotFound, StoreError) as err:
         return error_response(err)
     return answer(backend, {"log": log})
@@ -174,7 +206,7 @@ async def context(request: Request) -> JSONResponse:
         if by not in CONTEXT_SCOPES:
             raise BadRequest(f"by must be one of {', '.join(CONTEXT_SCOPES)}")
         query = request.query_params.get("q", "")
-        result = await run_in_threadpool(backend.search.context, log_id, before, after, by, query)
+        result = await _read(request, backend, backend.search.context, log_id, before, after, by, query)
     except (QueryError, BadRequest, NoScope, NotFound, StoreError) as err:
         return error_response(err)
     return answer(backend, result)
@@ -191,8 +223,8 @@ async def facets(request: Request) -> JSONResponse:
             raise BadRequest(f"at most {facet_queries.MAX_KEYS} keys of at most 256 characters")
         top = _int(request, "top", facet_queries.DEFAULT_TOP, 1, facet_queries.MAX_TOP)
         query = request.query_params.get("q", "")
-        result = await run_in_threadpool(
-            facet_queries.facets, backend.search, query, _time_range(request), keys or None, top
+        result = await _read(
+            request, backend, facet_queries.facets, backend.search, query, _time_range(request), keys or None, top
         )
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
@@ -206,7 +238,7 @@ async def trace(request: Request) -> JSONResponse:
     try:
         if not trace_id or len(trace_id) > 128:
             raise BadRequest("invalid trace id")
-        spans = await run_in_threadpool(backend.search.trace_spans, trace_id)
+        spans = await _read(request, backend, backend.search.trace_spans, trace_id)
     except (BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, {"trace_id": trace_id.lower(), "spans": spans})
@@ -217,7 +249,7 @@ async def session(request: Request) -> JSONResponse:
     backend: Backend = request.app.state.backend
     session_id = request.path_params["session_id"]
     try:
-        summary = await run_in_threadpool(backend.explorer.session, session_id)
+        summary = await _read(request, backend, backend.explorer.session, session_id)
     except StoreError as err:
         return error_response(err)
     if summary is None:
@@ -229,7 +261,7 @@ async def keys(request: Request) -> JSONResponse:
     """GET /api/keys: reserved keys and the most frequent attribute keys in the range."""
     backend: Backend = request.app.state.backend
     try:
-        found = await run_in_threadpool(backend.explorer.keys, _time_range(request))
+        found = await _read(request, backend, backend.explorer.keys, _time_range(request))
     except (BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, {"keys": found})
@@ -239,7 +271,9 @@ async def values(request: Request) -> JSONResponse:
     """GET /api/keys/{key}/values: the most frequent values of a key in the range."""
     backend: Backend = request.app.state.backend
     try:
-        found = await run_in_threadpool(
+        found = await _read(
+            request,
+            backend,
             backend.explorer.values,
             request.path_params["key"],
             _time_range(request),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import re
@@ -468,7 +469,7 @@ class LogSearch:
             scoped = CompiledQuery(scoped.sql, {**scoped.params, **marker.params})
         at = Cursor.decode(anchor["cursor"])
         # the two sides at once: each is a short read in order, mostly waiting on one core
-        later = _SIDES.submit(self._beside, scoped, after, None, at, marker)
+        later = _SIDES.submit(contextvars.copy_context().run, self._beside, scoped, after, None, at, marker)
         older, more_before = self._beside(scoped, before, at, None, marker)
         newer, more_after = later.result()
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import itertools
 import logging
@@ -45,6 +46,17 @@ for _client_logger in ("clickhouse_connect", "urllib3"):
 DEFAULT_RETENTION_SECONDS = 30 * 86400
 DEFAULT_DATABASE = "hlog"
 READER_POOL_SIZE = 4
+# The tag of the reads a request runs (set by the API for each request): each read carries it
+# in a comment, by which Store.cancel() finds and stops them when the request is abandoned.
+QUERY_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("hlog_query_tag", default=None)
+_TAG = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _tag_comment(tag: str) -> str:
+    """The log_comment setting of the reads tagged `tag` (system.processes shows it)."""
+    return f"hlog-query:{tag}"
+
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 LOG_COLUMNS: tuple[str, ...] = (
@@ -284,6 +296,7 @@ def with_source(dsn: str, source: str, logs_table: str | None, traces_table: str
 
 
 UNKNOWN_TABLE, UNKNOWN_DATABASE, ACCESS_DENIED = 60, 81, 497
+TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED = 159, 394
 # a Distributed read that could not reach a shard: NETWORK_ERROR, SOCKET_TIMEOUT, ALL_CONNECTION_TRIES_FAILED
 SHARD_UNAVAILABLE = frozenset({209, 210, 279})
 _CODE = re.compile(r"\bCode: (\d+)\.")
@@ -329,6 +342,11 @@ def _friendly(err: Exception, target: StoreTarget) -> StoreError:
         return StoreError(
             f"{target.describe()} is unreachable ({reason})", f"the store is unreachable ({reason})", unreachable=True
         )
+    if _error_code(err) == TIMEOUT_EXCEEDED:
+        text = "the search took longer than the store's time limit and was stopped: narrow the range or the search"
+        return StoreError(text, text)
+    if _error_code(err) == QUERY_WAS_CANCELLED:
+        return StoreError("the search was cancelled", "the search was cancelled")
     if _error_code(err) == ACCESS_DENIED:
         detail = text.split("DB::Exception: ", 1)[-1].split(". (ACCESS_DENIED)")[0].split(" In scope ")[0]
         return StoreError(f"{target.describe()}: not allowed: {detail}", "the store refused: not allowed")
@@ -449,6 +467,7 @@ class Store:
         self._closed = False
         self._down = False  # the last statement found the server unreachable
         self.partial = ""  # why reads of a sharded store leave some rows out now, if they do
+        self.read_timeout: float | None = None  # seconds a read of logs or spans may take (max_execution_time)
         self.applied: list[schema.Migration] = []  # the migrations this open applied
         self._write_lock = threading.Lock()
         # every read of logs or spans runs inside it: ingest sets it so that the read sees every
@@ -602,17 +621,47 @@ class Store:
         """Run a SELECT with bound parameters and return its rows. A read of the logs or spans
         (`reads_ingest`: through self.tables) runs in read_guard; one of hlog's own tables (rules,
         settings) does not need to."""
+        settings: dict[str, Any] = {}
+        if self.read_timeout and reads_ingest:
+            settings["max_execution_time"] = self.read_timeout
+        tag = QUERY_TAG.get()
+        if tag is not None:
+            settings["log_comment"] = _tag_comment(tag)
         with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as client:
-            return self._select(client, sql, params or {}, reads_ingest)
+            return self._select(client, sql, params or {}, reads_ingest, settings)
 
-    def _select(self, client: Client, sql: str, params: dict[str, Any], reads_ingest: bool = False) -> Any:
+    def cancel(self, tag: str) -> None:
+        """Stop the reads tagged `tag` (QUERY_TAG) that are still running; no error if none is."""
+        if not _TAG.match(tag):
+            raise ValueError(f"not a query tag: {tag!r}")
         try:
-            rows = client.query(sql, parameters=params).result_rows
+            client = self._readers.get(timeout=5)
+        except queue.Empty:
+            log.warning("store: no connection free to cancel an abandoned search")
+            return
+        try:
+            client.command(f"KILL QUERY WHERE Settings['log_comment'] = '{_tag_comment(tag)}' ASYNC")
+        except Exception as err:  # the search may have ended meanwhile; the store may be down
+            log.debug("store: cancelling %s: %s", tag, err)
+        finally:
+            self._readers.put(client)
+
+    def _select(
+        self,
+        client: Client,
+        sql: str,
+        params: dict[str, Any],
+        reads_ingest: bool = False,
+        settings: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            rows = client.query(sql, parameters=params, settings=settings).result_rows
         except Exception as err:
             if _error_code(err) not in SHARD_UNAVAILABLE:
                 raise
             # a shard of a cluster does not answer: read the others, and say the rows are partial
-            rows = client.query(sql, parameters=params, settings={"skip_unavailable_shards": 1}).result_rows
+            more = {**(settings or {}), "skip_unavailable_shards": 1}
+            rows = client.query(sql, parameters=params, settings=more).result_rows
             if not self.partial:
                 log.warning("store: a shard of the cluster does not answer: reads leave it out")
             self.partial = "a ClickHouse shard does not answer: these results leave its logs out"
