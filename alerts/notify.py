@@ -17,8 +17,10 @@ import httpx
 
 from hlog.alerts.netpolicy import WebhookPolicy, WebhookRefused
 from hlog.alerts.rules import Destination, Rule, span_text
+from hlog.backend.permalink import search_link
 from hlog.backend.textsafe import safe
 from hlog.backend.timeutil import format_ns
+from hlog.query import format_term
 
 TIMEOUT_SECONDS = 10.0
 MAX_ATTEMPTS = 3
@@ -51,6 +53,14 @@ class Alert:
             f"hlog-tui --query {shlex.quote(self.rule.query)} "
             f"--from {format_ns(self.start_ns, 0)} --to {format_ns(self.end_ns, 0)}"
         )
+
+    @property
+    def link(self) -> str:
+        """The link to the logs that fired it (`hlog-tui open LINK`), its group's only when grouped."""
+        query = self.rule.query
+        if self.rule.group_by:
+            query = f"{query} {format_term(self.rule.group_by, self.group)}".strip()
+        return search_link(query, start_ns=self.start_ns, end_ns=self.end_ns)
 
     @property
     def title(self) -> str:
@@ -94,7 +104,8 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     ]
     if samples:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"```{samples}```"}})
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{slack_escape(alert.command)}`"}]})
+    opened = f"`{slack_escape(alert.command)}`  or  `hlog-tui open '{slack_escape(alert.link)}'`"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": opened}]})
     return {"text": slack_escape(f"{alert.title}: {alert.summary}"), "blocks": blocks}
 
 
@@ -109,6 +120,7 @@ def discord_payload(alert: Alert) -> dict[str, Any]:
     if samples:
         fields.append({"name": "Logs", "value": f"```{samples[:1000]}```"})
     fields.append({"name": "Open in hlog-tui", "value": f"`{alert.command}`"[:1024]})
+    fields.append({"name": "Link", "value": f"`hlog-tui open '{alert.link}'`"[:1024]})
     return {
         "allowed_mentions": {"parse": []},  # @everyone, @here, <@id> from log data ping nobody
         "content": alert.title[:2000],
@@ -151,6 +163,7 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
             for s in alert.samples[:MAX_SAMPLES]
         ],
         "command": alert.command,
+        "link": alert.link,
     }
 
 

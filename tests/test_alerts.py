@@ -17,7 +17,9 @@ from hlog.alerts.rules import Destination, Rule, RuleError, validate
 from hlog.alerts.service import AlertService
 from hlog.alerts.storage import RuleStore
 from hlog.backend.app import Backend
+from hlog.backend.permalink import parse_link
 from hlog.backend.store import Store
+from hlog.backend.timeutil import format_ns
 from tests.conftest import api_client, logs_request
 from tests.receiver import Receiver
 from tests.tui.conftest import ingest
@@ -77,6 +79,9 @@ async def test_state_machine_fire_silence_refire_resolve(store: Store, receiver:
     assert payload["state"] == "ALERTING" and payload["count"] == 25 and payload["rule"]["threshold"] == 20
     assert len(payload["samples"]) == 5 and payload["samples"][0]["body"] == "card declined 0"
     assert payload["command"].startswith("hlog-tui --query 'level:error service:checkout' --from ")
+    link = parse_link(payload["link"])  # the logs that fired it, as hlog-tui open takes them
+    assert link.query == "level:error service:checkout"
+    assert (format_ns(link.start_ns or 0, 3), format_ns(link.end_ns or 0, 3)) == (payload["start"], payload["end"])
     # still over the threshold inside the cooldown: silenced, no message
     clock.now += MINUTE
     await evaluator.evaluate(rule, clock())

@@ -19,8 +19,10 @@ from textual.widgets import Static
 from hlog import __version__
 from hlog.backend.cli import add_source_options, apply_source_options
 from hlog.backend.client import ApiClient, default_backend_url
+from hlog.backend.permalink import parse_link
+from hlog.backend.search import Cursor
 from hlog.backend.textsafe import safe, safe_lines
-from hlog.backend.timeutil import parse_duration_ns, parse_time_ns
+from hlog.backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
 from hlog.tui.history import History, default_history_path
 from hlog.tui.link import INGEST_PORT, Link
 from hlog.tui.timerange import Range
@@ -53,6 +55,7 @@ class HlogApp(App[None]):
         history_path: Path | None = None,
         ascii_only: bool = False,
         close_link_on_unmount: bool = True,
+        open_log: str | None = None,
     ) -> None:
         from hlog.tui.ascii import ascii_driver
 
@@ -68,6 +71,7 @@ class HlogApp(App[None]):
         # the chosen columns are kept beside the history
         self.columns_path = history_path.parent / "columns.json" if history_path else None
         self.link: Link | None = None
+        self.open_log = open_log  # a log to show in its context at the start (hlog-tui open LINK, --log)
 
     def notify(
         self,
@@ -126,6 +130,10 @@ class HlogApp(App[None]):
         from hlog.tui.screens.search import SearchScreen
 
         await self.push_screen(SearchScreen(self.initial_query, self.initial_range))
+        if self.open_log:
+            from hlog.tui.screens.context import ContextScreen
+
+            await self.push_screen(ContextScreen(self.open_log))
 
     async def action_quit(self) -> None:
         self.exit()
@@ -185,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hlog-tui",
         description="The hlog terminal log explorer. Uses a running `hlog serve` when one answers, "
-        "else opens the store itself (and receives OTLP on 127.0.0.1:4318 when that port is free).",
+        "else opens the store itself (and receives OTLP on 127.0.0.1:4318 when that port is free). "
+        "`hlog-tui open LINK` opens a link that Y copied or an alert sent (hlog://log/… or hlog://search?…).",
     )
     parser.add_argument("--version", action="version", version=f"hlog-tui {__version__}")
     parser.add_argument(
@@ -194,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", metavar="DSN", help="open this store in this process (chdb:///path or http(s)://…)")
     parser.add_argument("--token", default=os.environ.get("HLOG_TOKEN"), help="bearer token (env HLOG_TOKEN)")
     parser.add_argument("--query", "-q", default="", help="start with this search")
+    parser.add_argument("--log", metavar="LOG_ID", help="start on this log, in its context (a log_id)")
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="DURATION", help="time range: the last 15m, 1h, 24h, 7d… (default 24h)")
     when.add_argument("--from", dest="from_", metavar="TIME", help="range start: ISO 8601 or a duration ago")
@@ -242,8 +252,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `hlog-tui`."""
     os.umask(0o077)  # an embedded store, the history and the token hold private data: owner only
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    link = None
+    if argv[:1] == ["open"]:  # hlog-tui open LINK [options]
+        if len(argv) < 2:
+            parser.error("open needs a link: hlog-tui open 'hlog://log/…' (or hlog://search?…)")
+        try:
+            link = parse_link(argv[1])
+        except ValueError as err:
+            print(f"hlog-tui: {err}", file=sys.stderr)
+            return 2
+        argv = argv[2:]
     args = parser.parse_args(argv)
     apply_source_options(parser, args)
+    if link is not None:
+        if args.query or args.since or args.from_ or args.log:
+            parser.error("open takes its search, range or log from the link")
+        args.query, args.log = link.query, link.log_id
+        args.since = link.since
+        args.from_ = format_ns(link.start_ns, 9) if link.start_ns is not None else None
+        args.to = format_ns(link.end_ns, 9) if link.end_ns is not None else None
+    if args.log:
+        try:
+            Cursor.decode(args.log)
+        except ValueError:
+            print(f"hlog-tui: {safe(args.log)} is not a log id (TIMESTAMP_NS-ROW_ID)", file=sys.stderr)
+            return 2
     if args.reseed and not args.demo:
         parser.error("--reseed goes with --demo")
     try:
@@ -271,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         history_path=default_history_path(),
         ascii_only=ascii_only,
         close_link_on_unmount=False,
+        open_log=args.log,
     )
     if args.theme:
         if args.theme not in app.available_themes:

@@ -131,13 +131,23 @@ def attribute_rows(attributes: dict[str, Any]) -> list[tuple[str, str]]:
     return sorted(rows)
 
 
-def copied_where(what: str) -> str:
+def copied_where(what: str, form: str = "as JSON") -> str:
     """Where a copy (OSC 52) went, and what it needs to arrive: terminals differ (docs/tui.md)."""
     if os.environ.get("TMUX"):
         return (
-            f"{what} sent to the clipboard through tmux as JSON: tmux passes it on only with "
+            f"{what} sent to the clipboard through tmux {form}: tmux passes it on only with "
             "`set -g set-clipboard on` (docs/tui.md)"
         )
     if os.environ.get("STY") or os.environ.get("TERM", "").startswith("screen"):
-        return f"{what} sent to the clipboard as JSON (OSC 52): GNU screen does not pass it on (docs/tui.md)"
-    return f"{what} copied as JSON to the terminal's clipboard (OSC 52; if nothing arrives, docs/tui.md)"
+        return f"{what} sent to the clipboard {form} (OSC 52): GNU screen does not pass it on (docs/tui.md)"
+    return f"{what} copied {form} to the terminal's clipboard (OSC 52; if nothing arrives, docs/tui.md)"
+
+
+def copy_log_link(screen: Any, log: dict[str, Any] | None) -> None:
+    """Copy the link to a log (`hlog-tui open LINK` opens it in its context)."""
+    if log is None:
+        return
+    from hlog.backend.permalink import log_link
+
+    screen.app.copy_to_clipboard(log_link(log["log_id"]))
+    screen.notify(copied_where("Link to the log", "as hlog://log/…"), timeout=6)

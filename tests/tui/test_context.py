@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hlog.backend.permalink import log_link, parse_link
+from hlog.backend.search import LogSearch, TimeRange
 from hlog.backend.store import Store
 from hlog.tui.screens.context import ANCHOR_MARK, MATCH_MARK, ContextScreen
 from hlog.tui.screens.search import SearchScreen
@@ -55,3 +57,22 @@ async def test_context_around_a_log_then_other_scopes(shop_store: Store, make_ap
         await pilot.press("escape", "escape")
         await settle(pilot)
         assert isinstance(app.screen, SearchScreen)
+
+
+async def test_a_log_link_opens_in_its_context_and_y_copies_it(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    [log] = LogSearch(shop_store).page('"heartbeat 7"', TimeRange(), 1).logs
+    link = log_link(log["log_id"])
+    app = make_app(shop_store, open_log=parse_link(link).log_id)  # what hlog-tui open LINK starts
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ContextScreen), "the context screen")
+        context = app.screen.query_one("#context-logs", LogTable)
+        await until(pilot, lambda: context.rows, "the logs around it")
+        assert context.selected["body"] == "heartbeat 7" and context.selected["mark"] == ANCHOR_MARK
+        await pilot.press("j", "Y")  # the link to the next one
+        assert app.clipboard == log_link(context.selected["log_id"]) and context.selected["body"] == "heartbeat 6"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, SearchScreen), "the search under it")
+        table = app.screen.query_one("#logs", LogTable)
+        await until(pilot, lambda: table.rows, "the search's logs")
+        await pilot.press("Y")
+        assert app.clipboard == log_link(table.selected["log_id"])

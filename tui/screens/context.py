@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from hlog.backend.client import ApiError
-from hlog.tui.format import one_line, plural
+from hlog.tui.format import copy_log_link, one_line, plural
 from hlog.tui.screens import left
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.footer import HlogFooter
@@ -50,6 +50,9 @@ class ContextScreen(Screen[None]):
         Binding("s", "scope('session')", "Session", tooltip="The same user session", id="context.session"),
         Binding("t", "scope('trace')", "Trace", tooltip="The same trace (request)", id="context.trace"),
         Binding("a", "scope('all')", "All", tooltip="Every log, from every service", id="context.all"),
+        Binding(
+            "Y", "copy_link", "Link", show=False, tooltip="Copy a link to this log (hlog-tui open)", id="context.link"
+        ),
     ]
 
     def __init__(self, log_id: str, query: str = "") -> None:
@@ -163,6 +166,9 @@ class ContextScreen(Screen[None]):
     def _moved(self, event: LogTable.CursorMoved) -> None:
         if self.has_class("-detail"):
             self.query_one(DetailPane).show(event.row)
+
+    def action_copy_link(self) -> None:
+        copy_log_link(self, self.table.selected)
 
     def action_scope(self, by: str) -> None:
         self._load(by)

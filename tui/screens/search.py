@@ -17,7 +17,7 @@ from textual.widgets import Input, Static
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
 from hlog.query import QueryError, describe, format_term, mixes_or_and_and, parse
-from hlog.tui.format import copied_where, needs_date, one_line, plural
+from hlog.tui.format import copied_where, copy_log_link, needs_date, one_line, plural
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.facets import FacetPanel
@@ -53,6 +53,9 @@ class SearchScreen(Screen[None]):
         Binding("f", "filter(False)", "Filter", show=False, tooltip="Filter by a field of the log", id="search.filter"),
         Binding("x", "filter(True)", "Exclude", show=False, tooltip="Exclude a field's value", id="search.exclude"),
         Binding("y", "copy", "Copy", show=False, tooltip="Copy the log as JSON (OSC 52)", id="search.copy"),
+        Binding(
+            "Y", "copy_link", "Link", show=False, tooltip="Copy a link to this log (hlog-tui open)", id="search.link"
+        ),
         Binding(
             "F", "toggle_facets", "Facets", tooltip="Top values of each field among the matches", id="search.facets"
         ),
@@ -405,6 +408,9 @@ class SearchScreen(Screen[None]):
         record = {k: v for k, v in log.items() if k != "cursor"}  # the log, not our paging position
         self.app.copy_to_clipboard(json.dumps(record, ensure_ascii=False))
         self.notify(copied_where("Log"), timeout=6)
+
+    def action_copy_link(self) -> None:
+        copy_log_link(self, self.table.selected)
 
     def action_open_session(self) -> None:
         log = self.table.selected
