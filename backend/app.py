@@ -19,6 +19,7 @@ from hlog.backend.explore import Explorer
 from hlog.backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.search import LogSearch
+from hlog.backend.views import ViewStore
 
 READ_TIMEOUT_SECONDS = 60.0  # a search's reads, by default (hlog serve --query-timeout)
 
@@ -70,6 +71,7 @@ class Backend:
             self.committer.refuse("this process only reads the store: send logs to `hlog serve`")
         self.search = LogSearch(store)
         self.explorer = Explorer(store)
+        self.views = ViewStore(store)
         # the API always needs a token: without one, a random one that only this process knows
         self.token = token or secrets.token_urlsafe(32)
         self.ingest_needs_token = ingest_needs_token
@@ -135,6 +137,8 @@ class Backend:
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
             Route("/api/facets", http_api.facets, methods=["GET"]),
+            Route("/api/views", http_api.views, methods=["GET"]),
+            Route("/api/views/{name:path}", http_api.view, methods=["GET", "PUT", "DELETE"]),
             Route("/api/logs/{log_id}", http_api.one_log, methods=["GET"]),
             Route("/api/logs/{log_id}/context", http_api.context, methods=["GET"]),
             Route("/api/traces/{trace_id}", http_api.trace, methods=["GET"]),

@@ -255,6 +255,27 @@ def build_parser() -> argparse.ArgumentParser:
     facets.add_argument("--format", choices=["table", "jsonl"], default="table")
     _add_connection(facets)
 
+    views = sub.add_parser(
+        "views",
+        help="saved views: a search, its range, columns and breakdown under a name",
+        description="Saved views are kept in the store: every user, hlog serve and `hlog-tui --view NAME` see them.",
+    )
+    views_sub = views.add_subparsers(dest="views_command", metavar="ACTION", required=True)
+    save = views_sub.add_parser("save", help="save (or replace) a view", description="Save a view, or replace it.")
+    save.add_argument("name", metavar="NAME")
+    save.add_argument("--query", "-q", default="", help="its search")
+    _add_range(save)
+    save.add_argument(
+        "--column", action="append", metavar="KEY", help="a column (time, level, service_name, attr:KEY…)"
+    )
+    save.add_argument("--by", default="", metavar="KEY", help="break its histogram down by this key")
+    _add_connection(save)
+    for action, text in (("list", "every view"), ("show", "one view as JSON"), ("rm", "delete a view")):
+        one = views_sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        if action != "list":
+            one.add_argument("name", metavar="NAME")
+        _add_connection(one)
+
     context = sub.add_parser(
         "context",
         help="show the logs around one log",
@@ -543,6 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cli_commands.context(args))
         if args.command == "facets":
             return asyncio.run(cli_commands.facets(args))
+        if args.command == "views":
+            return asyncio.run(cli_commands.views(args))
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "migrate":

@@ -219,6 +219,51 @@ def _print_facets(found: dict[str, Any], range_words: str) -> None:
             print(f"  {'(other values)':<{width}}  {facet['other']:>12,}  {facet['other_share']:6.1%}")
 
 
+async def views(args: argparse.Namespace) -> int:
+    """Run `hlog views save|list|show|rm`."""
+    async with connect(args.backend, args.store, args.token) as api:
+        if args.views_command == "list":
+            found = await api.views()
+            for view in found:
+                when = (
+                    view["since"]
+                    and f"last {view['since']}"
+                    or (
+                        f"{format_ns(view['from_ns'], 0)} → {format_ns(view['to_ns'], 0) if view['to_ns'] else 'now'}"
+                        if view["from_ns"]
+                        else "default range"
+                    )
+                )
+                print(f"{safe(view['name'])}\t{safe(view['query']) or '*'}\t{when}")
+            if not found and sys.stdout.isatty():
+                print("no saved views: hlog views save NAME --query Q", file=sys.stderr)
+        elif args.views_command == "show":
+            print(json_safe(json.dumps(await api.view(args.name), ensure_ascii=False)))
+        elif args.views_command == "rm":
+            await api.delete_view(args.name)
+            print(f"deleted view {safe(args.name)}", file=sys.stderr)
+        else:
+            try:
+                if args.to and not args.from_:
+                    raise ValueError("--to needs --from")
+                time_range = _time_range(args)
+            except ValueError as err:
+                print(f"hlog: {err}", file=sys.stderr)
+                return EXIT_USAGE
+            view = {
+                "name": args.name,
+                "query": args.query,
+                "since": args.since or "",
+                "from_ns": time_range.start_ns or 0 if args.from_ else 0,
+                "to_ns": time_range.end_ns or 0 if args.from_ else 0,
+                "columns": args.column or [],
+                "by": args.by,
+            }
+            saved = await api.save_view(view)
+            print(f"saved view {safe(saved['name'])}", file=sys.stderr)
+    return 0
+
+
 async def context(args: argparse.Namespace) -> int:
     """Run `hlog context`: the logs around one, oldest first; `>` marks the log, `*` the matches of --query."""
     for name in ("before", "after"):

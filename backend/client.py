@@ -100,6 +100,24 @@ class ApiClient:
         result: dict[str, Any] = await self._get("/api/facets", params)
         return result
 
+    async def views(self) -> list[dict[str, Any]]:
+        """GET /api/views."""
+        return list((await self._get("/api/views", {}))["views"])
+
+    async def view(self, name: str) -> dict[str, Any]:
+        """GET /api/views/{name}."""
+        result: dict[str, Any] = await self._get(f"/api/views/{quote(name, safe='')}", {})
+        return result
+
+    async def save_view(self, view: dict[str, Any]) -> dict[str, Any]:
+        """PUT /api/views/{name}."""
+        result: dict[str, Any] = await self.call("PUT", f"/api/views/{quote(view['name'], safe='')}", view)
+        return result
+
+    async def delete_view(self, name: str) -> None:
+        """DELETE /api/views/{name}."""
+        await self.call("DELETE", f"/api/views/{quote(name, safe='')}")
+
     async def session(self, session_id: str) -> dict[str, Any]:
         """GET /api/sessions/{id}."""
         result: dict[str, Any] = await self._get(f"/api/sessions/{quote(session_id, safe='')}", {})

@@ -27,7 +27,15 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 SHARDED = ("logs", "spans")
 # a session's logs and spans on one shard; without a session, a trace's; else spread evenly
 SHARDING_KEY = "cityHash64(if(SessionId != '', SessionId, if(TraceId != '', TraceId, toString(Id))))"
-ON_FIRST_SHARD = ("alert_rules", "alert_state", "alert_history", "hlog_settings", "hlog_leases", "hlog_migrations")
+ON_FIRST_SHARD = (
+    "alert_rules",
+    "alert_state",
+    "alert_history",
+    "hlog_settings",
+    "hlog_leases",
+    "hlog_migrations",
+    "saved_views",
+)
 
 
 def local_database(db: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -282,3 +283,50 @@ async def values(request: Request) -> JSONResponse:
     except (BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, {"values": found})
+
+
+MAX_VIEW_BYTES = 64 * 1024
+
+
+async def views(request: Request) -> JSONResponse:
+    """GET /api/views: every saved view, by name."""
+    backend: Backend = request.app.state.backend
+    try:
+        found = await run_in_threadpool(backend.views.all)
+    except StoreError as err:
+        return error_response(err)
+    return JSONResponse({"views": [v.to_json() for v in found]})
+
+
+async def view(request: Request) -> JSONResponse:
+    """GET, PUT (create or replace, a JSON body) and DELETE /api/views/{name}."""
+    from hlog.backend.views import View, ViewError
+
+    backend: Backend = request.app.state.backend
+    name = request.path_params["name"]
+    try:
+        if request.method == "PUT":
+            raw = await request.body()
+            if len(raw) > MAX_VIEW_BYTES:
+                raise BadRequest(f"a view is at most {MAX_VIEW_BYTES // 1024} KiB")
+            try:
+                data = json.loads(raw or b"{}")
+            except ValueError:
+                raise BadRequest("the body must be a JSON object") from None
+            if isinstance(data, dict):
+                data = {**data, "name": name}
+            try:
+                saved = await run_in_threadpool(backend.views.save, View.from_json(data))
+            except ViewError as err:
+                raise BadRequest(str(err)) from None
+            return JSONResponse(saved.to_json())
+        if request.method == "DELETE":
+            if not await run_in_threadpool(backend.views.delete, name):
+                raise NotFound(f"no saved view {name!r}")
+            return JSONResponse({"deleted": name})
+        found = await run_in_threadpool(backend.views.get, name)
+        if found is None:
+            raise NotFound(f"no saved view {name!r}")
+        return JSONResponse(found.to_json())
+    except (BadRequest, NotFound, StoreError) as err:
+        return error_response(err)

@@ -151,6 +151,15 @@ CREATE TABLE IF NOT EXISTS {db}.hlog_leases (
 TTL toDateTime(at) + INTERVAL 1 DAY
 """
 
+_SAVED_VIEWS = """
+CREATE TABLE IF NOT EXISTS {db}.saved_views (
+    name String,
+    version UInt64,
+    deleted UInt8,
+    body String
+) ENGINE = ReplacingMergeTree(version) ORDER BY name
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create logs table", (_LOGS,)),
     Migration(2, "create spans table", (_SPANS,)),
@@ -265,6 +274,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE {db}.logs MATERIALIZE INDEX idx_attrs",
         ),
     ),
+    Migration(13, "saved views: a search, its range, columns and breakdown under a name", (_SAVED_VIEWS,)),
 )
 
 

@@ -56,6 +56,7 @@ class HlogApp(App[None]):
         ascii_only: bool = False,
         close_link_on_unmount: bool = True,
         open_log: str | None = None,
+        open_view: str | None = None,
     ) -> None:
         from hlog.tui.ascii import ascii_driver
 
@@ -72,6 +73,7 @@ class HlogApp(App[None]):
         self.columns_path = history_path.parent / "columns.json" if history_path else None
         self.link: Link | None = None
         self.open_log = open_log  # a log to show in its context at the start (hlog-tui open LINK, --log)
+        self.open_view = open_view  # a saved view to start on (--view)
 
     def notify(
         self,
@@ -129,7 +131,13 @@ class HlogApp(App[None]):
             return
         from hlog.tui.screens.search import SearchScreen
 
-        await self.push_screen(SearchScreen(self.initial_query, self.initial_range))
+        search = SearchScreen(self.initial_query, self.initial_range)
+        await self.push_screen(search)
+        if self.open_view:
+            try:
+                search.apply_view(await self.api.view(self.open_view))
+            except Exception as err:
+                self.notify(f"cannot open the view: {err}", severity="error", timeout=8)
         if self.open_log:
             from hlog.tui.screens.context import ContextScreen
 
@@ -204,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=os.environ.get("HLOG_TOKEN"), help="bearer token (env HLOG_TOKEN)")
     parser.add_argument("--query", "-q", default="", help="start with this search")
     parser.add_argument("--log", metavar="LOG_ID", help="start on this log, in its context (a log_id)")
+    parser.add_argument("--view", metavar="NAME", help="start on this saved view (hlog views list)")
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="DURATION", help="time range: the last 15m, 1h, 24h, 7d… (default 24h)")
     when.add_argument("--from", dest="from_", metavar="TIME", help="range start: ISO 8601 or a duration ago")
@@ -306,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ascii_only=ascii_only,
         close_link_on_unmount=False,
         open_log=args.log,
+        open_view=args.view,
     )
     if args.theme:
         if args.theme not in app.available_themes:

@@ -67,6 +67,10 @@ class SearchScreen(Screen[None]):
             tooltip="Histogram by the values of a field",
             id="search.breakdown",
         ),
+        Binding(
+            "ctrl+s", "save_view", "Save view", show=False, tooltip="Save this search as a view", id="search.save_view"
+        ),
+        Binding("v", "views", "Views", show=False, tooltip="The saved views", id="search.views"),
         Binding("L", "live", "Live", tooltip="Follow new logs as they arrive", id="search.live"),
         Binding("r", "pick_range", "Range", tooltip="Choose the time range", id="search.range"),
         Binding("left_square_bracket", "bucket(-1)", "Prev bucket", show=False, id="search.bucket_prev"),
@@ -408,6 +412,68 @@ class SearchScreen(Screen[None]):
         record = {k: v for k, v in log.items() if k != "cursor"}  # the log, not our paging position
         self.app.copy_to_clipboard(json.dumps(record, ensure_ascii=False))
         self.notify(copied_where("Log"), timeout=6)
+
+    # -- saved views -------------------------------------------------------------
+    def view(self, name: str) -> dict[str, Any]:
+        """The current search as a saved view named `name`."""
+        return {
+            "name": name,
+            "query": self.query_text,
+            "since": self.range.preset or "",
+            "from_ns": 0 if self.range.preset else self.range.start_ns or 0,
+            "to_ns": 0 if self.range.preset else self.range.end_ns or 0,
+            "columns": [column.key for column in self.table.columns],
+            "by": self.breakdown or "",
+        }
+
+    def apply_view(self, view: dict[str, Any]) -> None:
+        """Show a saved view: its search, range, columns and breakdown."""
+        from hlog.tui.screens.columns import column_for
+
+        self.query_text = view["query"]
+        self.query_one(SearchBar).value = self.query_text
+        if view["since"]:
+            self.range = Range(view["since"])
+        elif view["from_ns"]:
+            self.range = Range(None, view["from_ns"], view["to_ns"] or None)
+        columns = [c for c in (column_for(key) for key in view["columns"]) if c is not None]
+        if columns:
+            self.table.set_columns(columns)
+        self.breakdown = view["by"] or None
+        self.table.focus()
+        self.run_search()
+        self.notify(f"View {one_line(view['name'])}", timeout=2)
+
+    def action_save_view(self) -> None:
+        from hlog.tui.screens.views import SaveViewScreen
+
+        def save(name: str | None) -> None:
+            if name:
+                self._save_view(name)
+
+        self.app.push_screen(SaveViewScreen(), save)
+
+    @work(group="views")
+    async def _save_view(self, name: str) -> None:
+        try:
+            await self.hlog.api.save_view(self.view(name))
+        except Exception as err:
+            self.notify(f"cannot save the view: {err}", severity="error")
+            return
+        self.notify(f"Saved view {one_line(name)}: v lists the views, hlog-tui --view opens one", timeout=4)
+
+    @work(group="views")
+    async def action_views(self) -> None:
+        from hlog.tui.screens.views import ViewsScreen
+
+        try:
+            found = await self.hlog.api.views()
+        except Exception as err:
+            self.notify(f"cannot list the views: {err}", severity="error")
+            return
+        chosen = await self.app.push_screen_wait(ViewsScreen(found))
+        if chosen is not None:
+            self.apply_view(chosen)
 
     def action_copy_link(self) -> None:
         copy_log_link(self, self.table.selected)
