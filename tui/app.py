@@ -23,7 +23,8 @@ from hlog.backend.permalink import parse_link
 from hlog.backend.search import Cursor
 from hlog.backend.textsafe import safe, safe_lines
 from hlog.backend.timeutil import format_ns, parse_duration_ns, parse_time_ns
-from hlog.tui.history import History, default_history_path
+from hlog.tui.format import set_zone, zone, zone_name
+from hlog.tui.history import History, default_history_path, load_settings, save_setting
 from hlog.tui.link import INGEST_PORT, Link
 from hlog.tui.timerange import Range
 
@@ -42,6 +43,7 @@ class HlogApp(App[None]):
     TITLE = "hlog"
     BINDINGS = [
         Binding("q", "quit", "Quit", tooltip="Quit hlog-tui", id="app.quit"),
+        Binding("T", "toggle_zone", "Time zone", show=False, tooltip="Times in UTC or your zone", id="app.zone"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
         Binding("question_mark", "toggle_help", "Help", tooltip="Every key of this screen", id="app.help"),
     ]
@@ -57,6 +59,7 @@ class HlogApp(App[None]):
         close_link_on_unmount: bool = True,
         open_log: str | None = None,
         open_view: str | None = None,
+        tz: str = "UTC",
     ) -> None:
         from hlog.tui.ascii import ascii_driver
 
@@ -74,6 +77,10 @@ class HlogApp(App[None]):
         self.link: Link | None = None
         self.open_log = open_log  # a log to show in its context at the start (hlog-tui open LINK, --log)
         self.open_view = open_view  # a saved view to start on (--view)
+        set_zone(tz)  # raises ValueError for an unknown zone (main checks it first)
+        # T switches between UTC and this zone (the one chosen, else this machine's)
+        self.other_zone = tz if tz.upper() != "UTC" else "local"
+        self.settings_path = history_path.parent / "settings.json" if history_path else None
 
     def notify(
         self,
@@ -93,6 +100,19 @@ class HlogApp(App[None]):
         if self.ascii_only and not shown.isascii():
             return binding.key.replace("_", " ").title()
         return shown
+
+    def action_toggle_zone(self) -> None:
+        """Show times in UTC, or in the other zone (kept for the next run)."""
+        name = self.other_zone if zone_name() == "UTC" else "UTC"
+        set_zone(name)
+        save_setting(self.settings_path, "tz", name)
+        for table in self.screen.query("LogTable"):
+            table.clear_lines()  # type: ignore[attr-defined]
+        for widget in self.screen.query("Histogram, DetailPane, #context-summary, #session-summary"):
+            widget.refresh()
+        for detail in self.screen.query("DetailPane"):
+            detail.show(detail.current)  # type: ignore[attr-defined]
+        self.notify(f"Times in {name}", timeout=2)
 
     def now_ns(self) -> int:
         """The current time (frozen in tests)."""
@@ -213,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--query", "-q", default="", help="start with this search")
     parser.add_argument("--log", metavar="LOG_ID", help="start on this log, in its context (a log_id)")
     parser.add_argument("--view", metavar="NAME", help="start on this saved view (hlog views list)")
+    parser.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="show times in UTC, local (this machine's zone) or an IANA zone such as Europe/Paris; "
+        "T switches between UTC and it (default: the last choice, else UTC)",
+    )
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="DURATION", help="time range: the last 15m, 1h, 24h, 7d… (default 24h)")
     when.add_argument("--from", dest="from_", metavar="TIME", help="range start: ISO 8601 or a duration ago")
@@ -281,6 +307,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.since = link.since
         args.from_ = format_ns(link.start_ns, 9) if link.start_ns is not None else None
         args.to = format_ns(link.end_ns, 9) if link.end_ns is not None else None
+    tz = args.tz or load_settings(default_history_path().parent / "settings.json").get("tz", "UTC")
+    try:
+        zone(tz)
+    except ValueError as err:
+        if args.tz:
+            print(f"hlog-tui: --tz: {err}", file=sys.stderr)
+            return 2
+        tz = "UTC"  # a settings file that names no zone: not the user's error now
     if args.log:
         try:
             Cursor.decode(args.log)
@@ -316,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         close_link_on_unmount=False,
         open_log=args.log,
         open_view=args.view,
+        tz=tz,
     )
     if args.theme:
         if args.theme not in app.available_themes:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.style import Style
 from rich.text import Text
@@ -37,16 +38,53 @@ def level_style(level: str) -> Style:
     return LEVEL_STYLES.get(level, Style())
 
 
+# the time zone times are shown in (hlog-tui --tz, T): UTC unless chosen
+_zone: tzinfo = UTC
+_zone_name = "UTC"
+
+
+def zone(name: str) -> tzinfo:
+    """The time zone `name` names: `UTC`, `local` (this machine's) or an IANA name such as
+    `Europe/Paris`; raises ValueError."""
+    if name.upper() == "UTC":
+        return UTC
+    if name == "local":
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: use UTC, local or an IANA name such as Europe/Paris") from None
+
+
+def set_zone(name: str) -> None:
+    """Show times in the zone `name` from now on (see zone())."""
+    global _zone, _zone_name
+    _zone, _zone_name = zone(name), "UTC" if name.upper() == "UTC" else name
+
+
+def zone_name() -> str:
+    """The zone times are shown in: `UTC`, `local` or an IANA name."""
+    return _zone_name
+
+
+def _local(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=_zone)
+
+
 def clock(ns: int, with_date: bool = False) -> str:
-    """`HH:MM:SS.mmm` in UTC, with `MM-DD ` in front when asked."""
-    dt = datetime.fromtimestamp(ns / 1e9, tz=UTC)
-    text = dt.strftime("%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+    """`HH:MM:SS.mmm` in the chosen zone (UTC by default), with `MM-DD ` in front when asked."""
+    text = _local(ns).strftime("%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
     return f"{text}.{(ns // 1_000_000) % 1000:03d}"
 
 
 def stamp(ns: int) -> str:
-    """A full UTC timestamp for headers: `2024-05-01 12:00:00.123Z`."""
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") + f".{(ns // 1_000_000) % 1000:03d}Z"
+    """A full timestamp for headers: `2024-05-01 12:00:00.123Z` in UTC, else with the zone's
+    offset (`2024-05-01 14:00:00.123+02:00`)."""
+    dt = _local(ns)
+    suffix = "Z" if _zone is UTC else dt.strftime("%z")[:3] + ":" + dt.strftime("%z")[3:]
+    return dt.strftime("%Y-%m-%d %H:%M:%S") + f".{(ns // 1_000_000) % 1000:03d}{suffix}"
 
 
 def duration(ns: int) -> str:
@@ -94,9 +132,10 @@ def span_status(code: str) -> str:
 
 def needs_date(start_ns: int, end_ns: int, now_ns: int) -> bool:
     """Whether times in [start, end) need their date: the range is longer than a day, crosses
-    midnight (UTC) or lies on another day than now, so a time alone could be misread."""
+    midnight (in the zone shown) or lies on another day than now, so a time alone could be misread."""
     day = 86400 * 10**9
-    return end_ns - start_ns > day or not start_ns // day == (end_ns - 1) // day == now_ns // day
+    dates = {_local(ns).date() for ns in (start_ns, max(start_ns, end_ns - 1), now_ns)}
+    return end_ns - start_ns > day or len(dates) > 1
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:

@@ -47,3 +47,31 @@ class History:
                 self.path.write_text(json.dumps(self.entries))
             except OSError:
                 pass  # history is a convenience; a read-only home must not break searching
+
+
+SETTINGS = {"tz"}  # what settings.json may hold (it is read as untrusted: nothing else is taken)
+
+
+def load_settings(path: Path | None) -> dict[str, str]:
+    """The user's settings kept beside the history (`settings.json`): known keys with text values."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if k in SETTINGS and isinstance(v, str) and len(v) <= 64}
+
+
+def save_setting(path: Path | None, key: str, value: str) -> None:
+    """Keep a setting for the next run (a convenience: a read-only home is no error)."""
+    if path is None:
+        return
+    settings = {**load_settings(path), key: value}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings))
+    except OSError:
+        pass

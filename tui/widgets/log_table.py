@@ -155,6 +155,11 @@ class LogTable(ScrollView, can_focus=True):
             self._set_cursor(self.cursor + len(rows))
         self.refresh()
 
+    def clear_lines(self) -> None:
+        """Draw every row anew (what a row shows changed: the time zone)."""
+        self._line_cache.clear()
+        self.refresh()
+
     def set_columns(self, columns: list[Column]) -> None:
         """Change the columns shown (the message always comes last)."""
         self.columns = list(columns)
