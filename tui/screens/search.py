@@ -71,6 +71,20 @@ class SearchScreen(Screen[None]):
             "ctrl+s", "save_view", "Save view", show=False, tooltip="Save this search as a view", id="search.save_view"
         ),
         Binding("v", "views", "Views", show=False, tooltip="The saved views", id="search.views"),
+        Binding("ctrl+f", "find", "Find", show=False, tooltip="Find text in the loaded logs", id="search.find"),
+        Binding(
+            "n", "find_next(1)", "Next found", show=False, tooltip="Next log with the found text", id="search.find_next"
+        ),
+        Binding("N", "find_next(-1)", "Prev found", show=False, tooltip="Previous one", id="search.find_prev"),
+        Binding("m", "mark", "Mark", show=False, tooltip="Mark or unmark the log", id="search.mark"),
+        Binding(
+            "M",
+            "copy_marked",
+            "Copy marked",
+            show=False,
+            tooltip="Copy the marked logs (JSON lines)",
+            id="search.copy_marked",
+        ),
         Binding("L", "live", "Live", tooltip="Follow new logs as they arrive", id="search.live"),
         Binding("r", "pick_range", "Range", tooltip="Choose the time range", id="search.range"),
         Binding("left_square_bracket", "bucket(-1)", "Prev bucket", show=False, id="search.bucket_prev"),
@@ -474,6 +488,43 @@ class SearchScreen(Screen[None]):
         chosen = await self.app.push_screen_wait(ViewsScreen(found))
         if chosen is not None:
             self.apply_view(chosen)
+
+    # -- find and marks -------------------------------------------------------------
+    def action_find(self) -> None:
+        from hlog.tui.screens.find import FindScreen
+
+        def found(text: str | None) -> None:
+            if text is None:
+                return
+            self.table.find = text
+            self.table.clear_lines()
+            if text and not self.table.find_next(1) and not self.table.find_next(-1):
+                self.notify(f"{one_line(text)!r} is in none of the loaded logs", severity="warning", timeout=3)
+
+        self.app.push_screen(FindScreen(self.table.find), found)
+
+    def action_find_next(self, direction: int) -> None:
+        if not self.table.find:
+            self.notify("ctrl+f first: the text to find", timeout=3)
+        elif not self.table.find_next(direction):
+            where = "below" if direction > 0 else "above"
+            self.notify(f"No more {one_line(self.table.find)!r} {where} in the loaded logs", timeout=3)
+
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+        self.table.move(1)
+
+    def action_copy_marked(self) -> None:
+        marked = list(self.table.marked.values())
+        if not marked:
+            self.notify("m marks logs first", timeout=3)
+            return
+        records = [
+            {k: v for k, v in log.items() if k != "cursor"}
+            for log in sorted(marked, key=lambda r: (r["timestamp_ns"], int(r["id"])))
+        ]
+        self.app.copy_to_clipboard("\n".join(json.dumps(r, ensure_ascii=False) for r in records))
+        self.notify(copied_where(plural(len(records), "marked log"), "as JSON lines"), timeout=6)
 
     def action_copy_link(self) -> None:
         copy_log_link(self, self.table.selected)

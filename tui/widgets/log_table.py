@@ -25,6 +25,8 @@ MAX_WINDOW_ROWS = 2_000
 EDGE_ROWS = 40  # ask for more when the cursor comes this close to an edge of the window
 SELECTED = Style(bgcolor="grey23", bold=True)
 ERROR_ROW = Style(bgcolor="rgb(60,0,0)")
+MARKED_ROW = Style(bgcolor="rgb(0,40,90)")  # rows marked with m
+FOUND = Style(bgcolor="yellow", color="black")  # what ctrl+f looks for, in the message
 HEADER = Style(bold=True, underline=True)
 DIM = Style(color="bright_black")
 
@@ -108,6 +110,8 @@ class LogTable(ScrollView, can_focus=True):
         self.more_after = False
         self.with_date = False
         self.dropped_before = 0
+        self.marked: dict[str, dict[str, Any]] = {}  # cursor -> log: the rows marked with m, in order
+        self.find = ""  # the text ctrl+f looks for: highlighted in the messages
         self._line_cache: dict[tuple[str, bool, int], Strip] = {}
 
     # -- data --------------------------------------------------------------
@@ -293,8 +297,29 @@ class LogTable(ScrollView, can_focus=True):
         segments.append(Segment(MESSAGE.title.ljust(max(0, width - used)), HEADER))
         return Strip(segments).crop(0, width)
 
+    def find_next(self, direction: int) -> bool:
+        """Move to the next (1) or previous (-1) loaded row whose message holds `find`, in any case."""
+        needle = self.find.lower()
+        index = self.cursor + direction
+        while needle and 0 <= index < len(self.rows):
+            if needle in self.rows[index]["body"].lower():
+                self.cursor = index
+                return True
+            index += direction
+        return False
+
+    def toggle_mark(self) -> None:
+        """Mark the selected row, or unmark it."""
+        log = self.selected
+        if log is not None:
+            if self.marked.pop(log["cursor"], None) is None:
+                self.marked[log["cursor"]] = log
+            self.clear_lines()
+
     def _render_row(self, log: dict[str, Any], selected: bool, width: int) -> Strip:
         base = SELECTED if selected else (ERROR_ROW if log["level"] in ERROR_LEVELS else Style())
+        if log["cursor"] in self.marked and not selected:
+            base = MARKED_ROW
         segments = []
         used = 0
         for column in self._visible_columns(width):
@@ -312,5 +337,20 @@ class LogTable(ScrollView, can_focus=True):
         room = max(0, width - used)
         if len(message) > room:
             message = message[: max(0, room - 1)] + "…"
-        segments.append(Segment(message.ljust(room), base))
+        segments += _found(message.ljust(room), self.find, base)
         return Strip(segments).adjust_cell_length(width, base)
+
+
+def _found(text: str, needle: str, base: Style) -> list[Segment]:
+    """`text` with each place that holds `needle` (in any case) highlighted."""
+    lower = text.lower()
+    if not needle or len(lower) != len(text):  # (a few characters change length in lower case)
+        return [Segment(text, base)]
+    segments, start, size = [], 0, len(needle)
+    at = lower.find(needle.lower())
+    while at >= 0:
+        segments += [Segment(text[start:at], base), Segment(text[at : at + size], base + FOUND)]
+        start = at + size
+        at = lower.find(needle.lower(), start)
+    segments.append(Segment(text[start:], base))
+    return [s for s in segments if s.text]
