@@ -4,7 +4,10 @@ the request is abandoned (hlog-tui moved on, a client went away), not only in th
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+import uuid
+from urllib.parse import urlencode, urlparse
 
 import pytest
 
@@ -13,6 +16,8 @@ from hlog.backend import facets as facet_queries
 from hlog.backend.app import Backend
 from hlog.backend.client import in_process_http
 from hlog.backend.store import Store
+from tests.clickhouse import ClickHouseServer
+from tests.conftest import Server, auth
 
 ROWS = 2_000_000
 
@@ -65,3 +70,43 @@ async def test_a_search_past_the_time_limit_is_stopped_and_says_so(
         "the search took longer than the store's time limit and was stopped: narrow the range or the search"
     )
     assert not running(big_store)
+
+
+def test_a_search_whose_client_went_away_stops_in_the_store(clickhouse: ClickHouseServer) -> None:
+    """Through `hlog serve` on a ClickHouse server: the client closes its connection mid-search."""
+    store = Store(clickhouse.dsn("g_" + uuid.uuid4().hex[:12]))
+    generate(store.connection(), f"{store.db}.logs", 2 * ROWS, time.time_ns(), 7 * 86400 * 10**9)
+    server = Server(store.dsn).start()
+    try:
+        url = urlparse(server.url)
+        # every log's user, grouped, then counted per bucket, two regexes a log: seconds of work for the store
+        target = "/api/logs/histogram?" + urlencode(
+            {"from": "30d", "by": "user.id", "buckets": 1000, "q": "/.*a.*e.*i.*o.*u.*/ OR -/kraken/"}
+        )
+
+        def ask() -> socket.socket:
+            sock = socket.create_connection((url.hostname, url.port))
+            headers = "".join(f"{k}: {v}\r\n" for k, v in auth().items())
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n".encode())
+            return sock
+
+        started = time.monotonic()
+        with ask() as sock:
+            answer = sock.makefile("rb").read()
+        full = time.monotonic() - started
+        assert b" 200 " in answer.split(b"\r\n", 1)[0], answer[:300]
+        sock = ask()
+        deadline = time.monotonic() + 30
+        while not running(store):
+            assert time.monotonic() < deadline, "the search never ran"
+            time.sleep(0.01)
+        sock.close()  # the client goes away
+        gone = time.monotonic()
+        while running(store):
+            assert time.monotonic() - gone < full, f"still running {full:.1f} s after its client left"
+            time.sleep(0.01)
+        stopped = time.monotonic() - gone
+        assert stopped < full / 2, (stopped, full)
+    finally:
+        server.stop()
+        store.close()
