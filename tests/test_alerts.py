@@ -409,3 +409,25 @@ def test_a_rule_whose_regex_the_engine_refuses_is_refused_at_save(store: Store) 
         assert refused.status_code == 400
         error = refused.json()["error"]
         assert error["field"] == "query" and "invalid perl operator" in error["message"] and "^" in error["context"]
+
+
+async def test_the_state_is_kept_before_the_message_leaves(store: Store, receiver: Receiver) -> None:
+    """A leader killed while its message is on the way leaves the alert's state to its successor,
+    which then does not send it again (the replicas test kills one at that moment)."""
+    clock = Clock(NOW)
+    evaluator, rules = make(store, clock)
+    rule = rules.save(rule_for(receiver))
+    errors(store, 25, NOW - 5 * MINUTE)
+    release = receiver.hold("/hook")
+    evaluating = asyncio.ensure_future(evaluator.evaluate(rule, clock()))
+    deadline = time.monotonic() + 30
+    while not receiver.at("/hook"):  # the message has arrived, not yet answered
+        assert time.monotonic() < deadline and not evaluating.done(), "no message"
+        await asyncio.sleep(0.01)
+    assert rules.states(rule.id)[(rule.id, "")].state == "ALERTING"  # already kept
+    successor, _ = make(store, clock)
+    clock.now += MINUTE
+    await successor.evaluate(rule, clock())  # another backend, while the first is still sending
+    assert len(receiver.at("/hook")) == 1 and rules.states(rule.id)[(rule.id, "")].state == "SILENCED"
+    release.set()
+    await evaluating
