@@ -37,10 +37,15 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     queued: dict[str, int] = field(default_factory=lambda: {"logs": 0, "spans": 0}, repr=False)
 
-    def enqueue(self, kind: str, limit: int) -> None:
-        """One record enters the export queue of `kind`; when it is full the queue drops its oldest."""
+    def enqueue(self, kind: str, limit: int, full: bool | None = None) -> None:
+        """One record enters the export queue of `kind`; when it is full the queue drops its oldest.
+        `full`: whether the queue is full now, when the processor can tell (else it is counted here:
+        a count that lags while the exporter takes a batch, and then counts a record twice)."""
         with self.lock:
-            if self.queued[kind] >= limit:
+            if full is not None:
+                if full:
+                    self._add_dropped(kind, 1)
+            elif self.queued[kind] >= limit:
                 self._add_dropped(kind, 1)
             else:
                 self.queued[kind] += 1
@@ -119,7 +124,7 @@ class _CountingLogProcessor(BatchLogRecordProcessor):
         self.stats, self.limit = stats, max_queue_size
 
     def on_emit(self, log_record: Any) -> None:
-        self.stats.enqueue("logs", self.limit)
+        self.stats.enqueue("logs", self.limit, _queue_full(self))
         super().on_emit(log_record)
 
 
@@ -134,8 +139,18 @@ class _CountingSpanProcessor(BatchSpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled:  # the only spans the queue takes
-            self.stats.enqueue("spans", self.limit)
+            self.stats.enqueue("spans", self.limit, _queue_full(self))
         super().on_end(span)
+
+
+def _queue_full(processor: Any) -> bool | None:
+    """Whether an OpenTelemetry batch processor's queue is full, as its own emit() tells it
+    (None when this SDK version keeps its queue elsewhere)."""
+    inner = getattr(processor, "_batch_processor", None)
+    queue, size = getattr(inner, "_queue", None), getattr(inner, "_max_queue_size", None)
+    if queue is None or not isinstance(size, int):
+        return None
+    return len(queue) >= size
 
 
 class _SessionSpanProcessor(SpanProcessor):
