@@ -155,7 +155,6 @@ class Evaluator:
         groups = set(counts)
         groups |= {g for (_, g), s in states.items() if s.state in ("ALERTING", "SILENCED")}
         changed: list[GroupState] = []
-        alerts: list[Alert] = []
         for group in sorted(groups):
             count = counts.get(group, 0)
             previous = states.get((rule.id, group), GroupState(rule.id, group))
@@ -174,34 +173,29 @@ class Evaluator:
                     HistoryEntry(now_ms, rule.id, rule.name, group, state, count, rule.threshold, rule.window_seconds)
                 )
             if send == "fire" or (send == "resolve" and rule.notify_resolved):
-                state_sent = "ALERTING" if send == "fire" else "OK"
-                alerts.append(Alert(rule, state_sent, count, window.start_ns or 0, window.end_ns or 0, group))
-        # the new states before any message: a leader killed while it delivers leaves them to the
-        # backend that takes over, which then does not send the same alert again
-        await asyncio.to_thread(self._save, changed, entries)
-        deliveries: list[HistoryEntry] = []
-        for alert in alerts:
-            if alert.state == "ALERTING":
-                alert.samples = await self._samples(rule, alert.group, window)
-            for delivery in await self._deliver(rule.destinations, alert):
-                deliveries.append(
-                    HistoryEntry(
-                        now_ms,
-                        rule.id,
-                        rule.name,
-                        alert.group,
-                        alert.state,
-                        alert.count,
-                        rule.threshold,
-                        rule.window_seconds,
-                        delivery.destination,
-                        delivery.delivered,
-                        delivery.error,
-                    )
+                alert = Alert(
+                    rule, "ALERTING" if send == "fire" else "OK", count, window.start_ns or 0, window.end_ns or 0, group
                 )
-        if deliveries:
-            await asyncio.to_thread(self.rules.record, deliveries)
-        return entries + deliveries
+                if send == "fire":
+                    alert.samples = await self._samples(rule, group, window)
+                for delivery in await self._deliver(rule.destinations, alert):
+                    entries.append(
+                        HistoryEntry(
+                            now_ms,
+                            rule.id,
+                            rule.name,
+                            group,
+                            alert.state,
+                            count,
+                            rule.threshold,
+                            rule.window_seconds,
+                            delivery.destination,
+                            delivery.delivered,
+                            delivery.error,
+                        )
+                    )
+        await asyncio.to_thread(self._save, changed, entries)
+        return entries
 
     async def _failed(self, rule: Rule, now_ms: int, err: Exception) -> list[HistoryEntry]:
         """The rule's query failed: ERROR, recorded in the history when it becomes so, not every round."""

@@ -183,9 +183,17 @@ def test_replicas_share_a_store_and_one_evaluates_the_rules(
             "cooldown_seconds": 3600,
             "destinations": [{"kind": "webhook", "url": receiver.url + "/before"}],
         }
-        assert httpx.post(f"{replicas[0].url}/api/alerts", json=rule, headers=auth(), timeout=30).status_code == 201
+        created = httpx.post(f"{replicas[0].url}/api/alerts", json=rule, headers=auth(), timeout=30)
+        assert created.status_code == 201
         send_error(replicas[1], "payment gateway down")
         wait_for(lambda: receiver.at("/before"), "the webhook")
+
+        def fired_kept() -> bool:  # the leader keeps the alert's state once it has sent it
+            url = f"{replicas[0].url}/api/alerts/{created.json()['id']}"
+            return bool(httpx.get(url, headers=auth(), timeout=30).json()["last_fired_ms"])
+
+        # (killed between the two, a leader leaves the alert to be sent again: at least once, never lost)
+        wait_for(fired_kept, "the alert's state kept in the store")
 
         assert leader.proc is not None
         leader.proc.kill()  # kill -9: no release, the lease must run out
