@@ -157,8 +157,7 @@ def histogram_sql(
     tables: Tables, compiled: CompiledQuery, time_range: TimeRange, buckets: int
 ) -> tuple[str, dict[str, Any], int]:
     """SQL counting matches per (bucket, level); returns the bucket width in ns too."""
-    assert time_range.start_ns is not None and time_range.end_ns is not None
-    step = max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
+    step = _step(time_range, buckets)
     where, params = where_sql(compiled, time_range)
     params["step"] = step
     sql = (
@@ -167,6 +166,24 @@ def histogram_sql(
         f"FROM {tables.all('logs')} WHERE {where} GROUP BY bucket, SeverityLevel, text ORDER BY bucket"
     )
     return sql, params, step
+
+
+def _step(time_range: TimeRange, buckets: int) -> int:
+    """The width in ns of each of `buckets` equal buckets over a closed range."""
+    assert time_range.start_ns is not None and time_range.end_ns is not None
+    return max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
+
+
+def _bucketed(time_range: TimeRange, step: int, total: int, counts: list[dict[str, int]]) -> dict[str, Any]:
+    """A histogram's answer: the range, the bucket width, the total and each bucket's counts."""
+    assert time_range.start_ns is not None
+    return {
+        "start_ns": time_range.start_ns,
+        "end_ns": time_range.end_ns,
+        "step_ns": step,
+        "total": total,
+        "buckets": [{"start_ns": time_range.start_ns + i * step, "counts": c} for i, c in enumerate(counts)],
+    }
 
 
 def group_expr(key: str) -> str:
@@ -381,10 +398,9 @@ class LogSearch:
         """Matches per time bucket and value of `key` over a closed range: the `top` values with
         the most matches in the range each count on their own (`groups`, biggest first), the rest
         together as each bucket's `other`."""
-        assert time_range.start_ns is not None and time_range.end_ns is not None
+        step = _step(time_range, buckets)
         groups = list(self.grouped_count(query, time_range, key, top))
         where, params = where_sql(self.compile(query), time_range)
-        step = max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
         params["step"], params["gk"], params["groups"] = step, key, groups
         sql = (
             "SELECT intDiv(toUnixTimestamp64Nano(Timestamp) - {t0:Int64}, {step:Int64}) AS bucket, "
@@ -401,23 +417,14 @@ class LogSearch:
                 else:
                     others[bucket] += int(n)
                 total += int(n)
-        return {
-            "start_ns": time_range.start_ns,
-            "end_ns": time_range.end_ns,
-            "step_ns": step,
-            "total": total,
-            "by": key,
-            "groups": groups,
-            "buckets": [
-                {"start_ns": time_range.start_ns + i * step, "counts": c, "other": o}
-                for i, (c, o) in enumerate(zip(counts, others, strict=True))
-            ],
-        }
+        found = _bucketed(time_range, step, total, counts)
+        for bucket, other in zip(found["buckets"], others, strict=True):
+            bucket["other"] = other
+        return {**found, "by": key, "groups": groups}
 
     def histogram(self, query: str, time_range: TimeRange, buckets: int = DEFAULT_HISTOGRAM_BUCKETS) -> dict[str, Any]:
         """Matches per time bucket and level over a closed range."""
         sql, params, step = histogram_sql(self.store.tables, self.compile(query), time_range, buckets)
-        assert time_range.start_ns is not None
         counts: list[dict[str, int]] = [{} for _ in range(buckets)]
         total = 0
         for bucket, number, text, n in self.store.query(sql, params):  # (grouping by the level's name in SQL: +40 %)
@@ -425,13 +432,7 @@ class LogSearch:
                 level = level_from_number(number) or text or "UNSET"
                 counts[bucket][level] = counts[bucket].get(level, 0) + int(n)
                 total += int(n)
-        return {
-            "start_ns": time_range.start_ns,
-            "end_ns": time_range.end_ns,
-            "step_ns": step,
-            "total": total,
-            "buckets": [{"start_ns": time_range.start_ns + i * step, "counts": c} for i, c in enumerate(counts)],
-        }
+        return _bucketed(time_range, step, total, counts)
 
     def log(self, log_id: str, marker: CompiledQuery | None = None) -> dict[str, Any]:
         """The log with this id (`ts-id`, its cursor), with `matches` when a `marker` is given;
