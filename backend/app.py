@@ -137,6 +137,7 @@ class Backend:
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
             Route("/api/facets", http_api.facets, methods=["GET"]),
+            Route("/api/patterns", http_api.patterns, methods=["GET"]),
             Route("/api/views", http_api.views, methods=["GET"]),
             Route("/api/views/{name:path}", http_api.view, methods=["GET", "PUT", "DELETE"]),
             Route("/api/logs/{log_id}", http_api.one_log, methods=["GET"]),

@@ -255,6 +255,23 @@ def build_parser() -> argparse.ArgumentParser:
     facets.add_argument("--format", choices=["table", "jsonl"], default="table")
     _add_connection(facets)
 
+    patterns = sub.add_parser(
+        "patterns",
+        help="the matches of a search grouped into patterns",
+        description="Group the messages of a search's matches into patterns: numbers, ids, hex, UUIDs, "
+        "IPs, times, quoted values and dates become <*>, then similar templates are merged (Drain). "
+        "Every match in the range is counted, none sampled. Each pattern: its count and share, its "
+        "counts over the range, first and last seen, the template. With --compare, the same stretch "
+        "of time before the range is counted too: new patterns and how each one's rate changed "
+        "(x2 is twice as frequent). --format jsonl adds each pattern's search term (message:/regex/).",
+    )
+    patterns.add_argument("query", nargs="?", default="", help="a search (default: every log)")
+    _add_range(patterns, default_since="1h")
+    patterns.add_argument("--compare", metavar="DURATION", help="compare with this long before the range, e.g. 24h")
+    patterns.add_argument("--top", type=int, default=50, help="patterns to show (default 50, at most 1000)")
+    patterns.add_argument("--format", choices=["table", "jsonl"], default="table")
+    _add_connection(patterns)
+
     views = sub.add_parser(
         "views",
         help="saved views: a search, its range, columns and breakdown under a name",
@@ -516,7 +533,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _leading_dash_query(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], str | None]:
     """`hlog search -level:info`: an argument of `search` (or `facets`) that starts with `-` and is none of its
     options is its query (argparse would call it an unknown option); taken out of `argv`."""
-    if not argv or argv[0] not in ("search", "facets"):
+    if not argv or argv[0] not in ("search", "facets", "patterns"):
         return argv, None
     [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     search = subcommands.choices[argv[0]]
@@ -564,6 +581,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cli_commands.context(args))
         if args.command == "facets":
             return asyncio.run(cli_commands.facets(args))
+        if args.command == "patterns":
+            return asyncio.run(cli_commands.patterns(args))
         if args.command == "views":
             return asyncio.run(cli_commands.views(args))
         if args.command == "demo":

@@ -17,6 +17,7 @@ from typing import IO, Any
 from hlog.backend.client import ApiClient, connect
 from hlog.backend.facets import MAX_TOP
 from hlog.backend.fileingest import BATCH_RECORDS, parse_lines, to_request
+from hlog.backend.patterns import MAX_TOP as PATTERNS_MAX_TOP
 from hlog.backend.search import MAX_BREAKDOWN_GROUPS, MAX_CONTEXT_ROWS, Cursor, TimeRange, page_sql
 from hlog.backend.store import DEFAULT_DATABASE, StoreError, Tables, parse_dsn
 from hlog.backend.textsafe import json_safe, safe, safe_lines
@@ -173,18 +174,27 @@ async def _count_by(api: ApiClient, args: argparse.Namespace, time_range: TimeRa
         print(f"no logs match {safe(args.query)!r} {_range_words(args)}", file=sys.stderr)
 
 
-async def facets(args: argparse.Namespace) -> int:
-    """Run `hlog facets`: the top values of each field among the matches."""
+def _checked_range(args: argparse.Namespace, max_top: int) -> TimeRange | None:
+    """The range of `hlog facets` or `hlog patterns` once its query, range and --top are
+    checked; None, said why, when one is wrong."""
     try:
         compile_query(args.query)
         time_range = _time_range(args)
-        if not 1 <= args.top <= MAX_TOP:
-            raise ValueError(f"--top must be between 1 and {MAX_TOP}")
+        if not 1 <= args.top <= max_top:
+            raise ValueError(f"--top must be between 1 and {max_top}")
     except QueryError as err:
         print(f"hlog: invalid query: {safe_lines(err.describe())}", file=sys.stderr)
-        return EXIT_USAGE
+        return None
     except ValueError as err:
         print(f"hlog: {err}", file=sys.stderr)
+        return None
+    return time_range
+
+
+async def facets(args: argparse.Namespace) -> int:
+    """Run `hlog facets`: the top values of each field among the matches."""
+    time_range = _checked_range(args, MAX_TOP)
+    if time_range is None:
         return EXIT_USAGE
     async with connect(args.backend, args.store, args.token) as api:
         found = await api.facets(q=args.query, key=args.key or None, top=args.top, **_range_params(time_range))
@@ -217,6 +227,65 @@ def _print_facets(found: dict[str, Any], range_words: str) -> None:
             print(f"  {text:<{width}}  {value['count']:>12,}  {value['share']:6.1%}  {bar}")
         if facet["other"]:
             print(f"  {'(other values)':<{width}}  {facet['other']:>12,}  {facet['other_share']:6.1%}")
+
+
+async def patterns(args: argparse.Namespace) -> int:
+    """Run `hlog patterns`: the matches grouped into patterns."""
+    time_range = _checked_range(args, PATTERNS_MAX_TOP)
+    if time_range is None:
+        return EXIT_USAGE
+    try:
+        compare = parse_duration_ns(args.compare) if args.compare else None
+    except ValueError as err:
+        print(f"hlog: --compare: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    whole = TimeRange(time_range.start_ns or 0, time_range.end_ns or time.time_ns())
+    async with connect(args.backend, args.store, args.token) as api:
+        found = await api.patterns(
+            q=args.query, **_range_params(whole), compare=args.compare if compare else None, top=args.top
+        )
+        if args.format == "jsonl":
+            for pattern in found["patterns"]:
+                print(json_safe(json.dumps(pattern, ensure_ascii=False)))
+        else:
+            _print_patterns(found, _range_words(args), args.compare)
+        if api.partial:
+            print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
+    return 0
+
+
+def sparkline(counts: list[int], ascii_only: bool = False) -> str:
+    """Counts as a line of bars, one character each, scaled to the largest."""
+    marks = " .:-=+*#" if ascii_only else " ▁▂▃▄▅▆▇█"
+    top = max(counts, default=0)
+    if not top:
+        return " " * len(counts)
+    return "".join(marks[0 if not n else max(1, round(n / top * (len(marks) - 1)))] for n in counts)
+
+
+def _print_patterns(found: dict[str, Any], range_words: str, compare: str | None) -> None:
+    total, shown = found["total"], found["patterns"]
+    ascii_only = "utf" not in (sys.stdout.encoding or "").lower()
+    merged = f"{found['shapes']:,} shapes merged into {found['pattern_count']:,} patterns"
+    print(f"{total:,} logs match {range_words}: {merged}, every match counted")
+    if found["compare"]:
+        print(f"compared with the {compare} before: {found['compare']['total']:,} logs")
+    for p in shown:
+        change = ""
+        if found["compare"]:
+            change = "new" if p["new"] else f"x{p['growth']:g}"
+        spark = sparkline(p["buckets"], ascii_only)
+        first, last = p["first"][5:19].replace("T", " "), p["last"][5:19].replace("T", " ")
+        print(f"{p['count']:>12,}  {p['share']:6.1%}  {change:>7}  {spark}  {first} .. {last}  {safe(p['template'])}")
+    more = found["pattern_count"] - len(shown)
+    if more:
+        logs = total - found["other"] - sum(p["count"] for p in shown)
+        print(f"{logs:>12,}  {logs / total:6.1%}  in {more:,} more pattern{'s' if more > 1 else ''} (--top)")
+    if found["other"]:
+        rare = f"in rarer shapes than the {found['merged_shapes']:,} most common"
+        print(f"{found['other']:>12,}  {found['other'] / total:6.1%}  {rare}")
+    if not shown and sys.stdout.isatty():
+        print(f"no logs match {range_words}", file=sys.stderr)
 
 
 async def views(args: argparse.Namespace) -> int:

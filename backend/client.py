@@ -95,6 +95,11 @@ class ApiClient:
         result: dict[str, Any] = await self._get(f"/api/logs/{quote(log_id, safe='')}/context", params)
         return result
 
+    async def patterns(self, **params: Any) -> dict[str, Any]:
+        """GET /api/patterns (q, from, to, compare, top, buckets)."""
+        result: dict[str, Any] = await self._get("/api/patterns", params)
+        return result
+
     async def facets(self, **params: Any) -> dict[str, Any]:
         """GET /api/facets (q, from, to, key (a list), top)."""
         result: dict[str, Any] = await self._get("/api/facets", params)

@@ -115,6 +115,16 @@ def _time_range(request: Request) -> TimeRange:
     return TimeRange(start, end)
 
 
+def _closed_range(request: Request) -> TimeRange:
+    """The request's range, which must start (`from`); it ends now when `to` is not given."""
+    time_range = _time_range(request)
+    if time_range.start_ns is None:
+        raise BadRequest(f"{request.url.path} needs from")
+    if time_range.end_ns is None:
+        time_range = TimeRange(time_range.start_ns, parse_time_ns("now"))
+    return time_range
+
+
 def _cursor(request: Request, name: str) -> Cursor | None:
     raw = request.query_params.get(name)
     if not raw:
@@ -157,11 +167,7 @@ async def histogram(request: Request) -> JSONResponse:
     backend: Backend = request.app.state.backend
     try:
         query = request.query_params.get("q", "")
-        time_range = _time_range(request)
-        if time_range.start_ns is None:
-            raise BadRequest("histogram needs from")
-        if time_range.end_ns is None:
-            time_range = TimeRange(time_range.start_ns, parse_time_ns("now"))
+        time_range = _closed_range(request)
         buckets = _int(request, "buckets", DEFAULT_HISTOGRAM_BUCKETS, 1, MAX_HISTOGRAM_BUCKETS)
         by = request.query_params.get("by", "")
         if len(by) > 256:
@@ -226,6 +232,38 @@ async def facets(request: Request) -> JSONResponse:
         query = request.query_params.get("q", "")
         result = await _read(
             request, backend, facet_queries.facets, backend.search, query, _time_range(request), keys or None, top
+        )
+    except (QueryError, BadRequest, StoreError) as err:
+        return error_response(err)
+    return answer(backend, result)
+
+
+async def patterns(request: Request) -> JSONResponse:
+    """GET /api/patterns: the matches grouped into patterns, most common first."""
+    from hlog.backend import patterns as pattern_queries
+    from hlog.backend.timeutil import parse_duration_ns
+
+    backend: Backend = request.app.state.backend
+    try:
+        top = _int(request, "top", pattern_queries.DEFAULT_TOP, 1, pattern_queries.MAX_TOP)
+        buckets = _int(request, "buckets", pattern_queries.DEFAULT_BUCKETS, 1, pattern_queries.MAX_BUCKETS)
+        compare = request.query_params.get("compare", "")
+        try:
+            compare_ns = parse_duration_ns(compare) if compare else None
+        except ValueError:
+            raise BadRequest(f"compare must be a duration like 24h, not {compare[:64]!r}") from None
+        if compare_ns is not None and not 0 < compare_ns <= 366 * 86400 * 10**9:
+            raise BadRequest("compare must be between 1s and 366d")
+        result = await _read(
+            request,
+            backend,
+            pattern_queries.patterns,
+            backend.search,
+            request.query_params.get("q", ""),
+            _closed_range(request),
+            compare_ns,
+            top,
+            buckets,
         )
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
