@@ -18,6 +18,7 @@ from hlog.backend.client import ApiClient, connect
 from hlog.backend.facets import MAX_TOP
 from hlog.backend.fileingest import BATCH_RECORDS, parse_lines, to_request
 from hlog.backend.patterns import MAX_TOP as PATTERNS_MAX_TOP
+from hlog.backend.patterns import sparkline
 from hlog.backend.search import MAX_BREAKDOWN_GROUPS, MAX_CONTEXT_ROWS, Cursor, TimeRange, page_sql
 from hlog.backend.store import DEFAULT_DATABASE, StoreError, Tables, parse_dsn
 from hlog.backend.textsafe import json_safe, safe, safe_lines
@@ -252,15 +253,6 @@ async def patterns(args: argparse.Namespace) -> int:
         if api.partial:
             print(f"hlog: warning: {safe(api.partial)}", file=sys.stderr)
     return 0
-
-
-def sparkline(counts: list[int], ascii_only: bool = False) -> str:
-    """Counts as a line of bars, one character each, scaled to the largest."""
-    marks = " .:-=+*#" if ascii_only else " ▁▂▃▄▅▆▇█"
-    top = max(counts, default=0)
-    if not top:
-        return " " * len(counts)
-    return "".join(marks[0 if not n else max(1, round(n / top * (len(marks) - 1)))] for n in counts)
 
 
 def _print_patterns(found: dict[str, Any], range_words: str, compare: str | None) -> None:

@@ -156,3 +156,12 @@ def pattern_regex(template: str, cut: bool = False) -> str:
         parts.append(".+".join(literal))
     body = r"\s+".join(parts)
     return "/(?s)^\\s*" + body + ("" if cut else "\\s*$") + "/"
+
+
+def sparkline(counts: list[int], ascii_only: bool = False) -> str:
+    """Counts as a line of bars, one character each, scaled to the largest."""
+    marks = " .:-=+*#" if ascii_only else " ▁▂▃▄▅▆▇█"
+    top = max(counts, default=0)
+    if not top:
+        return " " * len(counts)
+    return "".join(marks[0 if not n else max(1, round(n / top * (len(marks) - 1)))] for n in counts)

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 
 from hlog.backend.app import Backend
 from hlog.backend.cli import main
-from hlog.backend.cli_commands import sparkline
-from hlog.backend.patterns import MAX_CHARS, pattern_regex
+from hlog.backend.patterns import MAX_CHARS, pattern_regex, sparkline
 from hlog.backend.store import Store
 from tests.conftest import api_client, post_logs
 

@@ -60,6 +60,9 @@ class SearchScreen(Screen[None]):
             "F", "toggle_facets", "Facets", tooltip="Top values of each field among the matches", id="search.facets"
         ),
         Binding(
+            "P", "patterns", "Patterns", tooltip="The matches grouped by the shape of their message", id="search.patterns"
+        ),
+        Binding(
             "b",
             "breakdown",
             "Breakdown",
@@ -537,6 +540,18 @@ class SearchScreen(Screen[None]):
         from hlog.tui.screens.session import SessionScreen
 
         self.app.push_screen(SessionScreen(log["session_id"], focus_cursor=log["cursor"]))
+
+    def action_patterns(self) -> None:
+        from hlog.tui.screens.patterns import PatternsScreen
+
+        def chosen(term: str | None) -> None:
+            if term:
+                self.query_text = f"{self.query_text} {term}".strip()
+                self.query_one(SearchBar).value = self.query_text
+                self.table.focus()
+                self.run_search()
+
+        self.app.push_screen(PatternsScreen(self.query_text, self._params(), self.table.with_date), chosen)
 
     def action_open_context(self) -> None:
         log = self.table.selected
