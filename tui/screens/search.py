@@ -60,7 +60,7 @@ class SearchScreen(Screen[None]):
             "F", "toggle_facets", "Facets", tooltip="Top values of each field among the matches", id="search.facets"
         ),
         Binding(
-            "P", "patterns", "Patterns", tooltip="The matches grouped by the shape of their message", id="search.patterns"
+            "P", "patterns", "Patterns", tooltip="The matches grouped by their message's shape", id="search.patterns"
         ),
         Binding(
             "b",
