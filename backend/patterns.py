@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from drain3.drain import Drain
+from drain3.drain import Drain, LogCluster
 
 from hlog.backend.search import TimeRange, _step, where_sql
 from hlog.backend.timeutil import format_ns
@@ -116,28 +116,40 @@ def patterns(
     }
 
 
-def _merge(shapes: list[Any], buckets: int) -> list[dict[str, Any]]:
-    """Shapes (most common first) merged by Drain into patterns, their counts added up."""
+def clusters(shapes: list[str]) -> list[LogCluster]:
+    """Drain's cluster of each shape, fed most common first; a cluster's template is final
+    once every shape is in."""
     drain = Drain(depth=DEPTH, sim_th=SIMILARITY, param_str=PLACEHOLDER)
+    return [drain.add_log_message(shape)[0] for shape in shapes]
+
+
+def _merge(shapes: list[Any], buckets: int) -> list[dict[str, Any]]:
+    """Shapes (rows of the query, most common first) merged into patterns, their counts added up."""
     merged: dict[int, dict[str, Any]] = {}
-    members = []
-    for shape, now, before, first, last, cut, (keys, values), *_ in shapes:
-        cluster, _ = drain.add_log_message(shape)
-        members.append(cluster)
+    for cluster, (_, now, before, first, last, cut, (keys, values), *_) in zip(
+        clusters([row[0] for row in shapes]), shapes, strict=True
+    ):
         p = merged.setdefault(
             cluster.cluster_id,
-            {"count": 0, "previous": 0, "first_ns": first, "last_ns": last, "cut": False, "buckets": [0] * buckets},
+            {
+                "template": cluster.get_template(),
+                "count": 0,
+                "previous": 0,
+                "first_ns": first,
+                "last_ns": last,
+                "cut": False,
+                "shape_count": 0,
+                "buckets": [0] * buckets,
+            },
         )
         p["count"] += int(now)
         p["previous"] += int(before)
         p["first_ns"], p["last_ns"] = min(p["first_ns"], first), max(p["last_ns"], last)
         p["cut"] = p["cut"] or bool(cut)
+        p["shape_count"] += 1
         for b, n in zip(keys, values, strict=True):
             if 0 <= b < buckets:
                 p["buckets"][b] += int(n)
-    for cluster in members:  # a cluster's template is final once every shape is in
-        merged[cluster.cluster_id]["template"] = cluster.get_template()
-        merged[cluster.cluster_id]["shape_count"] = merged[cluster.cluster_id].get("shape_count", 0) + 1
     return list(merged.values())
 
 
