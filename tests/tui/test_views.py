@@ -62,3 +62,21 @@ async def test_hlog_tui_view_of_no_view_says_so(shop_store: Store, make_app) -> 
         await until(
             pilot, lambda: any("no saved view 'nope'" in n.message for n in missing._notifications), "the error"
         )
+
+
+async def test_V_copies_a_link_to_the_search_and_its_range(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    from hlog.backend.permalink import parse_link
+    from hlog.tui.timerange import Range
+
+    app = make_app(shop_store, query='level:error "card expired"')
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("V")
+        link = parse_link(app.clipboard)
+        assert (link.log_id, link.query, link.since, link.start_ns) == (None, 'level:error "card expired"', "24h", None)
+        search = app.screen
+        assert isinstance(search, SearchScreen)
+        search.range = Range(None, 1_700_000_000 * 10**9, 1_700_003_600 * 10**9)
+        await pilot.press("V")
+        link = parse_link(app.clipboard)
+        assert (link.since, link.start_ns, link.end_ns) == (None, 1_700_000_000 * 10**9, 1_700_003_600 * 10**9)

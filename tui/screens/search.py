@@ -74,6 +74,14 @@ class SearchScreen(Screen[None]):
             "ctrl+s", "save_view", "Save view", show=False, tooltip="Save this search as a view", id="search.save_view"
         ),
         Binding("v", "views", "Views", show=False, tooltip="The saved views", id="search.views"),
+        Binding(
+            "V",
+            "copy_search_link",
+            "Search link",
+            show=False,
+            tooltip="Copy a link to this search and range (hlog-tui open)",
+            id="search.search_link",
+        ),
         Binding("ctrl+f", "find", "Find", show=False, tooltip="Find text in the loaded logs", id="search.find"),
         Binding(
             "n", "find_next(1)", "Next found", show=False, tooltip="Next log with the found text", id="search.find_next"
@@ -85,7 +93,7 @@ class SearchScreen(Screen[None]):
             "copy_marked",
             "Copy marked",
             show=False,
-            tooltip="Copy the marked logs (JSON lines)",
+            tooltip="Copy the marked logs, or write them to a file (JSON lines)",
             id="search.copy_marked",
         ),
         Binding("L", "live", "Live", tooltip="Follow new logs as they arrive", id="search.live"),
@@ -522,15 +530,19 @@ class SearchScreen(Screen[None]):
         if not marked:
             self.notify("m marks logs first", timeout=3)
             return
-        records = [
-            {k: v for k, v in log.items() if k != "cursor"}
-            for log in sorted(marked, key=lambda r: (r["timestamp_ns"], int(r["id"])))
-        ]
-        self.app.copy_to_clipboard("\n".join(json.dumps(r, ensure_ascii=False) for r in records))
-        self.notify(copied_where(plural(len(records), "marked log"), "as JSON lines"), timeout=6)
+        from hlog.tui.screens.marked import MarkedScreen
+
+        self.app.push_screen(MarkedScreen(marked))
 
     def action_copy_link(self) -> None:
         copy_log_link(self, self.table.selected)
+
+    def action_copy_search_link(self) -> None:
+        from hlog.backend.permalink import search_link
+
+        link = search_link(self.query_text, self.range.preset, self.range.start_ns, self.range.end_ns)
+        self.app.copy_to_clipboard(link)
+        self.notify(copied_where("Link to this search", "as hlog://search?…"), timeout=6)
 
     def action_open_session(self) -> None:
         log = self.table.selected
