@@ -14,6 +14,7 @@ from hlog.query.compiler import (
 )
 from hlog.query.errors import QueryError
 from hlog.query.parser import parse
+from hlog.query.terms import message_terms
 
 __all__ = [
     "CompiledQuery",
@@ -22,6 +23,7 @@ __all__ = [
     "describe",
     "format_term",
     "format_value",
+    "message_terms",
     "mixes_or_and_and",
     "parse",
     "parse_number",

@@ -137,3 +137,12 @@ def test_errors_say_what_and_where(query: str, message: str, column: int) -> Non
     line, caret = err.context.split("\n")
     assert line == query
     assert caret == " " * (column - 1) + "^"
+
+
+def test_message_terms_are_what_a_search_looks_for_in_the_message() -> None:
+    from hlog.query import message_terms
+
+    assert message_terms(parse('level:error "Payment declined" card -env:staging')) == ["payment declined", "card"]
+    assert message_terms(parse('timeout OR message:"conn* reset"')) == ["timeout", "conn", "reset"]
+    assert message_terms(parse("-heartbeat foo message:/x+/ NOT (bar baz) foo")) == ["foo"]  # not excluded, not regex
+    assert message_terms(parse("service:checkout")) == [] and message_terms(parse("")) == []

@@ -10,6 +10,7 @@ from pathlib import Path
 from hlog.backend.store import Store
 from hlog.tui.screens.find import FindScreen
 from hlog.tui.screens.marked import MarkedScreen
+from hlog.tui.widgets.detail import DetailPane
 from hlog.tui.widgets.log_table import FOUND, LogTable
 from tests.tui.conftest import settle, until
 
@@ -63,3 +64,21 @@ async def test_M_writes_the_marked_logs_to_a_new_file(shop_store: Store, make_ap
         logs = [json.loads(line) for line in written.read_text().splitlines()]
         assert [log["body"] for log in logs] == ["payment declined: card expired", "POST /checkout 502 in 840ms"]
         assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
+async def test_the_search_terms_are_marked_in_the_messages(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(shop_store, query='CARD OR "post /checkout" -heartbeat')
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#logs", LogTable)
+        await until(pilot, lambda: len(table.rows) == 2, "the two matches")
+
+        def marked(y: int) -> list[str]:
+            return [s.text for s in table.render_line(y) if s.style and s.style.underline]
+
+        assert marked(2) == ["card"] and marked(1) == ["POST /checkout"]  # (line 0: the header)
+        await pilot.press("j", "enter")
+        detail = app.screen.query_one("#detail", DetailPane)
+        await settle(pilot)
+        lines = [[s.text for s in detail.render_line(y) if s.style and s.style.underline] for y in range(4)]
+        assert ["card"] in lines

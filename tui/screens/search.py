@@ -16,7 +16,7 @@ from textual.widgets import Input, Static
 
 from hlog.backend.client import ApiError
 from hlog.backend.timeutil import format_ns
-from hlog.query import QueryError, describe, format_term, mixes_or_and_and, parse
+from hlog.query import QueryError, describe, format_term, message_terms, mixes_or_and_and, parse
 from hlog.tui.format import copied_where, copy_log_link, needs_date, one_line, plural
 from hlog.tui.timerange import Range
 from hlog.tui.widgets.detail import DetailPane
@@ -258,12 +258,14 @@ class SearchScreen(Screen[None]):
             self._unreachable(err)
 
     def _show_grouping(self) -> None:
-        """Under the bar, how a query that mixes OR with AND or spaces was grouped; else nothing."""
+        """Under the bar, how a query that mixes OR with AND or spaces was grouped; else nothing.
+        The words and phrases it looks for in the message are marked in the table and detail."""
         line = self.query_one("#query-error", Static)
         try:
             node = parse(self.query_text)
         except QueryError:
             node = None
+        self.table.terms = self.detail.terms = message_terms(node) if node is not None else []
         if node is not None and mixes_or_and_and(node):
             line.update(Text(f"read as: {one_line(describe(node))}", style="dim"))
             line.add_class("-shown")

@@ -21,6 +21,7 @@ from textual.strip import Strip
 
 from hlog.backend.textsafe import is_safe
 from hlog.tui.format import attribute_rows, level_style, one_line, pretty_body, service_label, stamp
+from hlog.tui.widgets.log_table import TERM
 
 RESOURCE_NOTE = "  (resource)"
 
@@ -68,6 +69,7 @@ class DetailPane(ScrollView, can_focus=True):
         self.current: dict[str, Any] | None = None
         self.fields: list[tuple[str, str]] = []  # (key, value) of the rows f and x act on, as stored
         self.highlighted: int | None = None  # index in fields
+        self.terms: list[str] = []  # the search's words and phrases: marked in the message
         self.rows: list[Row] = []
         self._field_rows: list[int] = []  # the row of each field
         self._starts: list[int] = [0]  # the first screen line of each row, and the total at the end
@@ -206,7 +208,9 @@ class DetailPane(ScrollView, can_focus=True):
         if row.text is not None:
             return row.text
         if row.kind == "body":
-            return Text(row.plain)
+            text = Text(row.plain)
+            text.highlight_words(self.terms, TERM, case_sensitive=False)
+            return text
         if row.kind == "record":
             return Text(row.plain, style=self.get_component_rich_style("detail--dim"))
         text = Text(row.plain)

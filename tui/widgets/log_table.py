@@ -27,6 +27,7 @@ SELECTED = Style(bgcolor="grey23", bold=True)
 ERROR_ROW = Style(bgcolor="rgb(60,0,0)")
 MARKED_ROW = Style(bgcolor="rgb(0,40,90)")  # rows marked with m
 FOUND = Style(bgcolor="yellow", color="black")  # what ctrl+f looks for, in the message
+TERM = Style(bold=True, underline=True)  # what the search looks for, in the message
 HEADER = Style(bold=True, underline=True)
 DIM = Style(color="bright_black")
 
@@ -112,6 +113,7 @@ class LogTable(ScrollView, can_focus=True):
         self.dropped_before = 0
         self.marked: dict[str, dict[str, Any]] = {}  # cursor -> log: the rows marked with m, in order
         self.find = ""  # the text ctrl+f looks for: highlighted in the messages
+        self.terms: list[str] = []  # the search's words and phrases: marked in the messages
         self._line_cache: dict[tuple[str, bool, int], Strip] = {}
 
     # -- data --------------------------------------------------------------
@@ -337,20 +339,27 @@ class LogTable(ScrollView, can_focus=True):
         room = max(0, width - used)
         if len(message) > room:
             message = message[: max(0, room - 1)] + "…"
-        segments += _found(message.ljust(room), self.find, base)
+        segments += _found(message.ljust(room), base, [(t, TERM) for t in self.terms] + [(self.find, FOUND)])
         return Strip(segments).adjust_cell_length(width, base)
 
 
-def _found(text: str, needle: str, base: Style) -> list[Segment]:
-    """`text` with each place that holds `needle` (in any case) highlighted."""
+def _found(text: str, base: Style, needles: list[tuple[str, Style]]) -> list[Segment]:
+    """`text` with each place that holds a needle (in any case) in its style (a later needle's
+    over an earlier one's)."""
     lower = text.lower()
-    if not needle or len(lower) != len(text):  # (a few characters change length in lower case)
-        return [Segment(text, base)]
-    segments, start, size = [], 0, len(needle)
-    at = lower.find(needle.lower())
-    while at >= 0:
-        segments += [Segment(text[start:at], base), Segment(text[at : at + size], base + FOUND)]
-        start = at + size
-        at = lower.find(needle.lower(), start)
-    segments.append(Segment(text[start:], base))
-    return [s for s in segments if s.text]
+    if len(lower) != len(text) or not any(n and n.lower() in lower for n, _ in needles):
+        return [Segment(text, base)]  # (a few characters change length in lower case)
+    styles: list[Style | None] = [None] * len(text)
+    for needle, style in needles:
+        needle = needle.lower()
+        at = lower.find(needle) if needle else -1
+        while at >= 0:
+            styles[at : at + len(needle)] = [style] * len(needle)
+            at = lower.find(needle, at + len(needle))
+    segments, start = [], 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or styles[i] is not styles[start]:
+            mark = styles[start]
+            segments.append(Segment(text[start:i], base if mark is None else base + mark))
+            start = i
+    return segments
