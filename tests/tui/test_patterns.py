@@ -21,7 +21,7 @@ async def test_patterns_screen_filters_to_a_pattern(shop_store: Store, make_app)
         await pilot.press("P")
         await until(pilot, lambda: isinstance(app.screen, PatternsScreen), "the patterns screen")
         screen = app.screen
-        patterns = screen.query_one("#patterns", OptionList)
+        patterns = screen.query_one("#ranked", OptionList)
         await until(pilot, lambda: screen.found is not None, "the patterns")
         shown = lines(patterns)
         # the shop: 40 heartbeats (one pattern), then the five other messages, one each
@@ -30,10 +30,10 @@ async def test_patterns_screen_filters_to_a_pattern(shop_store: Store, make_app)
         assert all("\x1b" not in line and "\u202e" not in line for line in shown)  # the evil log, escaped
         evil = next(line for line in shown if "evil" in line)
         assert "\\x1b" in evil
-        summary = str(screen.query_one("#patterns-summary", Static).render())
+        summary = str(screen.query_one("#ranked-summary", Static).render())
         assert "45 logs" in summary and "6 patterns" in summary and "every match counted" in summary
         await pilot.press("c")  # compared with the day before: the shop's logs are all new
-        await until(pilot, lambda: "compared" in str(screen.query_one("#patterns-summary", Static).render()), "compare")
+        await until(pilot, lambda: "compared" in str(screen.query_one("#ranked-summary", Static).render()), "compare")
         await until(pilot, lambda: screen.found is not None and screen.found["compare"] is not None, "compare")
         assert lines(patterns)[0].split()[2] == "new"
         await pilot.press("enter")  # the heartbeats

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from hlog.backend.client import ApiError
 from hlog.backend.patterns import sparkline
 from hlog.tui.format import clock, one_line, plural
 from hlog.tui.screens import left
-from hlog.tui.widgets.footer import HlogFooter
-
-if TYPE_CHECKING:
-    from hlog.tui.app import HlogApp
+from hlog.tui.screens.ranked import RankedScreen
 
 TREND_CELLS = 16  # counts over the range, one cell each
 TOP = 200
@@ -42,17 +37,14 @@ def growth_text(growth: float) -> str:
     return f"x{growth:,.0f}" if growth < 10_000 else f"x{growth / 1000:,.0f}k"
 
 
-class PatternsScreen(Screen[str | None]):
+class PatternsScreen(RankedScreen):
     """Every match counted under its pattern; Enter dismisses with the term that finds a pattern's logs."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back", tooltip="Back to the search", id="patterns.back"),
         Binding("enter", "select", "Filter", tooltip="Search the logs of this pattern", id="patterns.filter"),
         Binding(
             "c", "compare", "Compare", tooltip=f"Compare with the {COMPARE} before the range", id="patterns.compare"
         ),
-        Binding("j", "down", "Down", show=False, id="patterns.down"),
-        Binding("k", "up", "Up", show=False, id="patterns.up"),
     ]
 
     def __init__(self, query: str, params: dict[str, Any], with_date: bool = False) -> None:
@@ -63,22 +55,8 @@ class PatternsScreen(Screen[str | None]):
         self.compare = False
         self.found: dict[str, Any] | None = None
 
-    @property
-    def hlog(self) -> HlogApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def patterns_list(self) -> OptionList:
-        return self.query_one("#patterns", OptionList)
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text("patterns  counting every match…", style="bold"), id="patterns-summary")
-        yield Static(id="patterns-header")
-        yield OptionList(id="patterns")
-        yield HlogFooter()
-
-    def on_mount(self) -> None:
-        self.patterns_list.focus()
+    def on_mount(self) -> None:  # (RankedScreen's runs too: Textual calls each class's)
+        self.summary(Text("patterns  counting every match…", style="bold"))
         self._load()
 
     @work(exclusive=True, group="patterns")
@@ -88,19 +66,16 @@ class PatternsScreen(Screen[str | None]):
             found = await self.hlog.api.patterns(**self.params, **compare, top=TOP, buckets=TREND_CELLS)
         except ApiError as err:
             if not left(self):
-                self._summary(Text(f"✗ {one_line(str(err))}", style="bold red"))
+                self.failed(err)
             return
         if left(self):
             return
         self.found = found
         self._show(found)
 
-    def _summary(self, text: Text) -> None:
-        self.query_one("#patterns-summary", Static).update(text)
-
     def _show(self, found: dict[str, Any]) -> None:
         wide = self.size.width >= WIDE
-        self.query_one("#patterns-header", Static).update(Text(header(self.with_date, wide), style="dim"))
+        self.header(header(self.with_date, wide))
         text = Text()
         text.append("patterns  ", style="bold")
         text.append(f"{found['total']:,} logs", style="bold cyan")
@@ -109,14 +84,14 @@ class PatternsScreen(Screen[str | None]):
         text.append(f"  {plural(found['pattern_count'], 'pattern')} from {shapes}, every match counted")
         if found["compare"]:
             text.append(f"  compared with the {COMPARE} before ({found['compare']['total']:,} logs)", style="yellow")
-        self._summary(text)
+        self.summary(text)
         options = [Option(self._line(p, bool(found["compare"])), id=str(i)) for i, p in enumerate(found["patterns"])]
         if not options:
             options = [Option(Text("no logs match", style="dim"), disabled=True)]
         if found["other"]:
             rare = f"{found['other']:,} logs in rarer shapes than the {found['merged_shapes']:,} most common"
             options.append(Option(Text(rare, style="dim"), disabled=True))
-        patterns = self.patterns_list
+        patterns = self.ranked
         patterns.clear_options()
         patterns.add_options(options)
         patterns.highlighted = 0 if found["patterns"] else None
@@ -138,23 +113,22 @@ class PatternsScreen(Screen[str | None]):
             first, last = clock(pattern["first_ns"], self.with_date), clock(pattern["last_ns"], self.with_date)
             text.append(f"{first[:cells]} {last[:cells]}  ", style="dim")
         text.append(one_line(pattern["template"]))
-        text.truncate(max(20, self.size.width - 4), overflow="ellipsis")  # room for the scrollbar
-        return text
+        return self.fit(text)
 
     def on_resize(self) -> None:
         if self.found is not None:  # lines fit the width
-            highlighted = self.patterns_list.highlighted
+            highlighted = self.ranked.highlighted
             self._show(self.found)
-            self.patterns_list.highlighted = highlighted
+            self.ranked.highlighted = highlighted
 
     def selected(self) -> dict[str, Any] | None:
         """The highlighted pattern."""
-        index = self.patterns_list.highlighted
+        index = self.ranked.highlighted
         if self.found is None or index is None or index >= len(self.found["patterns"]):
             return None
         return dict(self.found["patterns"][index])
 
-    @on(OptionList.OptionSelected, "#patterns")
+    @on(OptionList.OptionSelected, "#ranked")
     def _chosen(self) -> None:
         self.action_select()
 
@@ -165,14 +139,5 @@ class PatternsScreen(Screen[str | None]):
 
     def action_compare(self) -> None:
         self.compare = not self.compare
-        self._summary(Text("patterns  counting every match…", style="bold"))
+        self.summary(Text("patterns  counting every match…", style="bold"))
         self._load()
-
-    def action_down(self) -> None:
-        self.patterns_list.action_cursor_down()
-
-    def action_up(self) -> None:
-        self.patterns_list.action_cursor_up()
-
-    def action_back(self) -> None:
-        self.dismiss(None)

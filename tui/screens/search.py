@@ -71,6 +71,14 @@ class SearchScreen(Screen[None]):
             id="search.breakdown",
         ),
         Binding(
+            "B",
+            "groups",
+            "Groups",
+            show=False,
+            tooltip="The matches grouped by the breakdown's field (or the highlighted field)",
+            id="search.groups",
+        ),
+        Binding(
             "ctrl+s", "save_view", "Save view", show=False, tooltip="Save this search as a view", id="search.save_view"
         ),
         Binding("v", "views", "Views", show=False, tooltip="The saved views", id="search.views"),
@@ -373,11 +381,7 @@ class SearchScreen(Screen[None]):
     @on(FacetPanel.Picked)
     @on(DetailPane.FilterRequested)
     def _filter_requested(self, event: DetailPane.FilterRequested | FacetPanel.Picked) -> None:
-        addition = format_term(event.key, event.value, event.exclude)
-        self.query_text = f"{self.query_text} {addition}".strip()
-        self.query_one(SearchBar).value = self.query_text
-        self.table.focus()
-        self.run_search()
+        self._add_term(format_term(event.key, event.value, event.exclude))
 
     # -- actions -----------------------------------------------------------------
     def action_focus_search(self) -> None:
@@ -424,6 +428,26 @@ class SearchScreen(Screen[None]):
             self.breakdown = field[0]
             self.notify(f"Histogram by {one_line(field[0])} (b again: by level)", timeout=3)
         self._load_histogram(self._generation)
+
+    def action_groups(self) -> None:
+        key = self.breakdown
+        if key is None and self.has_class("-detail"):
+            field = self.detail.highlighted_field()
+            key = field[0] if field is not None else None
+        if key is None:
+            self.notify("b on a field of the detail first (or highlight one), then B", timeout=3)
+            return
+        from hlog.tui.screens.groups import GroupsScreen
+
+        self.app.push_screen(GroupsScreen(key, self.query_text, self._params()), self._add_term)
+
+    def _add_term(self, term: str | None) -> None:
+        """Add a term to the query (a filter, or what the patterns or groups screen chose), and search."""
+        if term:
+            self.query_text = f"{self.query_text} {term}".strip()
+            self.query_one(SearchBar).value = self.query_text
+            self.table.focus()
+            self.run_search()
 
     def action_focus_fields(self) -> None:
         if self.has_class("-detail"):
@@ -558,14 +582,7 @@ class SearchScreen(Screen[None]):
     def action_patterns(self) -> None:
         from hlog.tui.screens.patterns import PatternsScreen
 
-        def chosen(term: str | None) -> None:
-            if term:
-                self.query_text = f"{self.query_text} {term}".strip()
-                self.query_one(SearchBar).value = self.query_text
-                self.table.focus()
-                self.run_search()
-
-        self.app.push_screen(PatternsScreen(self.query_text, self._params(), self.table.with_date), chosen)
+        self.app.push_screen(PatternsScreen(self.query_text, self._params(), self.table.with_date), self._add_term)
 
     def action_open_context(self) -> None:
         log = self.table.selected
