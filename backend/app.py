@@ -19,6 +19,7 @@ from hlog.backend.explore import Explorer
 from hlog.backend.ingest import FLUSH_INTERVAL_SECONDS, MAX_PENDING_RECORDS, Committer
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.search import LogSearch
+from hlog.backend.store import SCAN_ROWS_LIMIT
 from hlog.backend.views import ViewStore
 
 READ_TIMEOUT_SECONDS = 60.0  # a search's reads, by default (hlog serve --query-timeout)
@@ -59,9 +60,11 @@ class Backend:
         ingest: bool = True,
         wal_dir: Path | None = None,
         read_timeout: float = READ_TIMEOUT_SECONDS,
+        scan_rows_limit: int = SCAN_ROWS_LIMIT,
     ) -> None:
         self.store = store
         store.read_timeout = read_timeout  # every search's reads: stopped in the store past it
+        store.scan_rows_limit = scan_rows_limit
         self.extensions = list(extensions)
         self.limits = limits
         self.committer = Committer(store, max_pending_records, flush_interval, limits=limits, wal_dir=wal_dir)
@@ -136,6 +139,7 @@ class Backend:
             Route("/api/logs", http_api.logs, methods=["GET"]),
             Route("/api/logs/count", http_api.count, methods=["GET"]),
             Route("/api/logs/histogram", http_api.histogram, methods=["GET"]),
+            Route("/api/logs/estimate", http_api.estimate, methods=["GET"]),
             Route("/api/facets", http_api.facets, methods=["GET"]),
             Route("/api/patterns", http_api.patterns, methods=["GET"]),
             Route("/api/views", http_api.views, methods=["GET"]),

@@ -20,7 +20,7 @@ from hlog.backend.facets import EXACT_ROWS
 from hlog.backend.limits import DEFAULT_LIMITS
 from hlog.backend.otelsource import DEFAULT_LOGS_TABLE, DEFAULT_STATE_DATABASE, DEFAULT_TRACES_TABLE, SOURCES
 from hlog.backend.search import CONTEXT_SCOPES
-from hlog.backend.store import StoreError, default_store_dsn, parse_dsn, with_source
+from hlog.backend.store import SCAN_ROWS_LIMIT, StoreError, default_store_dsn, parse_dsn, with_source
 from hlog.backend.textsafe import safe
 from hlog.backend.timeutil import parse_duration_ns
 
@@ -198,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="the longest a search's reads may run in the store before they are stopped and the answer says so "
         "(default 60s); a search whose client went away is stopped at once",
+    )
+    serve.add_argument(
+        "--max-rows-to-read",
+        type=int,
+        default=SCAN_ROWS_LIMIT,
+        metavar="N",
+        help="the most logs a count, histogram, facets or patterns may read before it is stopped and the answer "
+        f"says so (default {SCAN_ROWS_LIMIT:,}; 0: no limit); pages of logs read only what they show",
     )
     serve.add_argument(
         "--flush-interval",
@@ -413,6 +421,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(str(err), EXIT_USAGE)
     if args.max_connections < 1:
         return _fail("--max-connections must be at least 1", EXIT_USAGE)
+    if args.max_rows_to_read < 0:
+        return _fail("--max-rows-to-read must be 0 (no limit) or more", EXIT_USAGE)
     raise_open_file_limit()  # connections and the store's own files share it
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the HTTP client logs each request's URL, and a webhook URL's path is a secret (Slack, Discord)
@@ -445,6 +455,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         limits=limits,
         wal_dir=Path(args.wal_dir).expanduser() if args.wal_dir else None,
         read_timeout=query_timeout,
+        scan_rows_limit=args.max_rows_to_read,
     )
     try:
         backend.committer.open()

@@ -80,6 +80,11 @@ class ApiClient:
             return None
         return self._json(response)
 
+    async def estimate(self, **params: Any) -> dict[str, Any]:
+        """GET /api/logs/estimate (q, from, to)."""
+        result: dict[str, Any] = await self._get("/api/logs/estimate", params)
+        return result
+
     async def histogram(self, **params: Any) -> dict[str, Any]:
         """GET /api/logs/histogram (q, from, to, buckets)."""
         result: dict[str, Any] = await self._get("/api/logs/histogram", params)

@@ -36,7 +36,7 @@ def facets(
     DEFAULT_KEYS most common ones). Counts are exact, or estimated from a sample that says so."""
     compiled = search.compile(query)
     sql, params = count_sql(search.store.tables, compiled, time_range)
-    total = int(search.store.query(sql, params)[0][0])
+    total = int(search.store.query(sql, params, scan=True)[0][0])
     rate = max(1, math.ceil(total / EXACT_ROWS))
     where, params = where_sql(compiled, time_range)
     if rate > 1:  # an even sample: every rate-th log by a hash of its row id
@@ -63,6 +63,7 @@ def facets(
         ") ORDER BY has({reserved:Array(String)}, k) DESC, key_n DESC, k, n DESC, v "
         "LIMIT {top:UInt32} BY k LIMIT {rows:UInt32}",
         params,
+        scan=True,
     )
     return _shaped(rows, total, rate, keys)
 

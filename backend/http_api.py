@@ -162,6 +162,17 @@ async def count(request: Request) -> JSONResponse:
     return answer(backend, {"count": n})
 
 
+async def estimate(request: Request) -> JSONResponse:
+    """GET /api/logs/estimate: how many logs counting the matches would read, before reading them."""
+    backend: Backend = request.app.state.backend
+    try:
+        query = request.query_params.get("q", "")
+        found = await _read(request, backend, backend.search.estimate, query, _closed_range(request))
+    except (QueryError, BadRequest, StoreError) as err:
+        return error_response(err)
+    return answer(backend, found)
+
+
 async def histogram(request: Request) -> JSONResponse:
     """GET /api/logs/histogram: matches per time bucket and level, or per value of a key (`by`)."""
     backend: Backend = request.app.state.backend

@@ -86,6 +86,7 @@ def patterns(
         f"FROM {search.store.tables.all('logs')} WHERE {where} GROUP BY shape1, b) "
         "GROUP BY shape ORDER BY now DESC, shape LIMIT {shapes:UInt32}",
         params,
+        scan=True,
     )
     total = int(rows[0][7]) if rows else 0
     total_before = int(rows[0][8]) if rows else 0

@@ -296,7 +296,8 @@ def with_source(dsn: str, source: str, logs_table: str | None, traces_table: str
 
 
 UNKNOWN_TABLE, UNKNOWN_DATABASE, ACCESS_DENIED = 60, 81, 497
-TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED = 159, 394
+SCAN_ROWS_LIMIT = 5_000_000_000  # rows a count, histogram, facets or patterns may read (--max-rows-to-read)
+TOO_MANY_ROWS, TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED = 158, 159, 394
 # a Distributed read that could not reach a shard: NETWORK_ERROR, SOCKET_TIMEOUT, ALL_CONNECTION_TRIES_FAILED
 SHARD_UNAVAILABLE = frozenset({209, 210, 279})
 _CODE = re.compile(r"\bCode: (\d+)\.")
@@ -344,6 +345,12 @@ def _friendly(err: Exception, target: StoreTarget) -> StoreError:
         )
     if _error_code(err) == TIMEOUT_EXCEEDED:
         text = "the search took longer than the store's time limit and was stopped: narrow the range or the search"
+        return StoreError(text, text)
+    if _error_code(err) == TOO_MANY_ROWS:
+        text = (
+            "the search would read more logs than the store's limit (hlog serve --max-rows-to-read) "
+            "and was stopped: narrow the range or the search"
+        )
         return StoreError(text, text)
     if _error_code(err) == QUERY_WAS_CANCELLED:
         return StoreError("the search was cancelled", "the search was cancelled")
@@ -468,6 +475,7 @@ class Store:
         self._down = False  # the last statement found the server unreachable
         self.partial = ""  # why reads of a sharded store leave some rows out now, if they do
         self.read_timeout: float | None = None  # seconds a read of logs or spans may take (max_execution_time)
+        self.scan_rows_limit = 0  # rows a read of every match (a count, a histogram) may read; 0: no limit
         self.applied: list[schema.Migration] = []  # the migrations this open applied
         self._write_lock = threading.Lock()
         # every read of logs or spans runs inside it: ingest sets it so that the read sees every
@@ -616,14 +624,18 @@ class Store:
             log.error("store: %s; retrying (acknowledged logs wait in the write-ahead log)", err)
 
     def query(
-        self, sql: str, params: dict[str, Any] | None = None, reads_ingest: bool = True
+        self, sql: str, params: dict[str, Any] | None = None, reads_ingest: bool = True, scan: bool = False
     ) -> Sequence[Sequence[Any]]:
         """Run a SELECT with bound parameters and return its rows. A read of the logs or spans
         (`reads_ingest`: through self.tables) runs in read_guard; one of hlog's own tables (rules,
-        settings) does not need to."""
+        settings) does not need to. A `scan` reads every match (a count, a histogram, facets,
+        patterns): it may read at most scan_rows_limit rows. (Not a page: read in order, it
+        reads little, but ClickHouse counts the ranges it might read against the limit.)"""
         settings: dict[str, Any] = {}
         if self.read_timeout and reads_ingest:
             settings["max_execution_time"] = self.read_timeout
+        if self.scan_rows_limit and scan:
+            settings["max_rows_to_read"] = self.scan_rows_limit
         tag = QUERY_TAG.get()
         if tag is not None:
             settings["log_comment"] = _tag_comment(tag)

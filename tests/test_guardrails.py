@@ -17,7 +17,7 @@ from hlog.backend.app import Backend
 from hlog.backend.client import in_process_http
 from hlog.backend.store import Store
 from tests.clickhouse import ClickHouseServer
-from tests.conftest import Server, auth
+from tests.conftest import Server, api_client, auth
 
 ROWS = 2_000_000
 
@@ -107,6 +107,53 @@ def test_a_search_whose_client_went_away_stops_in_the_store(clickhouse: ClickHou
             time.sleep(0.01)
         stopped = time.monotonic() - gone
         assert stopped < full / 2, (stopped, full)
+    finally:
+        server.stop()
+        store.close()
+
+
+@pytest.fixture
+def small_store(store: Store) -> Store:
+    """50,000 generated logs over the last 7 days."""
+    generate(store.connection(), f"{store.db}.logs", 50_000, time.time_ns(), 7 * 86400 * 10**9)
+    return store
+
+
+def test_the_estimate_says_what_a_count_would_read_before_reading(small_store: Store) -> None:
+    with api_client(Backend(small_store, ingest=False)) as client:
+        week = client.get("/api/logs/estimate", params={"from": "8d"}).json()
+        assert week["rows"] >= 50_000 and week["parts"] >= 1 and week["marks"] >= 1 and week["limit"] > 0
+        day = client.get("/api/logs/estimate", params={"from": "1d"}).json()
+        assert 0 < day["rows"] < week["rows"]  # the primary key narrows it
+        assert client.get("/api/logs/estimate", params={"from": "1d", "q": "level:"}).status_code == 400
+        assert client.get("/api/logs/estimate").status_code == 400  # a range is needed
+
+
+def test_a_count_past_the_row_limit_is_stopped_and_says_so(small_store: Store) -> None:
+    with api_client(Backend(small_store, ingest=False, scan_rows_limit=10_000)) as client:
+        for path in ("/api/logs/count", "/api/logs/histogram", "/api/facets", "/api/patterns"):
+            refused = client.get(path, params={"q": "level:error", "from": "8d"})
+            assert refused.status_code == 503, path
+            assert "more logs than the store's limit" in refused.json()["error"]["message"]
+        page = client.get("/api/logs", params={"q": "level:error", "from": "8d", "limit": 50})
+        assert page.status_code == 200 and len(page.json()["logs"]) == 50  # a page reads only what it shows
+        narrow = client.get("/api/logs/count", params={"q": "level:error", "from": "1h"})
+        assert narrow.status_code == 200  # a narrower range reads less
+
+
+def test_hlog_serve_max_rows_to_read_and_the_cli_says_why(
+    clickhouse: ClickHouseServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through `hlog serve` on a ClickHouse server (an embedded store is this process's own)."""
+    from hlog.backend.cli import main
+
+    store = Store(clickhouse.dsn("r_" + uuid.uuid4().hex[:12]))
+    generate(store.connection(), f"{store.db}.logs", 50_000, time.time_ns(), 7 * 86400 * 10**9)
+    server = Server(store.dsn, "--max-rows-to-read", "10000").start()
+    try:
+        assert main(["search", "level:error", "--since", "8d", "--count", "--backend", server.url]) == 1
+        assert "more logs than the store's limit" in capsys.readouterr().err
+        assert main(["search", "level:error", "--since", "1h", "--count", "--backend", server.url]) == 0
     finally:
         server.stop()
         store.close()
