@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 LinkFactory = Callable[[], Awaitable[Link]]
 
+# a count or histogram that would read more logs than this waits for the user (`!`, --confirm-rows)
+CONFIRM_ROWS = 500_000_000
+
 
 class HlogApp(App[None]):
     """Holds the link to the backend and the global keys; screens do the rest."""
@@ -60,12 +63,14 @@ class HlogApp(App[None]):
         open_log: str | None = None,
         open_view: str | None = None,
         tz: str = "UTC",
+        confirm_rows: int = CONFIRM_ROWS,
     ) -> None:
         from hlog.tui.ascii import ascii_driver
 
         # a terminal that cannot show UTF-8 gets ASCII stand-ins for every line, block and mark
         super().__init__(driver_class=ascii_driver() if ascii_only else None)
         self.ascii_only = ascii_only
+        self.confirm_rows = confirm_rows  # a count or histogram that would read more logs waits for `!`
         self.close_link_on_unmount = close_link_on_unmount  # else whoever ran the app closes it (main)
         self.link_factory = link_factory
         self.initial_query = query
@@ -268,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
         "seconds), and the shop's services sending live",
     )
     parser.add_argument("--reseed", action="store_true", help="with --demo: make the demo's day of traffic anew")
+    parser.add_argument(
+        "--confirm-rows",
+        type=int,
+        default=CONFIRM_ROWS,
+        metavar="N",
+        help="when counting a search's matches would read more logs than this (the store's own estimate, "
+        f"before reading), show the estimate and wait for ! instead (default {CONFIRM_ROWS:,}; 0: never ask)",
+    )
     add_source_options(parser)
     return parser
 
@@ -351,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         open_log=args.log,
         open_view=args.view,
         tz=tz,
+        confirm_rows=args.confirm_rows,
     )
     if args.theme:
         if args.theme not in app.available_themes:

@@ -21,7 +21,7 @@ from hlog.tui.widgets.histogram import Histogram
 from hlog.tui.widgets.log_table import MAX_WINDOW_ROWS, LogTable
 from hlog.tui.widgets.search_bar import SearchBar
 from tests.conftest import logs_request
-from tests.tui.conftest import NOW_NS, ingest, settle
+from tests.tui.conftest import NOW_NS, ingest, settle, until
 
 
 def bodies(app) -> list[str]:  # type: ignore[no-untyped-def]
@@ -480,7 +480,7 @@ async def test_help_lists_every_key_of_the_screen_and_scrolls_at_80x24(shop_stor
         assert "Scroll Left" not in text and "super+c" not in text  # Textual's own keys are not ours
         scroll = app.screen.query_one("#help-scroll", VerticalScroll)
         assert scroll.max_scroll_y > 0
-        await pilot.press("pagedown", "pagedown", "pagedown")
+        await pilot.press(*["pagedown"] * 6)
         await settle(pilot)
         assert scroll.scroll_y == scroll.max_scroll_y  # the end of the list can be reached
         await pilot.press("escape")
@@ -583,3 +583,23 @@ def test_quitting_gives_the_terminal_back_before_stopping(store: Store, tmp_path
     app.call_later(quit_once_connected)
     app.run_then_close(headless=True)
     assert events == ["app shut down", "link closed"]
+
+
+async def test_a_count_that_would_read_too_much_waits_for_the_user(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
+    from hlog.tui.widgets.histogram import Histogram
+
+    app = make_app(shop_store, confirm_rows=10)  # the shop's 45 logs are "too many"
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        search = app.screen
+        table = search.query_one("#logs", LogTable)
+        status = search.query_one("#status", Static)
+        await until(
+            pilot, lambda: "≈ 45 logs to read to count: ! counts anyway" in str(status.render()), "the estimate"
+        )
+        assert len(table.rows) == 45  # the logs themselves are shown
+        assert search.total is None and search.query_one(Histogram).data is None
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: search.total == 45, "the count")
+        await until(pilot, lambda: search.query_one(Histogram).data is not None, "the histogram")
+        assert "45 matches" in str(status.render())

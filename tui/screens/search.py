@@ -104,6 +104,14 @@ class SearchScreen(Screen[None]):
             tooltip="Copy the marked logs, or write them to a file (JSON lines)",
             id="search.copy_marked",
         ),
+        Binding(
+            "exclamation_mark",
+            "count_anyway",
+            "Count anyway",
+            show=False,
+            tooltip="Count and chart a search that would read very many logs",
+            id="search.count_anyway",
+        ),
         Binding("L", "live", "Live", tooltip="Follow new logs as they arrive", id="search.live"),
         Binding("r", "pick_range", "Range", tooltip="Choose the time range", id="search.range"),
         Binding("left_square_bracket", "bucket(-1)", "Prev bucket", show=False, id="search.bucket_prev"),
@@ -130,6 +138,7 @@ class SearchScreen(Screen[None]):
         self.range_stack: list[Range] = []
         self.total: int | None = None
         self.count_note = ""  # why no count will come, when one will not
+        self._counted = 0  # the generation whose count and histogram may run (under --confirm-rows)
         self.live = False
         self.new_while_paused = 0
         self._generation = 0
@@ -191,8 +200,7 @@ class SearchScreen(Screen[None]):
         now = self.hlog.now_ns()
         self.table.with_date = needs_date(start, end or now, now)
         self._load_first_page(self._generation)
-        self._load_count(self._generation)
-        self._load_histogram(self._generation)
+        self._load_totals(self._generation)
         if self.has_class("-facets"):
             self._load_facets(self._generation)
         self._update_status()
@@ -213,6 +221,35 @@ class SearchScreen(Screen[None]):
         self.table.set_rows(page["logs"], more_after=page["next_cursor"] is not None)
         self._update_status()
 
+    @work(exclusive=True, group="totals")
+    async def _load_totals(self, generation: int, anyway: bool = False) -> None:
+        """The count and histogram, once the store's estimate of what they would read is under
+        --confirm-rows (or `anyway`); else the estimate, and what to do, in the status line."""
+        limit = self.hlog.confirm_rows
+        if limit and not anyway:
+            params = self._params()
+            params["to"] = params["to"] or format_ns(self.hlog.now_ns(), 9)
+            try:
+                rows = (await self.hlog.api.estimate(**params))["rows"]
+            except Exception:  # no estimate (an older backend): count
+                rows = 0
+            if generation != self._generation:
+                return
+            if rows > limit:
+                self.count_note = f"≈ {rows:,} logs to read to count: ! counts anyway, r narrows the range"
+                self.query_one(Histogram).show(None)
+                self._update_status()
+                return
+        self._counted = generation
+        self._load_count(generation)
+        self._load_histogram(generation)
+
+    def action_count_anyway(self) -> None:
+        if self._counted != self._generation:
+            self.count_note = ""
+            self._update_status()
+            self._load_totals(self._generation, anyway=True)
+
     @work(exclusive=True, group="count")
     async def _load_count(self, generation: int) -> None:
         try:
@@ -229,6 +266,8 @@ class SearchScreen(Screen[None]):
 
     @work(exclusive=True, group="histogram")
     async def _load_histogram(self, generation: int) -> None:
+        if self._counted != generation:  # waiting for `!`
+            return
         params = self._params()
         if params["to"] is None:  # an open range ends now, by the app's clock
             params["to"] = format_ns(self.hlog.now_ns(), 9)
