@@ -158,6 +158,11 @@ async def settle(pilot: Any, rounds: int = 3) -> None:
         await pilot.pause()
 
 
+def option_lines(options: Any) -> list[str]:
+    """The text of each row of an OptionList (the facets panel, the patterns and groups screens)."""
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
 async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
     """Settle until condition() is true (and return it), or fail saying what did not happen."""
     deadline = time.monotonic() + timeout

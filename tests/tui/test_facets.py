@@ -5,11 +5,7 @@ from __future__ import annotations
 from hlog.backend.store import Store
 from hlog.tui.widgets.facets import FacetPanel
 from hlog.tui.widgets.log_table import LogTable
-from tests.tui.conftest import settle, until
-
-
-def lines(panel: FacetPanel) -> list[str]:
-    return [str(panel.get_option_at_index(i).prompt) for i in range(panel.option_count)]
+from tests.tui.conftest import option_lines, settle, until
 
 
 async def test_facets_panel_filters_and_excludes(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -20,7 +16,7 @@ async def test_facets_panel_filters_and_excludes(shop_store: Store, make_app) ->
         panel = app.screen.query_one(FacetPanel)
         await until(pilot, lambda: panel.option_count > 1, "the facets")
         assert panel.has_focus
-        shown = lines(panel)
+        shown = option_lines(panel)
         assert shown[0] == "level" and "service_name" in shown
         # the shop: 41 worker logs (40 DEBUG heartbeats, one WARN), 2 gateway, 2 payments
         at = shown.index("service_name")
@@ -34,11 +30,13 @@ async def test_facets_panel_filters_and_excludes(shop_store: Store, make_app) ->
         table = app.screen.query_one("#logs", LogTable)
         await until(pilot, lambda: app.screen.query_text == "-level:ERROR", "the exclusion in the query")
         await until(pilot, lambda: table.rows and all(r["level"] != "ERROR" for r in table.rows), "the logs without it")
-        await until(pilot, lambda: "level" in lines(panel) and panel.border_subtitle != "loading…", "the facets again")
-        assert not any(line.split()[:1] == ["ERROR"] for line in lines(panel))
+        await until(
+            pilot, lambda: "level" in option_lines(panel) and panel.border_subtitle != "loading…", "the facets again"
+        )
+        assert not any(line.split()[:1] == ["ERROR"] for line in option_lines(panel))
         assert panel.border_subtitle == "43 logs"
         panel.focus()
-        panel.highlighted = lines(panel).index("service_name") + 1
+        panel.highlighted = option_lines(panel).index("service_name") + 1
         await pilot.press("enter")
         await until(pilot, lambda: "service_name:" in app.screen.query_text, "the filter in the query")
         await pilot.press("F")  # closes it

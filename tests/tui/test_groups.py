@@ -8,11 +8,7 @@ from hlog.backend.store import Store
 from hlog.tui.screens.groups import GroupsScreen
 from hlog.tui.screens.search import SearchScreen
 from hlog.tui.widgets.log_table import LogTable
-from tests.tui.conftest import settle, until
-
-
-def lines(groups: OptionList) -> list[str]:
-    return [str(groups.get_option_at_index(i).prompt) for i in range(groups.option_count)]
+from tests.tui.conftest import option_lines, settle, until
 
 
 async def test_groups_by_the_breakdown_field(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -29,7 +25,7 @@ async def test_groups_by_the_breakdown_field(shop_store: Store, make_app) -> Non
         screen = app.screen
         groups = screen.query_one("#ranked", OptionList)
         await until(pilot, lambda: groups.option_count == 3, "the three services")
-        shown = lines(groups)
+        shown = option_lines(groups)
         # the shop: 41 worker logs, 2 gateway, 2 payments
         assert shown[0].split()[:2] == ["41", "91.1%"] and shown[0].endswith("worker")
         assert sorted(line.split()[-1] for line in shown[1:]) == ["gateway", "payments"]

@@ -7,11 +7,7 @@ from textual.widgets import OptionList, Static
 from hlog.backend.store import Store
 from hlog.tui.screens.patterns import PatternsScreen, growth_text
 from hlog.tui.widgets.log_table import LogTable
-from tests.tui.conftest import settle, until
-
-
-def lines(patterns: OptionList) -> list[str]:
-    return [str(patterns.get_option_at_index(i).prompt) for i in range(patterns.option_count)]
+from tests.tui.conftest import option_lines, settle, until
 
 
 async def test_patterns_screen_filters_to_a_pattern(shop_store: Store, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -23,7 +19,7 @@ async def test_patterns_screen_filters_to_a_pattern(shop_store: Store, make_app)
         screen = app.screen
         patterns = screen.query_one("#ranked", OptionList)
         await until(pilot, lambda: screen.found is not None, "the patterns")
-        shown = lines(patterns)
+        shown = option_lines(patterns)
         # the shop: 40 heartbeats (one pattern), then the five other messages, one each
         assert shown[0].split()[:2] == ["40", "88.9%"] and shown[0].endswith("heartbeat <*>")
         assert len(shown) == 6
@@ -35,7 +31,7 @@ async def test_patterns_screen_filters_to_a_pattern(shop_store: Store, make_app)
         await pilot.press("c")  # compared with the day before: the shop's logs are all new
         await until(pilot, lambda: "compared" in str(screen.query_one("#ranked-summary", Static).render()), "compare")
         await until(pilot, lambda: screen.found is not None and screen.found["compare"] is not None, "compare")
-        assert lines(patterns)[0].split()[2] == "new"
+        assert option_lines(patterns)[0].split()[2] == "new"
         await pilot.press("enter")  # the heartbeats
         table = app.screen.query_one("#logs", LogTable)
         await until(pilot, lambda: app.screen.query_text.startswith("message:/"), "the pattern in the query")
