@@ -6,12 +6,11 @@ shape); Drain (drain3) merges shapes that differ in a few words into one templat
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from drain3.drain import Drain, LogCluster
 
-from hlog.backend.search import TimeRange, _step, where_sql
+from hlog.backend.search import TimeRange, bucket_step, where_sql
 from hlog.backend.timeutil import format_ns
 from hlog.query.compiler import literal_regex
 
@@ -70,7 +69,7 @@ def patterns(
     start = time_range.start_ns
     read = TimeRange(start - compare_ns, time_range.end_ns) if compare_ns else time_range
     where, params = where_sql(compiled, read)
-    step = _step(time_range, buckets)
+    step = bucket_step(time_range, buckets)
     params.update(mask1=_TOKEN_WITH_DIGIT, mask2=_QUOTED_OR_DATE, start=start, step=step, shapes=MAX_SHAPES)
     bucket = (
         "if(Timestamp >= fromUnixTimestamp64Nano({start:Int64}), "
@@ -152,9 +151,6 @@ def _merge(shapes: list[Any], buckets: int) -> list[dict[str, Any]]:
             if 0 <= b < buckets:
                 p["buckets"][b] += int(n)
     return list(merged.values())
-
-
-_WHITESPACE = re.compile(r"\s+")
 
 
 def pattern_regex(template: str, cut: bool = False) -> str:

@@ -158,7 +158,7 @@ def histogram_sql(
     tables: Tables, compiled: CompiledQuery, time_range: TimeRange, buckets: int
 ) -> tuple[str, dict[str, Any], int]:
     """SQL counting matches per (bucket, level); returns the bucket width in ns too."""
-    step = _step(time_range, buckets)
+    step = bucket_step(time_range, buckets)
     where, params = where_sql(compiled, time_range)
     params["step"] = step
     sql = (
@@ -169,7 +169,7 @@ def histogram_sql(
     return sql, params, step
 
 
-def _step(time_range: TimeRange, buckets: int) -> int:
+def bucket_step(time_range: TimeRange, buckets: int) -> int:
     """The width in ns of each of `buckets` equal buckets over a closed range."""
     assert time_range.start_ns is not None and time_range.end_ns is not None
     return max(1, math.ceil((time_range.end_ns - time_range.start_ns) / buckets))
@@ -399,7 +399,7 @@ class LogSearch:
         """Matches per time bucket and value of `key` over a closed range: the `top` values with
         the most matches in the range each count on their own (`groups`, biggest first), the rest
         together as each bucket's `other`."""
-        step = _step(time_range, buckets)
+        step = bucket_step(time_range, buckets)
         groups = list(self.grouped_count(query, time_range, key, top))
         where, params = where_sql(self.compile(query), time_range)
         params["step"], params["gk"], params["groups"] = step, key, groups
