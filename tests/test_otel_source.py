@@ -127,6 +127,9 @@ def check_paging_session_trace_keys(client: TestClient, collector: Collector) ->
     assert spans["POST /checkout"]["kind"] == "SPAN_KIND_SERVER" and spans["POST /checkout"]["session_id"] == "s-1"
     (event,) = spans["POST /checkout"]["events"]
     assert event["name"] == "exception" and event["attributes"] == {"exception.message": "card declined"}
+    patterns = client.get("/api/patterns", params={"from": "1h"}).json()
+    assert {p["template"]: p["count"] for p in patterns["patterns"]}["tick <*>"] == otel_tables.TIED
+    assert client.get("/api/logs/estimate", params={"from": "1h"}).json()["rows"] >= otel_tables.TIED
     keys = [k["key"] if isinstance(k, dict) else k for k in client.get("/api/keys").json()["keys"]]
     assert "user.id" in keys and "duration_ms" in keys
 
