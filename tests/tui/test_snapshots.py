@@ -58,7 +58,6 @@ def _before(*keys: str) -> Callable[[Any], Any]:
         ("alert_form", ("a",)),
         ("alerts", ("A",)),
         ("patterns", ("P",)),
-        ("groups", ("enter", "tab", "B")),
     ],
 )
 def test_screen(snap_compare, shop_store: Store, make_app, name: str, keys: tuple[str, ...], size) -> None:  # type: ignore[no-untyped-def]
