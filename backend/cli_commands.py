@@ -236,15 +236,14 @@ async def patterns(args: argparse.Namespace) -> int:
     if time_range is None:
         return EXIT_USAGE
     try:
-        compare = parse_duration_ns(args.compare) if args.compare else None
+        if args.compare:
+            parse_duration_ns(args.compare)
     except ValueError as err:
         print(f"hlog: --compare: {err}", file=sys.stderr)
         return EXIT_USAGE
-    whole = TimeRange(time_range.start_ns or 0, time_range.end_ns or time.time_ns())
-    async with connect(args.backend, args.store, args.token) as api:
-        found = await api.patterns(
-            q=args.query, **_range_params(whole), compare=args.compare if compare else None, top=args.top
-        )
+    async with connect(args.backend, args.store, args.token) as api:  # (the API ends an open range now)
+        params = _range_params(time_range)
+        found = await api.patterns(q=args.query, **params, compare=args.compare or None, top=args.top)
         if args.format == "jsonl":
             for pattern in found["patterns"]:
                 print(json_safe(json.dumps(pattern, ensure_ascii=False)))

@@ -190,6 +190,13 @@ class SearchScreen(Screen[None]):
     def _params(self) -> dict[str, Any]:
         return {"q": self.query_text, **self.range.params(self.hlog.now_ns())}
 
+    def _closed_params(self) -> dict[str, Any]:
+        """The search's parameters with an open range ending now, by the app's clock."""
+        params = self._params()
+        if params["to"] is None:
+            params["to"] = format_ns(self.hlog.now_ns(), 9)
+        return params
+
     def run_search(self) -> None:
         """Run the current query: first page, count and histogram, each in its worker."""
         self._generation += 1
@@ -227,10 +234,8 @@ class SearchScreen(Screen[None]):
         --confirm-rows (or `anyway`); else the estimate, and what to do, in the status line."""
         limit = self.hlog.confirm_rows
         if limit and not anyway:
-            params = self._params()
-            params["to"] = params["to"] or format_ns(self.hlog.now_ns(), 9)
             try:
-                rows = (await self.hlog.api.estimate(**params))["rows"]
+                rows = (await self.hlog.api.estimate(**self._closed_params()))["rows"]
             except Exception:  # no estimate (an older backend): count
                 rows = 0
             if generation != self._generation:
@@ -268,9 +273,7 @@ class SearchScreen(Screen[None]):
     async def _load_histogram(self, generation: int) -> None:
         if self._counted != generation:  # waiting for `!`
             return
-        params = self._params()
-        if params["to"] is None:  # an open range ends now, by the app's clock
-            params["to"] = format_ns(self.hlog.now_ns(), 9)
+        params = self._closed_params()
         histogram = self.query_one(Histogram)
         buckets = histogram.buckets_for(histogram.size.width or self.size.width)
         by = {"by": self.breakdown} if self.breakdown else {}
