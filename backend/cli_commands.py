@@ -161,7 +161,7 @@ async def search(args: argparse.Namespace) -> int:
 
 async def _count_by(api: ApiClient, args: argparse.Namespace, time_range: TimeRange) -> None:
     """`--count --by KEY`: matches per value of KEY, biggest first, then the rest."""
-    whole = TimeRange(time_range.start_ns or 0, time_range.end_ns or time.time_ns())
+    whole = TimeRange(time_range.start_ns or 0, time_range.end_ns)  # the API ends an open range now
     found = await api.histogram(q=args.query, **_range_params(whole), buckets=1, by=args.by, top=args.top)
     [bucket] = found["buckets"]
     rows = [(safe(g) or '""', bucket["counts"].get(g, 0)) for g in found["groups"]]
