@@ -134,16 +134,15 @@ def leaves(path: str, value: Any, out: list[str]) -> None:
 def flatten(
     pairs: Iterable[KeyValue],
     out: dict[str, str],
-    types: dict[str, str] | None = None,
-    kind: str = "",
+    types: list[str] | None = None,
     inside: dict[str, list[str]] | None = None,
 ) -> dict[str, str]:
     """OTLP key-values into `out` as the exporter stores them: one key each, scalars as text,
-    arrays and maps as compact JSON (so `a.b` and `a: {b}` are two keys, never one). The type of
-    every value that is not a string goes into `types` (when given) as `kind:key` (the
-    AttributeTypes column of logs and spans: `log:`, `span:`, `resource:`, `scope:`); the index
-    tokens of what an array or map holds go into `inside` (when given) under its key (leaves()).
-    At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is counted in CUTS."""
+    arrays and maps as compact JSON (so `a.b` and `a: {b}` are two keys, never one). Every value
+    that is not a string appends its key and type to `types` (when given: for types_text()); the
+    index tokens of what an array or map holds go into `inside` (when given) under its key
+    (leaves()). At most MAX_ATTRIBUTES keys of at most MAX_KEY_CHARS; what the limits cut is
+    counted in CUTS."""
     for pair in pairs:
         if len(out) >= MAX_ATTRIBUTES:
             CUTS.attributes += 1
@@ -162,7 +161,7 @@ def flatten(
         if which == "int_value":  # the next most common: numbers as SDKs send them
             out[key] = str(value.int_value)
             if types is not None:
-                types[f"{kind}:{key}"] = "int"
+                types += (key, "int")
             continue
         found = scalar(value)
         if found is None and which is not None:
@@ -172,7 +171,7 @@ def flatten(
                 leaves(key, data, inside.setdefault(key, []))
         out[key] = truncate(found or "")
         if types is not None and which in _TYPES:
-            types[f"{kind}:{key}"] = _TYPES[which]
+            types += (key, _TYPES[which])
     return out
 
 
@@ -224,19 +223,28 @@ def body_text(value: AnyValue) -> str:
     return scalar(value) or ""
 
 
-_TYPES_TEXT: dict[tuple[tuple[str, str], ...], str] = {}
+def typed_keys(kind: str, types: list[str]) -> tuple[str, ...]:
+    """flatten()'s `types` of a resource or scope with their keys as `kind:key`, for types_text()."""
+    return tuple(item for key, name in zip(types[::2], types[1::2], strict=True) for item in (f"{kind}:{key}", name))
 
 
-def types_text(types: dict[str, str]) -> str:
-    """The AttributeTypes column's value: the types as a compact JSON object, '' when every value
-    is a string. (A LowCardinality(String): records of one shape share one entry. A
-    Map(LowCardinality(String), LowCardinality(String)) cost 15-20 % of the insert rate.)"""
-    if not types:
+_TYPES_TEXT: dict[tuple[tuple[str, ...], str, tuple[str, ...]], str] = {}
+
+
+def types_text(shared: tuple[str, ...], kind: str, types: list[str]) -> str:
+    """The AttributeTypes column's value: the types of a record's values that are not strings as
+    a compact JSON object of `kind:key` (`log:`, `span:`, `resource:`, `scope:`) -> type; '' when
+    there are none. `types` are the record's own (from flatten()), `shared` its resource's and
+    scope's (from typed_keys()). (A LowCardinality(String): records of one shape share one entry.
+    A Map(LowCardinality(String), LowCardinality(String)) cost 15-20 % of the insert rate.)"""
+    if not types and not shared:
         return ""
-    shape = tuple(types.items())
+    shape = (shared, kind, tuple(types))
     text = _TYPES_TEXT.get(shape)
     if text is None:
-        text = compact_json(types)
+        named = dict(zip(shared[::2], shared[1::2], strict=True))
+        named.update((f"{kind}:{key}", name) for key, name in zip(types[::2], types[1::2], strict=True))
+        text = compact_json(named)
         if len(_TYPES_TEXT) < 10_000:  # the shapes a process sees repeat; a bound all the same
             _TYPES_TEXT[shape] = text
     return text

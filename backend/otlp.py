@@ -15,10 +15,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hlog.backend import attributes, wire
-from hlog.backend.attributes import CUTS, body_text, first, flatten, plain, truncate, types_text
+from hlog.backend.attributes import CUTS, body_text, first, flatten, plain, truncate, typed_keys, types_text
 from hlog.backend.limits import DEFAULT_LIMITS, Limits
 from hlog.backend.wire import WireError, count_records
-from hlog.query.severity import severity_as_sent
 
 SESSION_KEYS = ("session.id", "hlog.session_id", "highlight.session_id")
 REQUEST_KEYS = ("hlog.request_id", "highlight.trace_id")
@@ -84,10 +83,6 @@ def _resource_context(resource_attrs: dict[str, str]) -> tuple[str, str, str, st
     return service, version, first(ENVIRONMENT_KEYS, resource_attrs), first(SESSION_KEYS, resource_attrs)
 
 
-def _timestamp(primary: int, fallback: int) -> int:
-    return primary or fallback or time.time_ns()
-
-
 def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0) -> Rejections:
     """Append an OTLP logs request to `batch` as rows of the logs table."""
     rejections = Rejections()
@@ -117,46 +112,56 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
         leaves_c,
     ) = batch.data
     for resource_logs in request.resource_logs:
-        res_types: dict[str, str] = {}
+        res_types: list[str] = []
         res_inside: dict[str, list[str]] = {}
-        res_attrs = flatten(resource_logs.resource.attributes, {}, res_types, "resource", res_inside)
+        res_attrs = flatten(resource_logs.resource.attributes, {}, res_types, res_inside)
         service, version, res_env, res_session = _resource_context(res_attrs)
         res_schema = truncate(resource_logs.schema_url, 1024)
         for scope_logs in resource_logs.scope_logs:
             scope_name, scope_version = scope_logs.scope.name, scope_logs.scope.version
             scope_schema = truncate(scope_logs.schema_url, 1024)
-            scope_types = dict(res_types)
-            scope_attrs = flatten(scope_logs.scope.attributes, {}, scope_types, "scope")
+            scope_types: list[str] = []
+            scope_attrs = flatten(scope_logs.scope.attributes, {}, scope_types)
+            shared = typed_keys("resource", res_types) + typed_keys("scope", scope_types)
             start = len(ts_c)
+            inside: dict[str, list[str]] = {}  # a new one only after a record filled it (few do)
             for record in scope_logs.log_records:
-                ts = _timestamp(record.time_unix_nano, record.observed_time_unix_nano)
+                observed = record.observed_time_unix_nano
+                ts = record.time_unix_nano or observed or time.time_ns()
                 if ts > MAX_TIMESTAMP_NS:
                     rejections.add("timestamp out of range (after 2262-04-11)")
                     continue
                 if ts < oldest_ns:
                     rejections.add(OLDER_THAN_RETENTION)
                     continue
-                types = dict(scope_types) if scope_types else {}
-                inside: dict[str, list[str]] = {}
-                attrs = flatten(record.attributes, {}, types, "log", inside)
-                trace_id = record.trace_id.hex() or first(REQUEST_KEYS, attrs)
-                text, number = severity_as_sent(record.severity_text, record.severity_number)
+                types: list[str] = []
+                attrs = flatten(record.attributes, {}, types, inside)
+                number = record.severity_number
                 ts_c.append(ts)
-                trace_c.append(trace_id)
+                trace_c.append(record.trace_id.hex() or first(REQUEST_KEYS, attrs))
                 span_c.append(record.span_id.hex())
                 flags_c.append(record.flags & 0xFF)
-                sev_text_c.append(text)
-                sev_num_c.append(number)
-                env_c.append(_own_or(ENVIRONMENT_KEYS, _ENVIRONMENT_SET, attrs, res_env))
-                session_c.append(_own_or(SESSION_KEYS, _SESSION_SET, attrs, res_session))
+                sev_text_c.append(record.severity_text)  # as sent (query/severity.py reads the level)
+                sev_num_c.append(number if 0 <= number <= 24 else 0)  # outside OTel's range: none
+                # the record's own environment and session, else its resource's
+                env_c.append(
+                    res_env if _ENVIRONMENT_SET.isdisjoint(attrs) else first(ENVIRONMENT_KEYS, attrs) or res_env
+                )
+                session_c.append(
+                    res_session if _SESSION_SET.isdisjoint(attrs) else first(SESSION_KEYS, attrs) or res_session
+                )
                 body_c.append(body_text(record.body))
                 attrs_c.append(attrs)
                 event = record.event_name
                 event_c.append(event if len(event) <= 1024 else truncate(event, 1024))
-                observed_c.append(min(record.observed_time_unix_nano, MAX_TIMESTAMP_NS))
+                observed_c.append(observed if observed <= MAX_TIMESTAMP_NS else MAX_TIMESTAMP_NS)
                 dropped_c.append(record.dropped_attributes_count)
-                types_c.append(types_text(types) if types else "")
-                leaves_c.append(_leaves(inside, res_inside, attrs) if inside or res_inside else _NO_LEAVES)
+                types_c.append(types_text(shared, "log", types))
+                if inside or res_inside:
+                    leaves_c.append(_leaves(inside, res_inside, attrs))
+                    inside = {}
+                else:
+                    leaves_c.append(_NO_LEAVES)
             # what every record of the scope shares, once for all of them
             stored = len(ts_c) - start
             for column, value in (
@@ -171,11 +176,6 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
             ):
                 column.extend([value] * stored)
     return rejections
-
-
-def _own_or(keys: tuple[str, ...], keyset: frozenset[str], attrs: dict[str, str], default: str) -> str:
-    """The value of the first of `keys` the record has, else `default` (the resource's)."""
-    return default if keyset.isdisjoint(attrs) else first(keys, attrs) or default
 
 
 def _leaves(inside: dict[str, list[str]], resource: dict[str, list[str]], attrs: dict[str, str]) -> list[str]:
@@ -220,13 +220,14 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
         types_c,
     ) = batch.data
     for resource_spans in request.resource_spans:
-        res_types: dict[str, str] = {}
-        res_attrs = flatten(resource_spans.resource.attributes, {}, res_types, "resource")
+        res_types: list[str] = []
+        res_attrs = flatten(resource_spans.resource.attributes, {}, res_types)
         service, version, res_env, res_session = _resource_context(res_attrs)
         for scope_spans in resource_spans.scope_spans:
             scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
-            scope_types = dict(res_types)
-            scope_attrs = flatten(scope_spans.scope.attributes, {}, scope_types, "scope")
+            scope_types: list[str] = []
+            scope_attrs = flatten(scope_spans.scope.attributes, {}, scope_types)
+            shared = typed_keys("resource", res_types) + typed_keys("scope", scope_types)
             for span in scope_spans.spans:
                 start = span.start_time_unix_nano or time.time_ns()
                 if start > MAX_TIMESTAMP_NS:
@@ -235,8 +236,8 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 if start < oldest_ns:
                     rejections.add(OLDER_THAN_RETENTION)
                     continue
-                types = dict(scope_types) if scope_types else {}
-                attrs = flatten(span.attributes, {}, types, "span")
+                types: list[str] = []
+                attrs = flatten(span.attributes, {}, types)
                 ts_c.append(start)
                 trace_c.append(span.trace_id.hex())
                 span_c.append(span.span_id.hex())
@@ -246,8 +247,12 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 kind_c.append(_SPAN_KINDS[span.kind] if 0 <= span.kind < len(_SPAN_KINDS) else str(span.kind))
                 service_c.append(service)
                 version_c.append(version)
-                env_c.append(_own_or(ENVIRONMENT_KEYS, _ENVIRONMENT_SET, attrs, res_env))
-                session_c.append(_own_or(SESSION_KEYS, _SESSION_SET, attrs, res_session))
+                env_c.append(
+                    res_env if _ENVIRONMENT_SET.isdisjoint(attrs) else first(ENVIRONMENT_KEYS, attrs) or res_env
+                )
+                session_c.append(
+                    res_session if _SESSION_SET.isdisjoint(attrs) else first(SESSION_KEYS, attrs) or res_session
+                )
                 duration_c.append(max(0, span.end_time_unix_nano - span.start_time_unix_nano))
                 code = span.status.code
                 status_c.append(_STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else str(code))
@@ -265,7 +270,7 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 dropped_attrs_c.append(span.dropped_attributes_count)
                 dropped_events_c.append(span.dropped_events_count)
                 dropped_links_c.append(span.dropped_links_count)
-                types_c.append(types_text(types))
+                types_c.append(types_text(shared, "span", types))
     return rejections
 
 

@@ -121,41 +121,55 @@ SPAN_COLUMNS: tuple[str, ...] = (
 
 
 _MAP_COLUMNS = frozenset({"ResourceAttributes", "LogAttributes", "SpanAttributes", "ScopeAttributes"})
-_TIME_COLUMNS = frozenset({"Timestamp", "ObservedTimestamp"})
 _LIST_COLUMNS = frozenset({"AttributeLeaves"})
 _DICTIONARY_COLUMNS = frozenset({"AttributeTypes"})
-_UINT8_COLUMNS = frozenset({"TraceFlags", "SeverityNumber"})
-_UINT32_COLUMNS = frozenset({"DroppedAttributesCount", "DroppedEventsCount", "DroppedLinksCount"})
-_UINT64_COLUMNS = frozenset({"Duration", "Id"})  # Id when given (it has a default)
+_SHARED_COLUMNS = frozenset({"ResourceAttributes", "ScopeAttributes"})
+_SCALAR_TYPES = {
+    **dict.fromkeys(("Timestamp", "ObservedTimestamp"), pa.timestamp("ns")),
+    **dict.fromkeys(("TraceFlags", "SeverityNumber"), pa.uint8()),
+    **dict.fromkeys(("DroppedAttributesCount", "DroppedEventsCount", "DroppedLinksCount"), pa.uint32()),
+    **dict.fromkeys(("Duration", "Id"), pa.uint64()),  # Id when given (it has a default)
+}
 
 
 def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
     """An Arrow table from column lists: Timestamp in ns, maps from dicts, strings."""
     arrays: list[pa.Array] = []
     for name, values in zip(columns, data, strict=True):
-        if name in _MAP_COLUMNS:
-            # one C-level pass over the dicts for each of offsets, keys and values
-            offsets = pa.array(itertools.accumulate(map(len, values), initial=0), pa.int32())
-            keys = pa.array(itertools.chain.from_iterable(values), pa.string())
-            items = pa.array(itertools.chain.from_iterable(map(dict.values, values)), pa.string())
-            arrays.append(pa.MapArray.from_arrays(offsets, keys, items))
-        elif name in _LIST_COLUMNS:  # as the maps: offsets and items in one C-level pass each
-            offsets = pa.array(itertools.accumulate(map(len, values), initial=0), pa.int32())
-            items = pa.array(itertools.chain.from_iterable(values), pa.string())
-            arrays.append(pa.ListArray.from_arrays(offsets, items))
-        elif name in _DICTIONARY_COLUMNS:  # few distinct values: each once in the frame
-            arrays.append(pa.array(values, pa.string()).dictionary_encode())
-        elif name in _TIME_COLUMNS:
-            arrays.append(pa.array(values, pa.timestamp("ns")))
-        elif name in _UINT8_COLUMNS:
-            arrays.append(pa.array(values, pa.uint8()))
-        elif name in _UINT32_COLUMNS:
-            arrays.append(pa.array(values, pa.uint32()))
-        elif name in _UINT64_COLUMNS:
-            arrays.append(pa.array(values, pa.uint64()))
+        if len(values) > 1 and values.count(values[0]) == len(values):
+            # one value in every row (most columns a request's resource and scope give): made once
+            arrays.append(_arrow(name, values[:1]).take(pa.repeat(pa.scalar(0, pa.int32()), len(values))))
+        elif name in _SHARED_COLUMNS:
+            arrays.append(_shared(name, values))
         else:
-            arrays.append(pa.array(values, pa.string()))
+            arrays.append(_arrow(name, values))
     return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def _shared(name: str, values: Sequence[Any]) -> pa.Array:
+    """A column of a few objects each shared by many rows (a resource's or scope's attributes,
+    one dict for all of its records): each made once, then taken for every row."""
+    distinct = dict(zip(map(id, values), values, strict=True))
+    if len(distinct) * 4 > len(values):
+        return _arrow(name, values)
+    where = {key: i for i, key in enumerate(distinct)}
+    index = pa.array(map(where.__getitem__, map(id, values)), pa.int32())
+    return _arrow(name, list(distinct.values())).take(index)
+
+
+def _arrow(name: str, values: Sequence[Any]) -> pa.Array:
+    if name in _MAP_COLUMNS:
+        # one C-level pass over the dicts for each of offsets, keys and values
+        offsets = pa.array(itertools.accumulate(map(len, values), initial=0), pa.int32())
+        keys = pa.array(itertools.chain.from_iterable(values), pa.string())
+        items = pa.array(itertools.chain.from_iterable(map(dict.values, values)), pa.string())
+        return pa.MapArray.from_arrays(offsets, keys, items)
+    if name in _LIST_COLUMNS:  # as the maps: offsets and items in one C-level pass each
+        offsets = pa.array(itertools.accumulate(map(len, values), initial=0), pa.int32())
+        return pa.ListArray.from_arrays(offsets, pa.array(itertools.chain.from_iterable(values), pa.string()))
+    if name in _DICTIONARY_COLUMNS:  # few distinct values: each once in the frame
+        return pa.array(values, pa.string()).dictionary_encode()
+    return pa.array(values, _SCALAR_TYPES.get(name, pa.string()))
 
 
 def _unique_insert() -> dict[str, str]:

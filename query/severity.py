@@ -115,13 +115,6 @@ LEVEL_SQL = (
 )
 
 
-def severity_as_sent(text: str, number: int) -> tuple[str, int]:
-    """What a record's (SeverityText, SeverityNumber) are stored as: exactly as sent (a number
-    outside OTel's 0..24 is no severity: 0). Searches and colours read the level through
-    level_condition() / level_of()."""
-    return text, number if 0 <= number <= 24 else 0
-
-
 @functools.lru_cache(maxsize=1024)
 def normalize_severity(text: str, number: int) -> tuple[str, int]:
     """For sources without OTel severities (log files): the level name and its number when the

@@ -10,7 +10,7 @@ import pytest
 
 from hlog.backend import schema
 from hlog.backend.search import LogSearch, TimeRange, page_sql
-from hlog.backend.store import Store, StoreError, parse_dsn
+from hlog.backend.store import LOG_COLUMNS, Store, StoreError, parse_dsn, to_arrow
 from hlog.query import compile_query
 from tests.conftest import store_dsn
 
@@ -124,3 +124,36 @@ def test_attribute_search_reads_only_the_granules_the_index_names(store: Store) 
     # one granule of the 8 (9 when a busy machine lands the rows as two parts): the one with the log
     assert re.search(r"Granules: 1/(8|9)\b", index), plan
     assert LogSearch(store).count("user.id:4000", TimeRange()) == 1
+
+
+def test_arrow_columns_keep_every_row_whether_shared_constant_or_not() -> None:
+    """to_arrow makes a value every row shares once, and a dict many rows share (a resource's
+    attributes) once per distinct dict: the rows read back as they went in, in order."""
+    first, second = {"service.name": "a", "host": "1"}, {"service.name": "b"}
+    rows = 12
+    columns = {name: [""] * rows for name in LOG_COLUMNS}
+    columns.update(
+        Timestamp=list(range(rows)),
+        ObservedTimestamp=[7] * rows,
+        SeverityNumber=[9] * rows,
+        TraceFlags=[0, 1] * (rows // 2),
+        DroppedAttributesCount=[0] * rows,
+        Body=[f"m{i}" for i in range(rows)],
+        ResourceAttributes=[first] * 8 + [second] * 4,  # two resources, shared by their records
+        ScopeAttributes=[{}] * rows,
+        LogAttributes=[{"i": str(i)} for i in range(rows)],
+        AttributeTypes=['{"log:i":"int"}'] * rows,
+        AttributeLeaves=[[]] * (rows - 1) + [["tags=x"]],
+    )
+    table = to_arrow(LOG_COLUMNS, [columns[name] for name in LOG_COLUMNS])
+    read = table.to_pydict()
+    assert read["ResourceAttributes"] == [list(first.items())] * 8 + [list(second.items())] * 4
+    assert read["LogAttributes"] == [[("i", str(i))] for i in range(rows)]
+    assert read["ScopeAttributes"] == [[]] * rows
+    assert read["AttributeLeaves"] == [[]] * (rows - 1) + [["tags=x"]]
+    assert read["AttributeTypes"] == ['{"log:i":"int"}'] * rows
+    assert read["TraceFlags"] == [0, 1] * (rows // 2)
+    assert read["SeverityNumber"] == [9] * rows
+    assert read["Body"] == [f"m{i}" for i in range(rows)]
+    assert [t.value for t in table.column("ObservedTimestamp")] == [7] * rows
+    assert table.column("ServiceName").to_pylist() == [""] * rows
