@@ -136,11 +136,12 @@ def to_arrow(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> pa.Table:
     """An Arrow table from column lists: Timestamp in ns, maps from dicts, strings."""
     arrays: list[pa.Array] = []
     for name, values in zip(columns, data, strict=True):
-        if len(values) > 1 and values.count(values[0]) == len(values):
-            # one value in every row (most columns a request's resource and scope give): made once
-            arrays.append(_arrow(name, values[:1]).take(pa.repeat(pa.scalar(0, pa.int32()), len(values))))
-        elif name in _SHARED_COLUMNS:
+        if name in _SHARED_COLUMNS:
             arrays.append(_shared(name, values))
+        elif name not in _MAP_COLUMNS and len(values) > 1 and values.count(values[0]) == len(values):
+            # one value in every row (most columns a request's resource and scope give): made once
+            # (not tried on a record's own attributes: comparing dicts costs more than it saves)
+            arrays.append(_arrow(name, values[:1]).take(pa.repeat(pa.scalar(0, pa.int32()), len(values))))
         else:
             arrays.append(_arrow(name, values))
     return pa.Table.from_arrays(arrays, names=list(columns))
