@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -223,9 +223,14 @@ def body_text(value: AnyValue) -> str:
     return scalar(value) or ""
 
 
+def _pairs(flat: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(key, type) pairs from flatten()'s `types`: key, type, key, type ..."""
+    return zip(flat[::2], flat[1::2], strict=True)
+
+
 def typed_keys(kind: str, types: list[str]) -> tuple[str, ...]:
     """flatten()'s `types` of a resource or scope with their keys as `kind:key`, for types_text()."""
-    return tuple(item for key, name in zip(types[::2], types[1::2], strict=True) for item in (f"{kind}:{key}", name))
+    return tuple(item for key, name in _pairs(types) for item in (f"{kind}:{key}", name))
 
 
 _TYPES_TEXT: dict[tuple[tuple[str, ...], str, tuple[str, ...]], str] = {}
@@ -242,8 +247,8 @@ def types_text(shared: tuple[str, ...], kind: str, types: list[str]) -> str:
     shape = (shared, kind, tuple(types))
     text = _TYPES_TEXT.get(shape)
     if text is None:
-        named = dict(zip(shared[::2], shared[1::2], strict=True))
-        named.update((f"{kind}:{key}", name) for key, name in zip(types[::2], types[1::2], strict=True))
+        named = dict(_pairs(shared))
+        named.update((f"{kind}:{key}", name) for key, name in _pairs(types))
         text = compact_json(named)
         if len(_TYPES_TEXT) < 10_000:  # the shapes a process sees repeat; a bound all the same
             _TYPES_TEXT[shape] = text

@@ -143,13 +143,8 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
                 flags_c.append(record.flags & 0xFF)
                 sev_text_c.append(record.severity_text)  # as sent (query/severity.py reads the level)
                 sev_num_c.append(number if 0 <= number <= 24 else 0)  # outside OTel's range: none
-                # the record's own environment and session, else its resource's
-                env_c.append(
-                    res_env if _ENVIRONMENT_SET.isdisjoint(attrs) else first(ENVIRONMENT_KEYS, attrs) or res_env
-                )
-                session_c.append(
-                    res_session if _SESSION_SET.isdisjoint(attrs) else first(SESSION_KEYS, attrs) or res_session
-                )
+                env_c.append(_own_or(ENVIRONMENT_KEYS, _ENVIRONMENT_SET, attrs, res_env))
+                session_c.append(_own_or(SESSION_KEYS, _SESSION_SET, attrs, res_session))
                 body_c.append(body_text(record.body))
                 attrs_c.append(attrs)
                 event = record.event_name
@@ -176,6 +171,11 @@ def add_logs(request: ExportLogsServiceRequest, batch: Batch, oldest_ns: int = 0
             ):
                 column.extend([value] * stored)
     return rejections
+
+
+def _own_or(keys: tuple[str, ...], keyset: frozenset[str], attrs: dict[str, str], default: str) -> str:
+    """The value of the first of `keys` the record has, else `default` (the resource's)."""
+    return default if keyset.isdisjoint(attrs) else first(keys, attrs) or default
 
 
 def _leaves(inside: dict[str, list[str]], resource: dict[str, list[str]], attrs: dict[str, str]) -> list[str]:
@@ -247,12 +247,8 @@ def add_spans(request: ExportTraceServiceRequest, batch: Batch, oldest_ns: int =
                 kind_c.append(_SPAN_KINDS[span.kind] if 0 <= span.kind < len(_SPAN_KINDS) else str(span.kind))
                 service_c.append(service)
                 version_c.append(version)
-                env_c.append(
-                    res_env if _ENVIRONMENT_SET.isdisjoint(attrs) else first(ENVIRONMENT_KEYS, attrs) or res_env
-                )
-                session_c.append(
-                    res_session if _SESSION_SET.isdisjoint(attrs) else first(SESSION_KEYS, attrs) or res_session
-                )
+                env_c.append(_own_or(ENVIRONMENT_KEYS, _ENVIRONMENT_SET, attrs, res_env))
+                session_c.append(_own_or(SESSION_KEYS, _SESSION_SET, attrs, res_session))
                 duration_c.append(max(0, span.end_time_unix_nano - span.start_time_unix_nano))
                 code = span.status.code
                 status_c.append(_STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else str(code))
