@@ -84,8 +84,16 @@ async def _read(request: Request, backend: Backend, fn: Callable[..., T], *args:
                 raise asyncio.CancelledError
     except BaseException:
         if not task.done():  # not awaited again: the store is told in a thread of its own
+            task.add_done_callback(_forget)
             threading.Thread(target=backend.store.cancel, args=(tag,), name="hlog-cancel", daemon=True).start()
         raise
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """An abandoned read's end (most often: cancelled in the store), taken so that asyncio does not
+    report it as an error nobody saw."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -56,6 +56,7 @@ _CONFIG = """<clickhouse>
   <logger><level>warning</level><console>0</console><log>{dir}/server.log</log><errorlog>{dir}/error.log</errorlog></logger>
   <background_distributed_schedule_pool_size>4</background_distributed_schedule_pool_size>
   <mark_cache_size>268435456</mark_cache_size>
+  <query_log><database>system</database><table>query_log</table></query_log>
 </clickhouse>
 """
 
@@ -64,6 +65,7 @@ _USERS = f"""<clickhouse>
   <profiles>
     <default>
       <implicit_select>0</implicit_select>
+      <log_queries>1</log_queries>
       <allow_introspection_functions>0</allow_introspection_functions>
       <storage_file_read_method>pread</storage_file_read_method>
     </default>
