@@ -239,7 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="?", default="", help="a search, e.g. 'level:error \"card declined\"'")
     _add_range(search)
     search.add_argument("--limit", type=int, default=100, help="at most this many logs (default 100)")
-    search.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+    search.add_argument(
+        "--format",
+        choices=["table", "jsonl", "csv"],
+        default="table",
+        help="table (default), jsonl (each log whole: every field of its OpenTelemetry record) or csv",
+    )
     search.add_argument("--follow", "-f", action="store_true", help="keep printing new matches, like tail -f")
     search.add_argument("--count", action="store_true", help="print only the number of matches")
     search.add_argument(

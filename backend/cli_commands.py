@@ -135,6 +135,8 @@ async def search(args: argparse.Namespace) -> int:
         print(json.dumps(params, indent=2, default=str))
         return 0
     base = {"q": args.query, **_range_params(time_range)}
+    if args.format == "jsonl":  # an export: each log whole, with the rest of its OpenTelemetry record
+        base["whole"] = "1"
     async with connect(args.backend, args.store, args.token) as api:
         if args.count and args.by:
             await _count_by(api, args, time_range)
@@ -362,7 +364,7 @@ async def _follow(api: ApiClient, base: dict[str, Any], limit: int, printer: Pri
     page = await api.logs(**base, limit=min(limit, PAGE_ROWS))
     logs = list(reversed(page["logs"]))
     printer.write(logs)
-    params = {"q": base["q"]}
+    params = {k: v for k, v in base.items() if k in ("q", "whole")}
     if logs:
         cursor = logs[-1]["cursor"]
     else:

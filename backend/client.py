@@ -64,7 +64,7 @@ class ApiClient:
         return data
 
     async def logs(self, **params: Any) -> dict[str, Any]:
-        """GET /api/logs (q, from, to, limit, cursor, after)."""
+        """GET /api/logs (q, from, to, limit, cursor, after, whole)."""
         result: dict[str, Any] = await self._get("/api/logs", params)
         return result
 

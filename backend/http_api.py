@@ -89,6 +89,13 @@ async def _read(request: Request, backend: Backend, fn: Callable[..., T], *args:
         raise
 
 
+def _yes(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "")
+    if raw not in ("", "0", "1", "false", "true"):
+        raise BadRequest(f"{name} must be 1 or 0 (true or false), not {raw[:64]!r}")
+    return raw in ("1", "true")
+
+
 def _forget(task: asyncio.Future[Any]) -> None:
     """An abandoned read's end (most often: cancelled in the store), taken so that asyncio does not
     report it as an error nobody saw."""
@@ -153,7 +160,8 @@ async def logs(request: Request) -> JSONResponse:
         before, after = _cursor(request, "cursor"), _cursor(request, "after")
         if before and after:
             raise BadRequest("use either cursor or after, not both")
-        page = await _read(request, backend, backend.search.page, query, time_range, limit, before, after)
+        whole = _yes(request, "whole")
+        page = await _read(request, backend, backend.search.page, query, time_range, limit, before, after, whole)
     except (QueryError, BadRequest, StoreError) as err:
         return error_response(err)
     return answer(backend, {"logs": page.logs, "next_cursor": page.next_cursor})

@@ -275,6 +275,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(13, "saved views: a search, its range, columns and breakdown under a name", (_SAVED_VIEWS,)),
+    Migration(
+        14,
+        "the types of attribute values written into every part",
+        # a part made before 12 lacks the column, and every read of it makes its default for each
+        # row the search reads (a rare word over 10 M logs: +35 % of the CPU time)
+        tuple(f"ALTER TABLE {{db}}.{table} MATERIALIZE COLUMN AttributeTypes" for table in ("logs", "spans")),
+    ),
 )
 
 

@@ -34,11 +34,18 @@ MAX_CONTEXT_ROWS = 1_000
 HOST_KEY = "host.name"
 _SIDES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hlog-context")
 
-_SELECT = (
+# A list of logs (a page, a session, a context) reads these columns of each log; a log read whole
+# (GET /api/logs/{id}, or a page with whole=1) the rest of the OpenTelemetry record too. Each
+# column is one more granule read a match for a search whose matches are scattered: with the
+# rest, a rare word over 10 M logs took +20 % (docs/store.md).
+_LIST_SELECT = (
     "toUnixTimestamp64Nano(Timestamp) AS ts, Id, SeverityText, SeverityNumber, ServiceName, ServiceVersion, "
     "Environment, SessionId, TraceId, SpanId, TraceFlags, Body, LogAttributes, ResourceAttributes, "
-    "ScopeName, ScopeVersion, EventName, toUnixTimestamp64Nano(ObservedTimestamp), ResourceSchemaUrl, ScopeSchemaUrl, "
-    "ScopeAttributes, DroppedAttributesCount, AttributeTypes"
+    "ScopeName, ScopeVersion, AttributeTypes"
+)
+_WHOLE_SELECT = (
+    f"{_LIST_SELECT}, EventName, toUnixTimestamp64Nano(ObservedTimestamp), ResourceSchemaUrl, ScopeSchemaUrl, "
+    "ScopeAttributes, DroppedAttributesCount"
 )
 
 
@@ -114,9 +121,11 @@ def page_sql(
     before: Cursor | None = None,
     after: Cursor | None = None,
     also: str = "",
+    whole: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """SQL for a page: newest first, older than `before`; or oldest first, newer than `after`.
-    `also`: one more column after the log's (an expression with its own parameters in `compiled`)."""
+    `also`: one more column after the log's (an expression with its own parameters in `compiled`).
+    `whole`: each log with the rest of its record (_WHOLE_SELECT), not only a list's columns."""
     where, params = where_sql(compiled, time_range)
     order = "DESC"
     cursor = before or after
@@ -137,7 +146,7 @@ def page_sql(
     # The stored rows and the unflushed ones (a small in-memory table) are each read in order and
     # limited, then merged: a Merge table over both cannot read in order (5 M logs: 68 vs 6 ms).
     branches = " UNION ALL ".join(
-        f"SELECT {_SELECT}{', ' + also if also else ''} FROM {table} WHERE {where} "
+        f"SELECT {_WHOLE_SELECT if whole else _LIST_SELECT}{', ' + also if also else ''} FROM {table} WHERE {where} "
         f"ORDER BY Timestamp {order}, Id {order} LIMIT {{lim:UInt32}}"
         for table in tables.parts("logs")
     )
@@ -199,7 +208,8 @@ def group_expr(key: str) -> str:
 
 
 def row_to_dict(row: Any) -> dict[str, Any]:
-    """A result row of the page query as the API's JSON object."""
+    """A result row of a list's columns (_LIST_SELECT) or a whole log's (_WHOLE_SELECT) as the
+    API's JSON object."""
     (
         ts,
         row_id,
@@ -217,14 +227,8 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         res_attrs,
         scope_name,
         scope_version,
-        event_name,
-        observed,
-        resource_schema,
-        scope_schema,
-        scope_attrs,
-        dropped,
         types,
-    ) = row
+    ) = row[:17]
     cursor = Cursor(ts, row_id).encode()
     record = {
         "cursor": cursor,
@@ -247,13 +251,15 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         "resource_attributes": res_attrs,
         "scope_name": scope_name,
         "scope_version": scope_version,
-        "scope_attributes": scope_attrs,
-        "event_name": event_name,
-        "observed_timestamp_ns": observed,
-        "resource_schema_url": resource_schema,
-        "scope_schema_url": scope_schema,
-        "dropped_attributes_count": dropped,
     }
+    if len(row) > 17:
+        event_name, observed, resource_schema, scope_schema, scope_attrs, dropped = row[17:]
+        record["event_name"] = event_name
+        record["observed_timestamp_ns"] = observed
+        record["resource_schema_url"] = resource_schema
+        record["scope_schema_url"] = scope_schema
+        record["scope_attributes"] = scope_attrs
+        record["dropped_attributes_count"] = dropped
     return typed(record, types)
 
 
@@ -354,10 +360,12 @@ class LogSearch:
         limit: int = DEFAULT_PAGE_ROWS,
         before: Cursor | None = None,
         after: Cursor | None = None,
+        whole: bool = False,
     ) -> Page:
-        """One page of matches; newest first unless `after` is given."""
+        """One page of matches; newest first unless `after` is given. `whole`: each log with the
+        rest of its OpenTelemetry record (event name, observed time, ...), not only a list's fields."""
         compiled = self.compile(query)
-        sql, params = page_sql(self.store.tables, compiled, time_range, limit + 1, before, after)
+        sql, params = page_sql(self.store.tables, compiled, time_range, limit + 1, before, after, whole=whole)
         rows = self.store.query(sql, params)
         logs = [row_to_dict(r) for r in rows[:limit]]
         more = len(rows) > limit
@@ -457,7 +465,7 @@ class LogSearch:
         cursor = Cursor.decode(log_id)
         params = {"ts": cursor.ts, "id": cursor.id, **(marker.params if marker else {})}
         sql = (
-            f"SELECT {_SELECT}{', ' + marker.sql if marker else ''} FROM {self.store.tables.all('logs')} "
+            f"SELECT {_WHOLE_SELECT}{', ' + marker.sql if marker else ''} FROM {self.store.tables.all('logs')} "
             "WHERE Timestamp = fromUnixTimestamp64Nano({ts:Int64}) AND Id = {id:UInt64} LIMIT 1"
         )
         rows = self._logs(self.store.query(sql, params), marker is not None)

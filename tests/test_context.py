@@ -155,7 +155,9 @@ def test_hlog_context_prints_the_logs_around_one(store: Store, capsys: pytest.Ca
         for resource, records in SEED:
             post_logs(client, records, resource=resource)
     assert main(["search", '"c5 pay pressed"', "--format", "jsonl", "--store", store.dsn]) == 0
-    c5 = json.loads(capsys.readouterr().out)["log_id"]
+    found = json.loads(capsys.readouterr().out)
+    assert found["body"] == "c5 pay pressed" and "observed_timestamp_ns" in found  # jsonl: each log whole
+    c5 = found["log_id"]
     args = ["context", c5, "--before", "1", "--after", "2", "--store", store.dsn]
     assert main([*args, "--query", "level:error"]) == 0
     out, err = capsys.readouterr()

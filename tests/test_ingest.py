@@ -590,7 +590,15 @@ def test_every_field_of_a_log_record_and_a_span_comes_back(client: TestClient) -
     record.event_name, record.observed_time_unix_nano = "checkout.completed", now - 5
     record.flags, record.dropped_attributes_count = 1, 3
     assert client.post("/v1/logs", content=logs.SerializeToString(), headers=PB).status_code == 200
-    (log,) = all_logs(client, "checkout")
+    (listed,) = all_logs(client, "checkout")
+    # a list's record leaves the rest of the record to the log's own read (and to whole=1)
+    assert "event_name" not in listed and "scope_attributes" not in listed
+    log = client.get(f"/api/logs/{listed['log_id']}").json()["log"]
+    whole = client.get("/api/logs", params={"q": "checkout", "whole": "1"}).json()["logs"]
+    assert whole == [log] and {**log, **listed} == log
+    assert client.get("/api/logs", params={"whole": "yes"}).json()["error"]["message"] == (
+        "whole must be 1 or 0 (true or false), not 'yes'"
+    )
     assert log["event_name"] == "checkout.completed" and log["observed_timestamp_ns"] == now - 5
     assert log["resource_schema_url"] == "https://opentelemetry.io/schemas/1.26.0"
     assert log["scope_schema_url"] == "https://opentelemetry.io/schemas/1.21.0"

@@ -85,9 +85,9 @@ def until(fetch: Callable[[], list[dict[str, Any]]], count: int) -> list[dict[st
 
 
 def logs_of_run(server: Server, run: str, service: str, count: int) -> list[dict[str, Any]]:
-    """The logs of one run, once `count` of them are searchable (newest first)."""
+    """The logs of one run, whole, once `count` of them are searchable (newest first)."""
     query = f"hlog.run:{run} service_name:{service}"
-    return until(lambda: list(api_get(server.url, "/api/logs", q=query, limit=100)["logs"]), count)
+    return until(lambda: list(api_get(server.url, "/api/logs", q=query, limit=100, whole=1)["logs"]), count)
 
 
 def check_typed_log(log: dict[str, Any], attributes: dict[str, Any], scope_types: dict[str, str]) -> None:

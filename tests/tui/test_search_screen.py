@@ -401,8 +401,10 @@ async def test_detail_shows_what_opentelemetry_sent(store: Store, make_app) -> N
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         await pilot.press("enter")
-        await settle(pilot)
         detail = app.screen.query_one(DetailPane)
+        # the page lists the log; the detail reads the rest of its record and shows it in place
+        assert "event_name" not in app.screen.table.selected
+        await until(pilot, lambda: "event name = order.placed" in detail.plain_rows(), "the log whole")
         header, *shown = detail.plain_rows()
         assert "INFO" in header and "(Information, 9)" in header and "order.placed" in header
         for row in ("scope = tests 3.1", "scope: library.kind = orm", "event name = order.placed"):

@@ -9,16 +9,18 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, NamedTuple
 
+import httpx
 from rich.cells import chop_cells
 from rich.segment import Segment
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from hlog.backend.client import ApiError
 from hlog.backend.textsafe import is_safe
 from hlog.tui.format import attribute_rows, level_style, one_line, pretty_body, service_label, stamp
 from hlog.tui.widgets.log_table import TERM
@@ -78,7 +80,31 @@ class DetailPane(ScrollView, can_focus=True):
 
     # -- content -----------------------------------------------------------------
     def show(self, log: dict[str, Any] | None) -> None:
-        """Display a log (None clears the pane)."""
+        """Display a log (None clears the pane). A log as a list has it (without the rest of its
+        OpenTelemetry record: event name, observed time, ...) shows at once, and whole when its
+        own read answers."""
+        self._draw(log)
+        self.scroll_to(0, 0, animate=False)
+        if log is not None and "event_name" not in log and log.get("log_id"):
+            self._complete(log)
+
+    @work(exclusive=True, group="detail-whole", exit_on_error=False)
+    async def _complete(self, log: dict[str, Any]) -> None:
+        """Read the log whole and show it in place, if it is still the one shown."""
+        link = getattr(self.app, "link", None)
+        if link is None:
+            return
+        try:
+            whole = await link.api.log(log["log_id"])
+        except (ApiError, httpx.HTTPError):  # gone (retention), or no answer: the list's fields stay
+            return
+        if self.current is log:
+            highlighted, y = self.highlighted, self.scroll_y
+            self._draw({**log, **whole})
+            self.highlighted = highlighted
+            self.scroll_to(0, y, animate=False)
+
+    def _draw(self, log: dict[str, Any] | None) -> None:
         self.current, self.highlighted = log, None
         self.fields, rows = [], []
         if log is None:
@@ -106,7 +132,6 @@ class DetailPane(ScrollView, can_focus=True):
         self.rows = rows
         self._field_rows = [i for i, row in enumerate(rows) if row.field >= 0]
         self._layout(force=True)
-        self.scroll_to(0, 0, animate=False)
         self.refresh()
 
     def plain_rows(self) -> list[str]:
@@ -237,7 +262,8 @@ def _header(log: dict[str, Any]) -> Text:
 
 
 def _record_fields(log: dict[str, Any]) -> list[tuple[str, str]]:
-    """What else OpenTelemetry sent with a log (absent from an older backend's answers)."""
+    """What else OpenTelemetry sent with a log (absent from a list's records until read whole,
+    and from an older backend's answers)."""
     found = [
         ("scope", " ".join(x for x in (log.get("scope_name", ""), log.get("scope_version", "")) if x)),
         *((f"scope: {k}", v) for k, v in attribute_rows(log.get("scope_attributes", {}))),
