@@ -47,6 +47,15 @@ _WHOLE_SELECT = (
     f"{_LIST_SELECT}, EventName, toUnixTimestamp64Nano(ObservedTimestamp), ResourceSchemaUrl, ScopeSchemaUrl, "
     "ScopeAttributes, DroppedAttributesCount"
 )
+_LIST_WIDTH = len(_LIST_SELECT.split(", "))
+_REST_FIELDS = (  # the API's names of the columns _WHOLE_SELECT adds, in order
+    "event_name",
+    "observed_timestamp_ns",
+    "resource_schema_url",
+    "scope_schema_url",
+    "scope_attributes",
+    "dropped_attributes_count",
+)
 
 
 @dataclass(frozen=True)
@@ -228,7 +237,7 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         scope_name,
         scope_version,
         types,
-    ) = row[:17]
+    ) = row[:_LIST_WIDTH]
     cursor = Cursor(ts, row_id).encode()
     record = {
         "cursor": cursor,
@@ -252,14 +261,8 @@ def row_to_dict(row: Any) -> dict[str, Any]:
         "scope_name": scope_name,
         "scope_version": scope_version,
     }
-    if len(row) > 17:
-        event_name, observed, resource_schema, scope_schema, scope_attrs, dropped = row[17:]
-        record["event_name"] = event_name
-        record["observed_timestamp_ns"] = observed
-        record["resource_schema_url"] = resource_schema
-        record["scope_schema_url"] = scope_schema
-        record["scope_attributes"] = scope_attrs
-        record["dropped_attributes_count"] = dropped
+    if len(row) > _LIST_WIDTH:  # a whole log's
+        record.update(zip(_REST_FIELDS, row[_LIST_WIDTH:], strict=True))
     return typed(record, types)
 
 

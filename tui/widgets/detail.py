@@ -80,9 +80,9 @@ class DetailPane(ScrollView, can_focus=True):
 
     # -- content -----------------------------------------------------------------
     def show(self, log: dict[str, Any] | None) -> None:
-        """Display a log (None clears the pane). A log as a list has it (without the rest of its
-        OpenTelemetry record: event name, observed time, ...) shows at once, and whole when its
-        own read answers."""
+        """Display a log (None clears the pane). A log from a list (without the rest of its
+        OpenTelemetry record: event name, observed time, ...) shows at once and is completed in
+        place when its own read answers."""
         self._draw(log)
         self.scroll_to(0, 0, animate=False)
         if log is not None and "event_name" not in log and log.get("log_id"):
