@@ -343,7 +343,10 @@ async def context(args: argparse.Namespace) -> int:
         print(f"hlog: {safe(args.log_id)!r} is not a log id (TIMESTAMP_NS-ROW_ID: log_id in jsonl)", file=sys.stderr)
         return EXIT_USAGE
     async with connect(args.backend, args.store, args.token) as api:
-        found = await api.context(args.log_id, before=args.before, after=args.after, by=args.by, q=args.query)
+        whole = "1" if args.format == "jsonl" else None  # an export: each log whole
+        found = await api.context(
+            args.log_id, before=args.before, after=args.after, by=args.by, q=args.query, whole=whole
+        )
         logs = found["logs"]
         for i, log in enumerate(logs):
             log["anchor"] = i == found["anchor"]

@@ -240,7 +240,8 @@ async def context(request: Request) -> JSONResponse:
         if by not in CONTEXT_SCOPES:
             raise BadRequest(f"by must be one of {', '.join(CONTEXT_SCOPES)}")
         query = request.query_params.get("q", "")
-        result = await _read(request, backend, backend.search.context, log_id, before, after, by, query)
+        whole = _yes(request, "whole")
+        result = await _read(request, backend, backend.search.context, log_id, before, after, by, query, whole)
     except (QueryError, BadRequest, NoScope, NotFound, StoreError) as err:
         return error_response(err)
     return answer(backend, result)

@@ -483,10 +483,12 @@ class LogSearch:
         after: int = DEFAULT_CONTEXT_ROWS,
         by: str = "service",
         query: str = "",
+        whole: bool = False,
     ) -> dict[str, Any]:
         """The logs around one, oldest first, ignoring any search: `before` older and `after` newer
         in the same scope (CONTEXT_SCOPES; "service" is the same service and, when the log has
-        one, the same host). With `query`, each log says whether it matches it. Raises NotFound,
+        one, the same host). With `query`, each log says whether it matches it; `whole`: the logs
+        around read whole too (the log itself always is). Raises NotFound,
         NoScope, QueryError, ValueError (a bad id or scope)."""
         if by not in CONTEXT_SCOPES:
             raise ValueError(f"unknown context scope {by!r}: use one of {', '.join(CONTEXT_SCOPES)}")
@@ -498,8 +500,8 @@ class LogSearch:
             scoped = CompiledQuery(scoped.sql, {**scoped.params, **marker.params})
         at = Cursor.decode(anchor["cursor"])
         # the two sides at once: each is a short read in order, mostly waiting on one core
-        later = _SIDES.submit(contextvars.copy_context().run, self._beside, scoped, after, None, at, marker)
-        older, more_before = self._beside(scoped, before, at, None, marker)
+        later = _SIDES.submit(contextvars.copy_context().run, self._beside, scoped, after, None, at, marker, whole)
+        older, more_before = self._beside(scoped, before, at, None, marker, whole)
         newer, more_after = later.result()
         return {
             "log_id": anchor["cursor"],
@@ -518,12 +520,13 @@ class LogSearch:
         before: Cursor | None,
         after: Cursor | None,
         marker: CompiledQuery | None,
+        whole: bool,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Up to `limit` logs of the scope next to a cursor (nearest first) and whether there are more."""
         if limit <= 0:
             return [], False
         also = marker.sql if marker else ""
-        sql, params = page_sql(self.store.tables, scoped, TimeRange(), limit + 1, before, after, also)
+        sql, params = page_sql(self.store.tables, scoped, TimeRange(), limit + 1, before, after, also, whole)
         rows = self._logs(self.store.query(sql, params), marker is not None)
         return rows[:limit], len(rows) > limit
 

@@ -173,6 +173,7 @@ def test_hlog_context_prints_the_logs_around_one(store: Store, capsys: pytest.Ca
     assert main([*args, "--format", "jsonl", "--by", "trace"]) == 0
     out, err = capsys.readouterr()
     records = [json.loads(line) for line in out.splitlines()]
+    assert all("observed_timestamp_ns" in r for r in records)  # jsonl: each log whole
     assert [(r["body"], r["anchor"]) for r in records] == [
         ("c5 pay pressed", True),
         ("p2 card declined", False),
