@@ -11,6 +11,7 @@ import os
 import queue
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ for _client_logger in ("clickhouse_connect", "urllib3"):
 DEFAULT_RETENTION_SECONDS = 30 * 86400
 DEFAULT_DATABASE = "hlog"
 READER_POOL_SIZE = 4
+ABANDONED_KEPT_SECONDS = 600.0  # an abandoned request's later reads are refused this long
+CANCEL_POLL_SECONDS = 0.1  # how often cancel() kills again while a read of the request still runs
+CANCEL_TRIES_SECONDS = 10.0  # ... and for how long at most
 # The tag of the reads a request runs (set by the API for each request): each read carries it
 # in a comment, by which Store.cancel() finds and stops them when the request is abandoned.
 QUERY_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("hlog_query_tag", default=None)
@@ -493,6 +497,11 @@ class Store:
         self.scan_rows_limit = 0  # rows a read of every match (a count, a histogram) may read; 0: no limit
         self.applied: list[schema.Migration] = []  # the migrations this open applied
         self._write_lock = threading.Lock()
+        # the reads of each tagged request now running, and the requests abandoned (tag -> when):
+        # a request's later reads are refused, and cancel() kills until none of its reads runs
+        self._tagged: dict[str, int] = {}
+        self._abandoned: dict[str, float] = {}
+        self._tags_lock = threading.Lock()
         # every read of logs or spans runs inside it: ingest sets it so that the read sees every
         # acknowledged row, and none twice while they move (docs/store.md: "What a read sees")
         self.read_guard: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
@@ -652,24 +661,49 @@ class Store:
         if self.scan_rows_limit and scan:
             settings["max_rows_to_read"] = self.scan_rows_limit
         tag = QUERY_TAG.get()
-        if tag is not None:
-            settings["log_comment"] = _tag_comment(tag)
-        with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as client:
-            return self._select(client, sql, params or {}, reads_ingest, settings)
+        if tag is None:
+            with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as c:
+                return self._select(c, sql, params or {}, reads_ingest, settings)
+        settings["log_comment"] = _tag_comment(tag)
+        with self._tags_lock:
+            if tag in self._abandoned:
+                raise StoreError("the search was cancelled")
+            self._tagged[tag] = self._tagged.get(tag, 0) + 1
+        try:
+            with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as c:
+                return self._select(c, sql, params or {}, reads_ingest, settings)
+        finally:
+            with self._tags_lock:
+                self._tagged[tag] -= 1
+                if not self._tagged[tag]:
+                    del self._tagged[tag]
 
     def cancel(self, tag: str) -> None:
-        """Stop the reads tagged `tag` (QUERY_TAG) that are still running; no error if none is."""
+        """Stop the reads tagged `tag` (QUERY_TAG) that are still running, and refuse its later
+        ones; no error if none is running. (Killed until none runs: a read may start between a
+        kill and the next.)"""
         if not _TAG.match(tag):
             raise ValueError(f"not a query tag: {tag!r}")
+        now = time.monotonic()
+        with self._tags_lock:
+            for old in [t for t, at in self._abandoned.items() if now - at > ABANDONED_KEPT_SECONDS]:
+                del self._abandoned[old]
+            self._abandoned[tag] = now
         try:
             client = self._readers.get(timeout=5)
         except queue.Empty:
             log.warning("store: no connection free to cancel an abandoned search")
             return
         try:
-            client.command(f"KILL QUERY WHERE Settings['log_comment'] = '{_tag_comment(tag)}' ASYNC")
-        except Exception as err:  # the search may have ended meanwhile; the store may be down
-            log.debug("store: cancelling %s: %s", tag, err)
+            while True:
+                try:
+                    client.command(f"KILL QUERY WHERE Settings['log_comment'] = '{_tag_comment(tag)}' ASYNC")
+                except Exception as err:  # the search may have ended meanwhile; the store may be down
+                    log.debug("store: cancelling %s: %s", tag, err)
+                with self._tags_lock:
+                    if tag not in self._tagged or time.monotonic() - now > CANCEL_TRIES_SECONDS:
+                        return  # (past that, the reads' own time limit stops them)
+                time.sleep(CANCEL_POLL_SECONDS)
         finally:
             self._readers.put(client)
 

@@ -4,6 +4,7 @@ the request is abandoned (hlog-tui moved on, a client went away), not only in th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 import time
 import uuid
@@ -17,7 +18,7 @@ from bench.gen import generate
 from hlog.backend import facets as facet_queries
 from hlog.backend.app import Backend
 from hlog.backend.client import in_process_http
-from hlog.backend.store import QUERY_TAG, Store
+from hlog.backend.store import QUERY_TAG, Store, StoreError
 from tests.clickhouse import ClickHouseServer
 from tests.conftest import Server, api_client, auth
 
@@ -83,6 +84,18 @@ async def test_an_abandoned_search_stops_in_the_store(big_store: Store, monkeypa
     # it was stopped by the store, not left to run to its end
     assert [str(err) for err in ended] == ["the search was cancelled"], ended
     assert "QUERY_WAS_CANCELLED" in str(ended[0].__cause__)  # ClickHouse's word: it was told to stop it
+
+
+def test_an_abandoned_requests_later_reads_are_refused(store: Store) -> None:
+    """A request reads in several steps (a count, then the values): a step that starts after the
+    request was abandoned does not run (the kill only reaches the reads running then)."""
+    request = contextvars.copy_context()
+    request.run(QUERY_TAG.set, uuid.uuid4().hex)
+    assert [tuple(r) for r in request.run(store.query, "SELECT 1")] == [(1,)]
+    store.cancel(request[QUERY_TAG] or "")
+    with pytest.raises(StoreError, match="^the search was cancelled$"):
+        request.run(store.query, "SELECT 2")
+    assert [tuple(r) for r in store.query("SELECT 3")] == [(3,)]  # the others' reads go on
 
 
 async def test_a_search_past_the_time_limit_is_stopped_and_says_so(
