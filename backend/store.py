@@ -661,17 +661,29 @@ class Store:
         if self.scan_rows_limit and scan:
             settings["max_rows_to_read"] = self.scan_rows_limit
         tag = QUERY_TAG.get()
+        if tag is not None:
+            settings["log_comment"] = _tag_comment(tag)
+        with (
+            self._request_read(tag),
+            self._calling(),
+            self.read_guard() if reads_ingest else contextlib.nullcontext(),
+            self._reader() as client,
+        ):
+            return self._select(client, sql, params or {}, reads_ingest, settings)
+
+    @contextlib.contextmanager
+    def _request_read(self, tag: str | None) -> Iterator[None]:
+        """Around a read of request `tag` (None: of no request): counted while it runs, for
+        cancel(); refused when the request was abandoned."""
         if tag is None:
-            with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as c:
-                return self._select(c, sql, params or {}, reads_ingest, settings)
-        settings["log_comment"] = _tag_comment(tag)
+            yield
+            return
         with self._tags_lock:
             if tag in self._abandoned:
                 raise StoreError("the search was cancelled")
             self._tagged[tag] = self._tagged.get(tag, 0) + 1
         try:
-            with self._calling(), self.read_guard() if reads_ingest else contextlib.nullcontext(), self._reader() as c:
-                return self._select(c, sql, params or {}, reads_ingest, settings)
+            yield
         finally:
             with self._tags_lock:
                 self._tagged[tag] -= 1

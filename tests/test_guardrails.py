@@ -21,6 +21,7 @@ from hlog.backend.client import in_process_http
 from hlog.backend.store import QUERY_TAG, Store, StoreError
 from tests.clickhouse import ClickHouseServer
 from tests.conftest import Server, api_client, auth
+from tests.test_server_store import wait_for
 
 ROWS = 2_000_000
 
@@ -37,13 +38,6 @@ async def until(condition: Callable[[], Any], what: str, timeout: float = 120) -
     while not condition():
         assert time.monotonic() < deadline, f"waited {timeout} s for this: {what}"
         await asyncio.sleep(0.01)
-
-
-def wait(condition: Callable[[], Any], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout} s for this: {what}"
-        time.sleep(0.01)
 
 
 def running(store: Store) -> list[str]:
@@ -134,9 +128,9 @@ def test_a_search_whose_client_went_away_stops_in_the_store(clickhouse: ClickHou
             answer = sock.makefile("rb").read()
         assert b" 200 " in answer.split(b"\r\n", 1)[0], answer[:300]  # not abandoned, it ends
         sock = ask()
-        wait(lambda: running(store), "the search reaches the store")
+        wait_for(lambda: running(store), "the search reaches the store", timeout=120)
         sock.close()  # the client goes away
-        wait(lambda: not running(store), "the abandoned search ends in the store")
+        wait_for(lambda: not running(store), "the abandoned search ends in the store", timeout=120)
         store.command("SYSTEM FLUSH LOGS")
         ends = store.query(
             "SELECT log_comment, groupArray(exception_code) FROM system.query_log WHERE has(databases, {db:String})"
