@@ -21,7 +21,7 @@ from hlog.alerts.storage import RuleStore
 from hlog.backend.app import Backend
 from hlog.backend.store import Store, StoreError
 from tests import otel_tables
-from tests.conftest import api_client, page_bodies, store_dsn
+from tests.conftest import api_client, drop_database, page_bodies, store_dsn
 from tests.receiver import Receiver
 
 
@@ -56,6 +56,8 @@ def collector(request: pytest.FixtureRequest, store_kind: str) -> Iterator[Colle
     c = Collector(request, store_kind, request.param)
     yield c
     c.helper.close()
+    for database in (c.db, c.state, c.helper.db):
+        drop_database(store_dsn(request, store_kind, database))
 
 
 def bodies(client: TestClient, query: str) -> list[str]:

@@ -12,7 +12,7 @@ from hlog.backend import schema
 from hlog.backend.search import LogSearch, TimeRange, page_sql
 from hlog.backend.store import LOG_COLUMNS, Store, StoreError, parse_dsn, to_arrow
 from hlog.query import compile_query
-from tests.conftest import store_dsn
+from tests.conftest import drop_database, store_dsn
 
 
 def test_parse_dsn() -> None:
@@ -114,6 +114,7 @@ def test_an_older_store_is_upgraded_to_the_attribute_index(
     assert search.count("host.name:web-1 user.id EXISTS", TimeRange()) == 100
     assert search.count("", TimeRange()) == 101
     store.close()
+    drop_database(dsn)
 
 
 def test_attribute_search_reads_only_the_granules_the_index_names(store: Store) -> None:

@@ -34,7 +34,7 @@ from hlog.tui.app import HlogApp
 from hlog.tui.link import embed
 from hlog.tui.screens.search import SearchScreen
 from hlog.tui.timerange import Range
-from tests.conftest import Server, auth, kv, logs_request
+from tests.conftest import Server, auth, drop_database, kv, logs_request
 from tests.tui.conftest import NOW_NS, SECOND, ingest, settle
 from tests.tui.pty_terminal import PtyProgram, foreign_output
 
@@ -165,6 +165,7 @@ async def test_every_screen_renders_hostile_text_inert(
         assert all(entry.isprintable() for entry in saved), "the history file must not keep control characters"
     finally:
         store.close()
+        drop_database(store.dsn)
 
 
 def test_the_real_hlog_tui_writes_no_foreign_escape_sequence(tmp_path: Path) -> None:
