@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,18 +38,19 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     queued: dict[str, int] = field(default_factory=lambda: {"logs": 0, "spans": 0}, repr=False)
 
-    def enqueue(self, kind: str, limit: int, full: bool | None = None) -> None:
-        """One record enters the export queue of `kind`; when it is full the queue drops its oldest.
-        `full`: whether the queue is full now, when the processor can tell (else it is counted here:
-        a count that lags while the exporter takes a batch, and then counts a record twice)."""
+    def enqueue(self, kind: str, limit: int) -> None:
+        """One record enters the export queue of `kind`, which drops its oldest when full (counted
+        here only when the processor's queue cannot count it: see _count_overflows)."""
         with self.lock:
-            if full is not None:
-                if full:
-                    self._add_dropped(kind, 1)
-            elif self.queued[kind] >= limit:
+            if self.queued[kind] >= limit:
                 self._add_dropped(kind, 1)
             else:
                 self.queued[kind] += 1
+
+    def dropped(self, kind: str) -> None:
+        """A full queue of `kind` pushed out its oldest record."""
+        with self.lock:
+            self._add_dropped(kind, 1)
 
     def dequeued(self, kind: str, count: int) -> None:
         """`count` records left the queue for an export."""
@@ -122,9 +124,11 @@ class _CountingLogProcessor(BatchLogRecordProcessor):
             exporter, max_queue_size=max_queue_size, max_export_batch_size=min(512, max_queue_size), **options
         )
         self.stats, self.limit = stats, max_queue_size
+        self.exact = _count_overflows(self, stats, "logs")
 
     def on_emit(self, log_record: Any) -> None:
-        self.stats.enqueue("logs", self.limit, _queue_full(self))
+        if not self.exact:
+            self.stats.enqueue("logs", self.limit)
         super().on_emit(log_record)
 
 
@@ -136,21 +140,46 @@ class _CountingSpanProcessor(BatchSpanProcessor):
             exporter, max_queue_size=max_queue_size, max_export_batch_size=min(512, max_queue_size), **options
         )
         self.stats, self.limit = stats, max_queue_size
+        self.exact = _count_overflows(self, stats, "spans")
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is not None and span.context.trace_flags.sampled:  # the only spans the queue takes
-            self.stats.enqueue("spans", self.limit, _queue_full(self))
+        if not self.exact and span.context is not None and span.context.trace_flags.sampled:
+            self.stats.enqueue("spans", self.limit)  # (the only spans the queue takes)
         super().on_end(span)
 
 
-def _queue_full(processor: Any) -> bool | None:
-    """Whether an OpenTelemetry batch processor's queue is full, as its own emit() tells it
-    (None when this SDK version keeps its queue elsewhere)."""
-    inner = getattr(processor, "_batch_processor", None)
-    queue, size = getattr(inner, "_queue", None), getattr(inner, "_max_queue_size", None)
-    if queue is None or not isinstance(size, int):
-        return None
-    return len(queue) >= size
+class _OverflowCountingQueue(collections.deque):  # type: ignore[type-arg]
+    """An OpenTelemetry batch processor's queue that counts the records it pushes out when full.
+    Whether it is full and the push are one step against the exporter's thread taking a batch: a
+    look at the queue before the processor's emit() could see it full, then find room (counted
+    dropped, then exported too)."""
+
+    def __init__(self, queue: collections.deque, on_drop: Callable[[], None]) -> None:  # type: ignore[type-arg]
+        super().__init__(queue, queue.maxlen)
+        self._lock, self._on_drop = threading.Lock(), on_drop
+
+    def appendleft(self, item: Any) -> None:
+        with self._lock:
+            full = len(self) == self.maxlen
+            super().appendleft(item)
+        if full:
+            self._on_drop()
+
+    def pop(self) -> Any:  # type: ignore[override]  # (a deque's pop takes no index)
+        with self._lock:
+            return super().pop()
+
+
+def _count_overflows(processor: Any, stats: Stats, kind: str) -> bool:
+    """Have an OpenTelemetry batch processor's queue count its overflows in `stats`; False when
+    this SDK version keeps its queue elsewhere (then they are counted as records enter, a count
+    that can lag while the exporter takes a batch)."""
+    inner: Any = getattr(processor, "_batch_processor", None)
+    queue = getattr(inner, "_queue", None)
+    if not isinstance(queue, collections.deque) or queue.maxlen is None:
+        return False
+    inner._queue = _OverflowCountingQueue(queue, lambda: stats.dropped(kind))
+    return True
 
 
 class _SessionSpanProcessor(SpanProcessor):
