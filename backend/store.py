@@ -502,6 +502,7 @@ class Store:
         self._tagged: dict[str, int] = {}
         self._abandoned: dict[str, float] = {}
         self._tags_lock = threading.Lock()
+        self._control_lock = threading.Lock()
         # every read of logs or spans runs inside it: ingest sets it so that the read sees every
         # acknowledged row, and none twice while they move (docs/store.md: "What a read sees")
         self.read_guard: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
@@ -525,6 +526,7 @@ class Store:
                 self._check_schema()
             for _ in range(READER_POOL_SIZE):
                 self._readers.put(self._connect())
+            self._control = self._connect()  # cancel()'s: the readers may all be busy with what it stops
         except StoreError:
             self.close()
             raise
@@ -664,10 +666,10 @@ class Store:
         if tag is not None:
             settings["log_comment"] = _tag_comment(tag)
         with (
-            self._request_read(tag),
             self._calling(),
             self.read_guard() if reads_ingest else contextlib.nullcontext(),
             self._reader() as client,
+            self._request_read(tag),  # (once it has a connection: abandoned while waiting, it does not run)
         ):
             return self._select(client, sql, params or {}, reads_ingest, settings)
 
@@ -701,23 +703,16 @@ class Store:
             for old in [t for t, at in self._abandoned.items() if now - at > ABANDONED_KEPT_SECONDS]:
                 del self._abandoned[old]
             self._abandoned[tag] = now
-        try:
-            client = self._readers.get(timeout=5)
-        except queue.Empty:
-            log.warning("store: no connection free to cancel an abandoned search")
-            return
-        try:
-            while True:
+        while True:
+            with self._control_lock:
                 try:
-                    client.command(f"KILL QUERY WHERE Settings['log_comment'] = '{_tag_comment(tag)}' ASYNC")
+                    self._control.command(f"KILL QUERY WHERE Settings['log_comment'] = '{_tag_comment(tag)}' ASYNC")
                 except Exception as err:  # the search may have ended meanwhile; the store may be down
                     log.debug("store: cancelling %s: %s", tag, err)
-                with self._tags_lock:
-                    if tag not in self._tagged or time.monotonic() - now > CANCEL_TRIES_SECONDS:
-                        return  # (past that, the reads' own time limit stops them)
-                time.sleep(CANCEL_POLL_SECONDS)
-        finally:
-            self._readers.put(client)
+            with self._tags_lock:
+                if tag not in self._tagged or time.monotonic() - now > CANCEL_TRIES_SECONDS:
+                    return  # (past that, the reads' own time limit stops them)
+            time.sleep(CANCEL_POLL_SECONDS)
 
     def _select(
         self,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import socket
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -16,11 +18,12 @@ import pytest
 
 from bench.gen import generate
 from hlog.backend import facets as facet_queries
+from hlog.backend import store as store_module
 from hlog.backend.app import Backend
 from hlog.backend.client import in_process_http
 from hlog.backend.store import QUERY_TAG, Store, StoreError
 from tests.clickhouse import ClickHouseServer
-from tests.conftest import Server, api_client, auth
+from tests.conftest import Server, api_client, auth, drop_database, store_dsn
 from tests.test_server_store import wait_for
 
 ROWS = 2_000_000
@@ -70,14 +73,18 @@ async def test_an_abandoned_search_stops_in_the_store(big_store: Store, monkeypa
         assert not running(big_store) and None in ended and not any(ended)
         ended.clear()
         request = asyncio.ensure_future(http.get("/api/facets", params={"from": "30d", "q": "-level:debug"}))
-        await until(lambda: running(big_store) or request.done(), "the search reaches the store")
+        # its long read (the values; the count before it is quick, and may have answered)
+        await until(
+            lambda: any("ARRAY JOIN" in sql for sql in running(big_store)) or request.done(),
+            "the search's long read reaches the store",
+        )
         assert not request.done()
         request.cancel()  # what a worker of hlog-tui's does when the user moves on
         await until(lambda: not running(big_store), "the abandoned search ends in the store")
-        await until(lambda: ended, "the abandoned read returns")
+        await until(lambda: len(ended) == 2, "the abandoned read returns")
     # it was stopped by the store, not left to run to its end
-    assert [str(err) for err in ended] == ["the search was cancelled"], ended
-    assert "QUERY_WAS_CANCELLED" in str(ended[0].__cause__)  # ClickHouse's word: it was told to stop it
+    assert ended[0] is None and str(ended[1]) == "the search was cancelled", ended
+    assert "QUERY_WAS_CANCELLED" in str(ended[1].__cause__)  # ClickHouse's word: it was told to stop it
 
 
 def test_an_abandoned_requests_later_reads_are_refused(store: Store) -> None:
@@ -90,6 +97,58 @@ def test_an_abandoned_requests_later_reads_are_refused(store: Store) -> None:
     with pytest.raises(StoreError, match="^the search was cancelled$"):
         request.run(store.query, "SELECT 2")
     assert [tuple(r) for r in store.query("SELECT 3")] == [(3,)]  # the others' reads go on
+
+
+def test_a_read_waiting_for_a_connection_when_its_request_is_abandoned_is_refused(
+    request: pytest.FixtureRequest, store_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that passed the door but waits for a free connection when its request is abandoned
+    does not run once it gets one, and the cancel does not keep a connection while it waits."""
+    monkeypatch.setattr(store_module, "READER_POOL_SIZE", 1)
+    store = Store(store_dsn(request, store_kind, "t_" + uuid.uuid4().hex[:12]))
+    try:
+        holder, waiter = contextvars.copy_context(), contextvars.copy_context()
+        holder.run(QUERY_TAG.set, uuid.uuid4().hex)
+        waiter.run(QUERY_TAG.set, uuid.uuid4().hex)
+        outcome: dict[str, Any] = {}
+
+        def read(name: str, context: contextvars.Context, sql: str) -> None:
+            try:
+                outcome[name] = context.run(store.query, sql, reads_ingest=False)
+            except StoreError as err:
+                outcome[name] = str(err)
+
+        long_read = "SELECT sleepEachRow(1) FROM numbers(300) SETTINGS max_block_size = 1"
+        threads = [threading.Thread(target=read, args=("holder", holder, long_read))]
+        threads[0].start()  # holds the only connection
+        wait_for(lambda: running_on(store.connection()), "the long read runs")
+        threads.append(threading.Thread(target=read, args=("waiter", waiter, "SELECT 1")))
+        threads[1].start()
+        wait_for(lambda: waits_for_a_connection(threads[1]), "the second read waits for the connection")
+        cancelling = threading.Thread(target=store.cancel, args=(waiter[QUERY_TAG],))
+        cancelling.start()
+        store.cancel(holder[QUERY_TAG] or "")  # the connection is free again
+        for thread in [*threads, cancelling]:
+            thread.join(timeout=60)
+            assert not thread.is_alive()
+        assert outcome == {"holder": "the search was cancelled", "waiter": "the search was cancelled"}
+    finally:
+        store.close()
+        drop_database(store.dsn)
+
+
+def running_on(client: Any) -> bool:
+    sql = "SELECT count() FROM system.processes WHERE startsWith(Settings['log_comment'], 'hlog-query:')"
+    return bool(client.query(sql).result_rows[0][0])
+
+
+def waits_for_a_connection(thread: threading.Thread) -> bool:
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == "_reader":
+            return True
+        frame = frame.f_back
+    return False
 
 
 async def test_a_search_past_the_time_limit_is_stopped_and_says_so(
