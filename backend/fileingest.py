@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
 from hlog.query import parse_timestamp_ns
 from hlog.query.severity import LEVEL_RANGES, level_from_text, normalize_severity
@@ -24,6 +24,9 @@ SESSION_KEYS = ("session_id", "sessionId", "session.id", "hlog.session_id")
 TRACE_KEYS = ("trace_id", "traceId", "trace.id")
 SPAN_KEYS = ("span_id", "spanId", "span.id")
 BATCH_RECORDS = 2_000
+# a JSON value nested deeper is sent as its JSON text: protobuf reads about 32 maps deep (each
+# costs three messages); the backend keeps 16 levels as maps by default (--limit nesting=N)
+MAX_JSON_DEPTH = 24
 
 _TEXT_TIME = (
     re.compile(r"^\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?"),
@@ -43,9 +46,9 @@ class LineRecord:
 
     ts_ns: int
     level: str
-    body: str
+    body: Any  # the message: text, or a JSON value (a map body is stored as compact JSON)
     service: str
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)  # JSON values, sent with their types
     trace_id: bytes = b""
     span_id: bytes = b""
 
@@ -83,19 +86,36 @@ def parse_any_time_ns(value: Any) -> int | None:
     return None
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
+class _TooDeep(Exception):
+    pass
+
+
+def any_value(value: Any) -> AnyValue:
+    """A JSON value as an OTLP AnyValue of its type: a number stays a number, an object a map, an
+    array an array (null: an empty value). One nested past MAX_JSON_DEPTH is sent as its JSON text."""
+    try:
+        return _typed(value, 0)
+    except _TooDeep:
+        return AnyValue(string_value=json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def _typed(value: Any, depth: int) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value) if -(2**63) <= value < 2**63 else AnyValue(string_value=str(value))
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, (dict, list)) and depth >= MAX_JSON_DEPTH:
+        raise _TooDeep
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[_typed(item, depth + 1) for item in value]))
     if isinstance(value, dict):
-        for key, item in value.items():
-            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _flatten(item, f"{prefix}.{i}", out)
-    elif value is None:
-        return
-    elif isinstance(value, bool):
-        out[prefix] = "true" if value else "false"
-    else:
-        out[prefix] = str(value)
+        pairs = [KeyValue(key=str(k), value=_typed(v, depth + 1)) for k, v in value.items() if v is not None]
+        return AnyValue(kvlist_value=KeyValueList(values=pairs))
+    return AnyValue()
 
 
 def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -128,13 +148,11 @@ def parse_json_line(obj: dict[str, Any], default_service: str, now_ns: int) -> L
     session = _pop_first(obj, SESSION_KEYS)
     trace_id = _hex_bytes(_pop_first(obj, TRACE_KEYS), 16)
     span_id = _hex_bytes(_pop_first(obj, SPAN_KEYS), 8)
-    attributes: dict[str, str] = {}
-    _flatten(obj, "", attributes)
+    attributes = {str(key): value for key, value in obj.items() if value is not None}
     if session is not None:
         attributes["session.id"] = str(session)
-    body = message if isinstance(message, str) else (json.dumps(message) if message is not None else "")
     return LineRecord(
-        ts or now_ns, str(level or ""), body, str(service or default_service), attributes, trace_id, span_id
+        ts or now_ns, str(level or ""), message, str(service or default_service), attributes, trace_id, span_id
     )
 
 
@@ -164,7 +182,7 @@ def parse_lines(lines: Iterable[str], default_service: str) -> Iterator[LineReco
         if line.lstrip().startswith("{"):
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # (nested past what the parser reads: a text line)
                 obj = None
             if isinstance(obj, dict):
                 yield parse_json_line(obj, default_service, now_ns)
@@ -190,9 +208,9 @@ def to_request(records: list[LineRecord]) -> ExportLogsServiceRequest:
         log_record.time_unix_nano = max(0, record.ts_ns)
         # a file has no OTel severity: its level word gives the number, and stays the text
         log_record.severity_text, log_record.severity_number = normalize_severity(record.level, 0)
-        log_record.body.string_value = record.body
+        log_record.body.CopyFrom(any_value("" if record.body is None else record.body))
         log_record.trace_id = record.trace_id
         log_record.span_id = record.span_id
         for key, value in record.attributes.items():
-            log_record.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
+            log_record.attributes.append(KeyValue(key=key, value=any_value(value)))
     return request
