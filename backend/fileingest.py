@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
+from hlog.backend.attributes import compact_json
 from hlog.query import parse_timestamp_ns
 from hlog.query.severity import LEVEL_RANGES, level_from_text, normalize_severity
 
@@ -96,7 +97,7 @@ def any_value(value: Any) -> AnyValue:
     try:
         return _typed(value, 0)
     except _TooDeep:
-        return AnyValue(string_value=json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+        return AnyValue(string_value=compact_json(value))
 
 
 def _typed(value: Any, depth: int) -> AnyValue:
